@@ -1,0 +1,53 @@
+# mmbot: two commands for users (make run, make test), more for developers.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck contracts pytest test-containers bench bench-quick clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@ $(STAMP_RUN)
+
+## make run: paper trading on the bundled real BTCUSDT capture, no arguments
+run: $(STAMP_RUN)
+	$(VENV)/bin/mmbot run
+
+## make test: linters, type checks, import contracts and the whole test suite
+test: $(STAMP_DEV) lint typecheck contracts pytest
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check mmbot tests benchmarks
+
+typecheck: $(STAMP_DEV)
+	$(VENV)/bin/mypy mmbot
+
+contracts: $(STAMP_DEV)
+	$(VENV)/bin/lint-imports
+
+pytest: $(STAMP_DEV)
+	$(VENV)/bin/pytest -q
+
+## Slow container tests (Docker engine needed; .ci/run starts one)
+test-containers: $(STAMP_DEV)
+	$(VENV)/bin/pytest -q -m container -o addopts="-ra --strict-markers" tests/containers
+
+bench: $(STAMP_DEV)
+	$(PY) -m benchmarks.run --full
+
+bench-quick: $(STAMP_DEV)
+	$(PY) -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache var

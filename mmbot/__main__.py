@@ -1,0 +1,3 @@
+from mmbot.app.cli import entrypoint
+
+entrypoint()

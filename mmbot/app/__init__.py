@@ -1,0 +1,1 @@
+"""Composition root: settings, wiring, runners, signals and the CLI."""

@@ -1,0 +1,103 @@
+"""``mmbot run``: start-up checks, logging, the asyncio run and the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any
+
+import structlog
+
+from mmbot.app.runner import RunOptions, Runner, run_paper
+from mmbot.app.settings import Settings, make_run_id
+from mmbot.app.wiring import capture_paths
+from mmbot.engine.session import Fault
+from mmbot.errors import ConfigError
+from mmbot.marketdata.capture import check_capture_files
+from mmbot.observability.logging import bind_run, configure_logging, register_secret
+from mmbot.strategy.breakeven import check_breakeven_settings
+
+log = structlog.get_logger("mmbot.daemon")
+
+
+def startup_checks(settings: Settings) -> None:
+    """Refuse configurations that must not start (exit 2 with the reason)."""
+    if settings.mode == "live" and os.environ.get("MMBOT_ALLOW_LIVE") != "yes":
+        raise ConfigError(
+            "mode: live is refused unless the environment variable MMBOT_ALLOW_LIVE=yes is also set "
+            "(live trading risks real money; test on paper and a sandbox first)"
+        )
+    problem = check_breakeven_settings(settings)
+    if problem and not settings.strategy.allow_below_breakeven:
+        raise ConfigError(problem + "; set strategy.allow_below_breakeven: true to start anyway")
+
+
+def run_daemon(
+    settings: Settings,
+    *,
+    config_path: str | None,
+    data: list[str] | None,
+    duration: float | None,
+    loop: bool,
+    summary_json: str | None,
+    faults: tuple[Fault, ...],
+    fresh: bool,
+    status: bool,
+    extra_tasks: list[Any] | None = None,
+) -> int:
+    configure_logging(settings.log.level, settings.log.format)
+    for secret in (settings.exchange.api_key, settings.exchange.secret, settings.admin.token):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+    startup_checks(settings)
+    run_id = make_run_id(settings)
+    bind_run(run_id, ",".join(settings.symbols))
+    if settings.mode != "paper" or settings.data.source == "live":
+        from mmbot.app import live
+
+        return live.run_live(settings, run_id=run_id, config_path=config_path, duration=duration, summary_json=summary_json, status=status)
+    paths = capture_paths(settings, data)
+    check_capture_files(paths)
+    options = RunOptions(
+        paths=paths,
+        speed=settings.run.speed,
+        duration_s=duration,
+        loop=loop,
+        summary_json=summary_json,
+        faults=faults,
+        config_path=config_path,
+        status=status,
+    )
+    runner = Runner(settings, run_id, options)
+    from mmbot.app import hooks
+
+    tasks = list(extra_tasks or []) + hooks.paper_tasks(runner, fresh=fresh)
+    log.info(
+        "run_started",
+        mode=settings.mode,
+        data=paths,
+        speed=settings.run.speed,
+        fill_model=settings.sim.fill_model,
+        loop=loop,
+    )
+    from rich.console import Console
+
+    out = Console(stderr=False)
+
+    def emit(text: str) -> None:
+        out.print(text, highlight=False, markup=False)
+
+    try:
+        import uvloop
+
+        summary = uvloop.run(run_paper(runner, emit, tasks))
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        summary = asyncio.run(run_paper(runner, emit, tasks))
+    hooks.after_run(runner)
+    log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary["fills"], net_pnl=summary["net_pnl"])
+    from mmbot.app.cli import print_summary
+
+    print_summary(summary)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,344 @@
+"""Configuration: YAML file -> pydantic models -> environment overrides.
+
+Models are frozen and reject unknown keys. Environment variables
+``MMBOT_<SECTION>__<FIELD>`` (e.g. ``MMBOT_STRATEGY__SPREAD_BPS=3``) override the
+file; values are parsed as YAML scalars. Secrets come only from the environment
+(or a secrets file) and are redacted whenever the config is printed or journaled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from mmbot.errors import ConfigError
+
+ENV_PREFIX = "MMBOT_"
+DEFAULT_CONFIG_NAME = "default.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InstrumentSettings(_Model):
+    symbol: str = "BTC/USDT"
+    tick_size: Decimal = Decimal("0.01")
+    step_size: Decimal = Decimal("0.00001")
+    min_notional: Decimal = Decimal("5")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        if "/" not in v:
+            raise ValueError(f"must look like BASE/QUOTE, was {v!r}")
+        return v
+
+    @field_validator("tick_size", "step_size")
+    @classmethod
+    def _positive(cls, v: Decimal) -> Decimal:
+        if v <= 0:
+            raise ValueError(f"must be > 0, was {v}")
+        return v
+
+
+class DataSettings(_Model):
+    source: Literal["replay", "live"] = "replay"
+    path: list[str] = Field(default_factory=list, description="capture files; empty = the bundled BTCUSDT capture")
+    bars_path: str | None = Field(default=None, description="OHLCV bars for bar backtests; None = bundled month")
+
+
+class FeesSettings(_Model):
+    maker_fee_bps: Decimal = Decimal("0")
+    taker_fee_bps: Decimal = Decimal("1")
+    slippage_bps: Decimal = Decimal("0")
+    profit_bps: Decimal = Decimal("0.5")
+
+
+class LadderLevel(_Model):
+    offset_bps: float = Field(gt=0)
+    size: float = Field(gt=0)
+
+
+class VolatilitySettings(_Model):
+    enabled: bool = False
+    half_life_s: float = Field(default=30.0, gt=0)
+    long_half_life_s: float = Field(default=600.0, gt=0)
+    min_multiplier: float = Field(default=0.5, gt=0)
+    max_multiplier: float = Field(default=3.0, gt=0)
+
+
+class ImbalanceSettings(_Model):
+    enabled: bool = False
+    levels: int = Field(default=5, ge=1)
+    within_bps: float | None = None
+    threshold: float = Field(default=0.2, ge=0, le=1)
+    adjust_fraction: float = Field(default=0.25, ge=0, le=1)
+
+
+class AdverseSelectionSettings(_Model):
+    enabled: bool = False
+    size_multiple: float = Field(default=10.0, gt=0)
+    notional_threshold: float | None = None
+    move_bps: float = Field(default=5.0, gt=0)
+    move_window_ms: float = Field(default=500.0, gt=0)
+    cooldown_ms: float = Field(default=2000.0, ge=0)
+    widen_multiplier: float = Field(default=2.0, ge=1)
+    widen_for_ms: float = Field(default=5000.0, ge=0)
+
+
+class AvellanedaSettings(_Model):
+    gamma: float = Field(default=0.1, gt=0)
+    k: float | None = Field(default=None, description="order arrival decay; None = estimate online")
+    sigma: float | None = Field(default=None, description="volatility per sqrt(second) in price units; None = estimate")
+    horizon_s: float = Field(default=60.0, gt=0, description="rolling horizon T-t for the 24/7 variant")
+    warmup_s: float = Field(default=30.0, ge=0)
+
+
+class GlftSettings(_Model):
+    gamma: float = Field(default=0.1, gt=0)
+    xi: float | None = None
+    A: float | None = None
+    k: float | None = None
+    warmup_s: float = Field(default=30.0, ge=0)
+
+
+class HedgeSettings(_Model):
+    enabled: bool = False
+    threshold: float = Field(default=0.0, ge=0, description="base units; hedge when |inventory| exceeds it")
+    target: float = 0.0
+    instrument: str | None = Field(default=None, description="None = the quoted symbol's own book (taker at the touch)")
+
+
+class StrategySettings(_Model):
+    model: Literal["simple", "avellaneda_stoikov", "glft"] = "simple"
+    spread_bps: float = Field(default=20.0, gt=0)
+    order_size: float = Field(default=1.0, gt=0, description="base units")
+    max_inventory: float = Field(default=10.0, gt=0, description="base units")
+    skew_factor: float = Field(default=0.001, ge=0)
+    update_freq: int = Field(default=1, ge=1)
+    min_requote_interval_ms: float = Field(default=100.0, ge=0)
+    requote_tolerance_ticks: int = Field(default=0, ge=0)
+    cross_policy: Literal["clamp", "allow"] = "clamp"
+    allow_below_breakeven: bool = False
+    ladder: list[LadderLevel] = Field(default_factory=list)
+    volatility: VolatilitySettings = VolatilitySettings()
+    imbalance: ImbalanceSettings = ImbalanceSettings()
+    adverse_selection: AdverseSelectionSettings = AdverseSelectionSettings()
+    avellaneda: AvellanedaSettings = AvellanedaSettings()
+    glft: GlftSettings = GlftSettings()
+    hedge: HedgeSettings = HedgeSettings()
+
+
+class SimSettings(_Model):
+    fill_model: Literal["touch", "risk_averse", "probabilistic"] = "risk_averse"
+    prob_power: float = Field(default=2.0, gt=0)
+    entry_latency_ms: float = Field(default=0.0, ge=0)
+    cancel_latency_ms: float = Field(default=0.0, ge=0)
+    md_latency_ms: float = Field(default=0.0, ge=0)
+    rest_latency_ms: float = Field(default=50.0, ge=0)
+    latency_model: Literal["constant", "uniform", "lognormal"] = "constant"
+    latency_jitter_ms: float = Field(default=0.0, ge=0)
+    seed: int = 0
+
+
+class RiskSettings(_Model):
+    max_order_notional: Decimal = Decimal("100000")
+    max_open_orders: int = Field(default=20, ge=1)
+    price_band_bps: float = Field(default=100.0, gt=0)
+    max_orders_per_second: int = Field(default=20, ge=1)
+    max_orders_per_minute: int = Field(default=1200, ge=1)
+    max_drawdown: Decimal = Decimal("5000")
+    daily_loss_limit: Decimal = Decimal("5000")
+    calm_period_ms: int = Field(default=1000, ge=0)
+    stale_book_ms: float = Field(default=5000.0, gt=0)
+    feed_silent_ms: float = Field(default=10000.0, gt=0)
+    loop_lag_ms: float = Field(default=500.0, gt=0)
+    reject_storm_count: int = Field(default=20, ge=1)
+    reject_storm_window_ms: int = Field(default=10000, ge=1)
+    kill_switch_file: str | None = None
+    shutdown_deadline_s: float = Field(default=10.0, gt=0)
+
+
+class ExchangeSettings(_Model):
+    id: str = "binance"
+    sandbox: bool = True
+    urls: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    watch_timeout_s: float = Field(default=10.0, gt=0)
+    order_weight_budget_per_10s: int = Field(default=50, ge=1)
+
+
+class AuditSettings(_Model):
+    enabled: bool = True
+    dir: str = "var/journal"
+    flush_interval_ms: float = Field(default=200.0, ge=0)
+    rotate_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    account: str = "paper"
+    record_decisions: bool = True
+
+
+class MetricsSettings(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class AdminSettings(_Model):
+    enabled: bool = True
+    port: int = Field(default=9465, ge=0, le=65535)
+    token: SecretStr | None = None
+
+
+class LogSettings(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class RunSettings(_Model):
+    speed: float = Field(default=1.0, ge=0, description="replay speed; 0 = as fast as possible")
+    status_interval_s: float = Field(default=5.0, gt=0)
+    timer_interval_ms: float = Field(default=100.0, gt=0)
+
+
+class Settings(_Model):
+    mode: Literal["paper", "sandbox", "live"] = "paper"
+    symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT"])
+    instrument: InstrumentSettings = InstrumentSettings()
+    data: DataSettings = DataSettings()
+    fees: FeesSettings = FeesSettings()
+    strategy: StrategySettings = StrategySettings()
+    sim: SimSettings = SimSettings()
+    risk: RiskSettings = RiskSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    admin: AdminSettings = AdminSettings()
+    log: LogSettings = LogSettings()
+    run: RunSettings = RunSettings()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.strategy.order_size > self.strategy.max_inventory:
+            raise ValueError(
+                f"strategy.order_size ({self.strategy.order_size}) must be <= strategy.max_inventory "
+                f"({self.strategy.max_inventory})"
+            )
+        if not self.symbols:
+            raise ValueError("symbols must list at least one symbol")
+        return self
+
+
+# --- loading ------------------------------------------------------------------------------
+def bundled_config_text(name: str = DEFAULT_CONFIG_NAME) -> str:
+    return resources.files("mmbot.app").joinpath("config_default.yaml").read_text() if name == DEFAULT_CONFIG_NAME else ""
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {key} conflicts with another override")
+        node[path[-1]] = value
+    # Top-level scalars: MMBOT_MODE is not SECTION__FIELD, accept MMBOT__MODE too.
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown key")
+        else:
+            value = e.get("input")
+            shown = "" if isinstance(value, dict) else f" (was {value!r})"
+            lines.append(f"  {loc}: {e['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_raw(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str]:
+    if path is None:
+        text = resources.files("mmbot.app").joinpath("config_default.yaml").read_text()
+        source = "bundled default.yaml"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise ConfigError(f"config file {p} cannot be read: {exc}") from exc
+        source = str(p)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {source} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {source} must hold a mapping at the top level")
+    return data, source
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    data, source = load_raw(path)
+    env = os.environ if environ is None else environ
+    data = _merge(data, _env_overrides(env))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from err
+
+
+def redacted_dict(settings: Settings) -> dict[str, Any]:
+    """The resolved config as plain data with every secret replaced."""
+    return settings.model_dump(mode="json")  # SecretStr dumps as "**********"
+
+
+def config_hash(settings: Settings) -> str:
+    blob = orjson.dumps(redacted_dict(settings), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def make_run_id(settings: Settings, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{config_hash(settings)[:8]}"

@@ -1,0 +1,66 @@
+"""Domain value types shared by every layer (stdlib only)."""
+
+from mmbot.domain.events import (
+    BestBidAsk,
+    BookDelta,
+    BookSnapshot,
+    MarketEvent,
+    Trade,
+    count_events,
+)
+from mmbot.domain.instrument import Instrument, parse_scaled
+from mmbot.domain.orders import (
+    CancelAll,
+    CancelOrder,
+    Command,
+    ExecReport,
+    FillReason,
+    Liquidity,
+    Order,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderStatus,
+    PlaceOrder,
+    Quote,
+    Side,
+)
+from mmbot.domain.risk import (
+    STICKY_REASONS,
+    RiskReason,
+    TradingState,
+    VenueOutcome,
+    reason_state,
+)
+
+__all__ = [
+    "STICKY_REASONS",
+    "BestBidAsk",
+    "BookDelta",
+    "BookSnapshot",
+    "CancelAll",
+    "CancelOrder",
+    "Command",
+    "ExecReport",
+    "FillReason",
+    "Instrument",
+    "Liquidity",
+    "MarketEvent",
+    "Order",
+    "OrderAccepted",
+    "OrderCancelled",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderStatus",
+    "PlaceOrder",
+    "Quote",
+    "RiskReason",
+    "Side",
+    "Trade",
+    "TradingState",
+    "VenueOutcome",
+    "count_events",
+    "parse_scaled",
+    "reason_state",
+]

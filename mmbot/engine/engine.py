@@ -1,0 +1,377 @@
+"""Engine (one per symbol): strategy -> risk gate -> order manager -> portfolio.
+
+Pure: driven by ``on_market(event, now_ns)``, ``on_exec(report, now_ns)`` and
+``on_timer(now_ns)``; returns commands for the executor. The L2 book is applied by
+the feed/driver before ``on_market`` is called (the engine only reads it).
+
+Mid: the freshest of the L2 book's touch and the last best bid/ask message. A
+bookTicker whose update id is newer than the last applied depth diff is used; the
+depth stream arrives every 100 ms while bookTicker is real time.
+
+Every notable thing (fill, order action, denial, risk transition, decision) is
+appended to ``events`` for observers (journal, metrics, status line), which the
+driver drains; observers never steer the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.instrument import Instrument
+from mmbot.domain.orders import (
+    Command,
+    ExecReport,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PlaceOrder,
+    Quote,
+    Side,
+)
+from mmbot.domain.risk import RiskReason, TradingState
+from mmbot.engine.order_manager import OrderManager
+from mmbot.marketdata.book import L2Book
+from mmbot.portfolio.ledger import Ledger
+from mmbot.portfolio.markout import MarkoutTracker
+from mmbot.risk.gate import Deny, RiskGate, RiskTransition
+from mmbot.strategy.model import Decision, MarketContext, QuoteModel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    min_requote_interval_ms: float = 100.0
+    update_every_n: int = 1  # decide on every N-th eligible step
+    stale_book_ms: float = 5_000.0
+    coid_prefix: str = "mmb-"
+    requote_tolerance_ticks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    kind: str  # fill, place, cancel, deny, reject, risk, decision, cancel_all
+    ts_ns: int
+    payload: dict[str, Any]
+
+
+class Engine:
+    def __init__(
+        self,
+        instrument: Instrument,
+        book: L2Book,
+        model: QuoteModel,
+        gate: RiskGate,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.instrument = instrument
+        self.symbol = instrument.symbol
+        self.book = book
+        self.model = model
+        self.gate = gate
+        self.config = config or EngineConfig()
+        self.om = OrderManager(self.symbol, self.config.coid_prefix, self.config.requote_tolerance_ticks)
+        self.ledger = Ledger(instrument)
+        self.markouts = MarkoutTracker()
+        self.events: list[EngineEvent] = []
+        self.record_decisions = False
+        self.bbo: BestBidAsk | None = None
+        self.mid_ticks: float | None = None
+        self.last_decision_ns = -(10**18)
+        self._steps = 0
+        self._last_desired: tuple[Quote, ...] = ()
+        self._last_book_update_ns = 0
+        self._gaps_seen = 0
+        self._crossed_seen = 0
+        self.quoted_bid: int | None = None
+        self.quoted_ask: int | None = None
+        # counters
+        self.events_count = 0
+        self.book_updates = 0
+        self.trades_seen = 0
+        self.quotes = 0
+        self.decisions = 0
+        self.filled_orders: set[str] = set()
+        self.denials = 0
+        self.fill_reasons: dict[str, int] = {}
+
+    # --- helpers ---------------------------------------------------------------------
+    def _emit(self, kind: str, ts: int, **payload: Any) -> None:
+        self.events.append(EngineEvent(kind, ts, payload))
+
+    def _transition(self, t: RiskTransition | None) -> None:
+        if t is not None:
+            self._emit(
+                "risk",
+                t.ts_ns,
+                old=t.old_state.name,
+                new=t.new_state.name,
+                reasons=list(t.reasons),
+                cause=t.cause,
+            )
+
+    def current_mid(self) -> float | None:
+        book = self.book
+        bbo = self.bbo
+        if bbo is not None and bbo.update_id > book.last_update_id and bbo.bid_ticks < bbo.ask_ticks:
+            return (bbo.bid_ticks + bbo.ask_ticks) / 2.0
+        bid = book.best_bid()
+        ask = book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return (bid + ask) / 2.0
+
+    def touch(self) -> tuple[int, int] | None:
+        book = self.book
+        bbo = self.bbo
+        if bbo is not None and bbo.update_id > book.last_update_id and bbo.bid_ticks < bbo.ask_ticks:
+            return bbo.bid_ticks, bbo.ask_ticks
+        bid = book.best_bid()
+        ask = book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return bid, ask
+
+    # --- market data -------------------------------------------------------------------
+    def on_market(self, event: MarketEvent, now_ns: int) -> list[Command]:
+        if type(event) is BestBidAsk:
+            self.bbo = event
+        elif type(event) is Trade:
+            self.events_count += 1
+            self.trades_seen += 1
+            self.model.on_trade(event)
+            return []
+        else:
+            assert isinstance(event, (BookDelta, BookSnapshot))
+            self.events_count += len(event.bids) + len(event.asks)
+            self.book_updates += 1
+            self._last_book_update_ns = now_ns
+            self._check_book(now_ns)
+        book = self.book
+        if not book.is_synced:
+            return []
+        mid = self.current_mid()
+        if mid is None:
+            return []
+        self.mid_ticks = mid
+        self.markouts.on_mid(now_ns, mid)
+        self.model.on_mid(now_ns, mid)
+        if now_ns - self.last_decision_ns < self.config.min_requote_interval_ms * 1_000_000:
+            return []
+        self._steps += 1
+        if self._steps % self.config.update_every_n:
+            return []
+        self.last_decision_ns = now_ns
+        return self._decide(now_ns)
+
+    def _check_book(self, now_ns: int) -> None:
+        book = self.book
+        if book.gap_count != self._gaps_seen:
+            self._gaps_seen = book.gap_count
+            self._transition(self.gate.raise_reason(RiskReason.BOOK_GAP, now_ns, "update id gap"))
+        elif book.is_synced and self.gate.has(RiskReason.BOOK_GAP):
+            self._transition(self.gate.condition_cleared(RiskReason.BOOK_GAP, now_ns))
+        if book.crossed_count != self._crossed_seen and book.is_crossed():
+            self._crossed_seen = book.crossed_count
+            self._transition(self.gate.raise_reason(RiskReason.CROSSED_BOOK, now_ns, "crossed book"))
+        elif self.gate.has(RiskReason.CROSSED_BOOK) and not book.is_crossed():
+            self._transition(self.gate.condition_cleared(RiskReason.CROSSED_BOOK, now_ns))
+        if self.gate.has(RiskReason.STALE_BOOK):
+            self._transition(self.gate.condition_cleared(RiskReason.STALE_BOOK, now_ns))
+
+    # --- decisions ---------------------------------------------------------------------
+    def _decide(self, now_ns: int) -> list[Command]:
+        gate = self.gate
+        self._transition(gate.tick(now_ns))
+        if gate.state is TradingState.HALTED:
+            return self._cancel_all(now_ns, "halted")
+        touch = self.touch()
+        if touch is None or self.mid_ticks is None:
+            return []
+        om = self.om
+        ctx = MarketContext(
+            now_ns=now_ns,
+            instrument=self.instrument,
+            mid_ticks=self.mid_ticks,
+            best_bid=touch[0],
+            best_ask=touch[1],
+            inventory_lots=self.ledger.position_lots,
+            resting_bid_lots=om.resting_lots(Side.BUY),
+            resting_ask_lots=om.resting_lots(Side.SELL),
+            book=self.book,
+        )
+        decision: Decision = self.model.decide(ctx)
+        self.decisions += 1
+        if self.record_decisions:
+            self._emit(
+                "decision",
+                now_ns,
+                quotes=[[q.side.name, q.price_ticks, q.qty_lots, q.level, q.reason] for q in decision.quotes],
+                cancel_all=decision.cancel_all,
+                reasons=list(decision.reasons),
+            )
+        if decision.cancel_all:
+            self._last_desired = ()
+            return self._cancel_all(now_ns, ",".join(decision.reasons) or "model")
+        self.quotes += len(decision.quotes)
+        self._last_desired = decision.quotes
+        bids = [q.price_ticks for q in decision.quotes if q.side is Side.BUY]
+        asks = [q.price_ticks for q in decision.quotes if q.side is Side.SELL]
+        self.quoted_bid = max(bids) if bids else None
+        self.quoted_ask = min(asks) if asks else None
+        commands = self._apply_desired(decision.quotes, now_ns, touch)
+        if decision.hedge is not None:
+            commands.extend(self._place([decision.hedge], now_ns, touch))
+        return commands
+
+    def _apply_desired(self, desired: tuple[Quote, ...], now_ns: int, touch: tuple[int, int]) -> list[Command]:
+        om = self.om
+        cancels, new = om.diff(desired)
+        commands: list[Command] = []
+        for cancel in cancels:
+            om.mark_cancel_sent(cancel.client_order_id)
+            commands.append(cancel)
+            self._emit("cancel", now_ns, client_order_id=cancel.client_order_id, reason=cancel.reason)
+        commands.extend(self._place(new, now_ns, touch))
+        return commands
+
+    def _place(self, quotes: list[Quote], now_ns: int, touch: tuple[int, int]) -> list[Command]:
+        om = self.om
+        gate = self.gate
+        commands: list[Command] = []
+        for q in quotes:
+            cmd = PlaceOrder(
+                client_order_id=om.next_coid(),
+                symbol=self.symbol,
+                side=q.side,
+                price_ticks=q.price_ticks,
+                qty_lots=q.qty_lots,
+                post_only=not q.is_taker,
+                is_taker=q.is_taker,
+                level=q.level,
+                reason=q.reason,
+            )
+            verdict = gate.check_place(
+                cmd,
+                now_ns=now_ns,
+                position_lots=self.ledger.position_lots,
+                resting_same_side_lots=om.resting_lots(q.side),
+                open_orders=om.open_count(),
+                mid_ticks=self.mid_ticks,
+                best_bid=touch[0],
+                best_ask=touch[1],
+                own_best_opposite=om.own_best(q.side.opposite),
+            )
+            if isinstance(verdict, Deny):
+                self.denials += 1
+                self._emit("deny", now_ns, reason=verdict.reason, detail=verdict.detail, side=q.side.name, price=q.price_ticks)
+                continue
+            om.register_place(cmd, now_ns)
+            commands.append(cmd)
+            self._emit(
+                "place",
+                now_ns,
+                client_order_id=cmd.client_order_id,
+                side=cmd.side.name,
+                price=cmd.price_ticks,
+                qty=cmd.qty_lots,
+                level=cmd.level,
+                taker=cmd.is_taker,
+                reason=cmd.reason,
+            )
+        return commands
+
+    def _cancel_all(self, now_ns: int, reason: str) -> list[Command]:
+        self._last_desired = ()  # nothing to re-place when the cancels come back
+        commands = self.om.cancel_all_commands()
+        if commands:
+            self._emit("cancel_all", now_ns, reason=reason)
+        self.quoted_bid = None
+        self.quoted_ask = None
+        return commands
+
+    # --- execution reports -----------------------------------------------------------------
+    def on_exec(self, report: ExecReport, now_ns: int) -> list[Command]:
+        order = self.om.on_report(report)
+        if isinstance(report, OrderFilled):
+            if order is None:
+                # A fill for an order we no longer track (e.g. after a restart): book it anyway.
+                pass
+            self.ledger.apply_fill(report.side, report.price_ticks, report.qty_lots, report.fee)
+            self.filled_orders.add(report.client_order_id)
+            self.fill_reasons[report.reason.value] = self.fill_reasons.get(report.reason.value, 0) + 1
+            self.markouts.on_fill(report.ts_ns, int(report.side), float(report.price_ticks))
+            self._emit(
+                "fill",
+                report.ts_ns,
+                client_order_id=report.client_order_id,
+                side=report.side.name,
+                price=report.price_ticks,
+                qty=report.qty_lots,
+                leaves=report.leaves_lots,
+                fee=str(report.fee),
+                liquidity=report.liquidity.value,
+                reason=report.reason.value,
+                queue_ahead=report.queue_ahead_at_placement_lots,
+                position=self.ledger.position_lots,
+            )
+            if self.mid_ticks is not None:
+                net = self.ledger.net_pnl(int(self.mid_ticks))
+                self._transition(self.gate.on_pnl(net, now_ns))
+            return []
+        if isinstance(report, OrderRejected):
+            if not report.for_cancel:
+                self._emit("reject", report.ts_ns, client_order_id=report.client_order_id, code=report.code, message=report.message)
+                self._transition(self.gate.on_reject(now_ns))
+            return []
+        if isinstance(report, OrderCancelled):
+            self._emit("cancelled", report.ts_ns, client_order_id=report.client_order_id, reason=report.reason)
+            # A replaced quote: place the desired one now that the old order is gone.
+            if self._last_desired and self.gate.state is not TradingState.HALTED:
+                touch = self.touch()
+                if touch is not None:
+                    _, new = self.om.diff(self._last_desired)
+                    if new:
+                        return self._place(new, now_ns, touch)
+        return []
+
+    # --- timers and operator actions ---------------------------------------------------------
+    def on_timer(self, now_ns: int) -> list[Command]:
+        gate = self.gate
+        if self.book.is_synced and self._last_book_update_ns:
+            age = now_ns - self._last_book_update_ns
+            if age > self.config.stale_book_ms * 1_000_000:
+                if not gate.has(RiskReason.STALE_BOOK):
+                    self._transition(gate.raise_reason(RiskReason.STALE_BOOK, now_ns, f"no book update for {age // 1_000_000} ms"))
+        self._transition(gate.tick(now_ns))
+        if gate.state is TradingState.HALTED and self.om.orders:
+            return self._cancel_all(now_ns, "halted")
+        return []
+
+    def raise_reason(self, reason: RiskReason, now_ns: int, cause: str = "") -> list[Command]:
+        self._transition(self.gate.raise_reason(reason, now_ns, cause))
+        if self.gate.state is TradingState.HALTED:
+            return self._cancel_all(now_ns, reason.value)
+        return []
+
+    def clear_reason(self, reason: RiskReason, now_ns: int, cause: str = "operator") -> None:
+        self._transition(self.gate.clear(reason, now_ns, cause))
+
+    def set_kill_switch(self, engaged: bool, now_ns: int) -> list[Command]:
+        if engaged:
+            return self.raise_reason(RiskReason.KILL_SWITCH, now_ns, "kill switch engaged")
+        self.clear_reason(RiskReason.KILL_SWITCH, now_ns, "kill switch released")
+        return []
+
+    def cancel_everything(self, now_ns: int, reason: str) -> list[Command]:
+        return self._cancel_all(now_ns, reason)
+
+    # --- results ---------------------------------------------------------------------------
+    def mark_ticks(self) -> int:
+        if self.mid_ticks is not None:
+            return int(round(self.mid_ticks))
+        return 0
+
+    def net_pnl(self) -> Decimal:
+        return self.ledger.net_pnl(self.mark_ticks())

@@ -1,0 +1,258 @@
+"""Replay session: one deterministic step function for backtests and paper runs.
+
+Both ``mmbot backtest`` (synchronous, as fast as possible) and ``mmbot run`` on a
+capture (asyncio, paced to wall-clock time) feed events through :meth:`step`, so
+for the same config and seed they produce identical fills: every decision depends
+on capture time only.
+
+Order of processing for an event at capture time t:
+
+1. everything due before or at t in time order: venue arrivals/cancels (latency),
+   delayed market-data deliveries to the engine, snapshot answers, timers;
+2. the venue sees the event at t (it is the exchange: its book is the true book);
+3. the engine sees the event at t + market-data latency (immediately if zero),
+   its commands go to the venue and, with zero entry latency, are matched at once.
+
+Feed faults (``freeze``, ``gap``, ``garbage``) act only on what the engine receives;
+the venue keeps the true book and answers the engine's snapshot requests from it
+after ``rest_latency_ms``, the same recovery path as a live feed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.orders import Command, ExecReport
+from mmbot.engine.engine import Engine
+from mmbot.marketdata.book import ApplyResult, BookState, L2Book
+from mmbot.sim.venue import SimVenue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fault:
+    """A feed fault at capture offset ``at_ms`` from the first event."""
+
+    kind: str  # freeze | gap | garbage
+    at_ms: float
+    duration_ms: float = 0.0
+
+
+def parse_faults(spec: str | None) -> tuple[Fault, ...]:
+    """``freeze@T:DURATION,gap@T,garbage@T`` (seconds from the start of the replay)."""
+    if not spec:
+        return ()
+    faults = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        kind, at, rest = part.partition("@")
+        if not at:
+            raise ValueError(f"fault {part!r} must look like KIND@SECONDS[:DURATION]")
+        if kind not in ("freeze", "gap", "garbage"):
+            raise ValueError(f"fault kind must be freeze, gap or garbage, was {kind!r}")
+        when, _, duration = rest.partition(":")
+        try:
+            at_s = float(when)
+            dur_s = float(duration) if duration else 0.0
+        except ValueError as exc:
+            raise ValueError(f"fault {part!r}: times must be numbers of seconds") from exc
+        if kind == "freeze" and dur_s <= 0:
+            raise ValueError(f"fault {part!r}: freeze needs a duration, e.g. freeze@30:8")
+        faults.append(Fault(kind=kind, at_ms=at_s * 1000.0, duration_ms=dur_s * 1000.0))
+    return tuple(faults)
+
+
+class ReplaySession:
+    def __init__(
+        self,
+        engine: Engine,
+        venue: SimVenue,
+        *,
+        md_latency_ms: float = 0.0,
+        rest_latency_ms: float = 50.0,
+        timer_interval_ms: float = 100.0,
+        faults: tuple[Fault, ...] = (),
+        on_reports: Callable[[list[ExecReport]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.venue = venue
+        self.venue_book: L2Book = venue.book
+        self.shared_book = engine.book is venue.book
+        if self.shared_book and (md_latency_ms > 0 or faults):
+            raise ValueError("the engine needs its own book when market data is delayed or faulted")
+        self.md_latency_ns = int(md_latency_ms * 1_000_000)
+        self.rest_latency_ns = int(rest_latency_ms * 1_000_000)
+        self.timer_interval_ns = int(timer_interval_ms * 1_000_000)
+        self.faults = faults
+        self._md: list[tuple[int, int, MarketEvent]] = []  # (deliver_at, seq, event)
+        self._seq = 0
+        self._next_timer = 0
+        self._start_ns: int | None = None
+        self._last_md_deliver = 0
+        self._snapshot_due: int | None = None
+        self._dropped_gap: set[int] = set()
+        self.now_ns = 0
+        self.snapshot_requests = 0
+        self.garbage_injected = 0
+        self.commands_sent = 0
+        self.on_reports = on_reports
+
+    # --- commands and reports ----------------------------------------------------------
+    def submit(self, commands: Iterable[Command], now_ns: int) -> None:
+        venue = self.venue
+        for command in commands:
+            venue.submit(command, now_ns)
+            self.commands_sent += 1
+
+    def _handle_reports(self, reports: list[ExecReport], now_ns: int) -> None:
+        if not reports:
+            return
+        if self.on_reports is not None:
+            self.on_reports(reports)
+        engine = self.engine
+        for report in reports:
+            commands = engine.on_exec(report, now_ns)
+            if commands:
+                self.submit(commands, now_ns)
+
+    # --- time --------------------------------------------------------------------------
+    def _advance_to(self, t: int) -> None:
+        venue = self.venue
+        engine = self.engine
+        while True:
+            candidates = []
+            due = venue.next_due_ns
+            if due is not None and due <= t:
+                candidates.append((due, 0))
+            if self._md and self._md[0][0] <= t:
+                candidates.append((self._md[0][0], 1))
+            if self._snapshot_due is not None and self._snapshot_due <= t:
+                candidates.append((self._snapshot_due, 2))
+            if self.timer_interval_ns and self._next_timer and self._next_timer <= t:
+                candidates.append((self._next_timer, 3))
+            if not candidates:
+                return
+            when, kind = min(candidates)
+            self.now_ns = max(self.now_ns, when)
+            if kind == 0:
+                self._handle_reports(venue.advance(when), when)
+            elif kind == 1:
+                _, _, event = heapq.heappop(self._md)
+                self._engine_event(event, when)
+            elif kind == 2:
+                self._snapshot_due = None
+                bids, asks = self.venue_book.snapshot_levels()
+                snap = BookSnapshot(engine.symbol, when, self.venue_book.last_update_id, bids, asks)
+                self._engine_event(snap, when)
+            else:
+                self._next_timer = when + self.timer_interval_ns
+                commands = engine.on_timer(when)
+                if commands:
+                    self.submit(commands, when)
+
+    def step(self, event: MarketEvent) -> None:
+        t = event.ts_local_ns
+        if self._start_ns is None:
+            self._start_ns = t
+            if self.timer_interval_ns:
+                self._next_timer = t + self.timer_interval_ns
+        self._advance_to(t)
+        self.now_ns = t
+        # The venue (exchange) sees the true stream at capture time.
+        venue = self.venue
+        kind = type(event)
+        if kind is BookDelta:
+            self.venue_book.apply_delta(event)  # type: ignore[arg-type]
+            if venue.has_orders:
+                self._handle_reports(venue.on_depth(event), t)  # type: ignore[arg-type]
+        elif kind is Trade:
+            if venue.has_orders:
+                self._handle_reports(venue.on_trade(event), t)  # type: ignore[arg-type]
+        elif kind is BookSnapshot:
+            self.venue_book.apply_snapshot(event)  # type: ignore[arg-type]
+            if venue.has_orders:
+                self._handle_reports(venue.on_depth(event), t)  # type: ignore[arg-type]
+        # The engine sees it after market-data latency, through the fault filter.
+        if self.faults:
+            event_or_none = self._apply_faults(event, t)
+            if event_or_none is None:
+                return
+            deliver_at = self._deliver_time(t)
+        else:
+            deliver_at = t + self.md_latency_ns
+        if deliver_at <= t and not self._md:
+            self._engine_event(event, t)
+        else:
+            self._seq += 1
+            deliver_at = max(deliver_at, self._last_md_deliver)
+            self._last_md_deliver = deliver_at
+            heapq.heappush(self._md, (deliver_at, self._seq, event))
+        self._advance_to(t)
+
+    def _deliver_time(self, t: int) -> int:
+        assert self._start_ns is not None
+        offset_ms = (t - self._start_ns) / 1_000_000
+        for fault in self.faults:
+            if fault.kind == "freeze" and fault.at_ms <= offset_ms < fault.at_ms + fault.duration_ms:
+                return self._start_ns + int((fault.at_ms + fault.duration_ms) * 1_000_000)
+        return t + self.md_latency_ns
+
+    def _apply_faults(self, event: MarketEvent, t: int) -> MarketEvent | None:
+        assert self._start_ns is not None
+        offset_ms = (t - self._start_ns) / 1_000_000
+        for i, fault in enumerate(self.faults):
+            if i in self._dropped_gap or offset_ms < fault.at_ms:
+                continue
+            if fault.kind == "gap" and type(event) is BookDelta:
+                self._dropped_gap.add(i)
+                return None  # the diff is lost: the engine's book must resync
+            if fault.kind == "garbage":
+                self._dropped_gap.add(i)
+                self.garbage_injected += 1
+                return None  # an unparseable frame: counted and skipped by the feed
+        return event
+
+    def _engine_event(self, event: MarketEvent, t: int) -> None:
+        engine = self.engine
+        if not self.shared_book:
+            book = engine.book
+            kind = type(event)
+            if kind is BookDelta:
+                was_synced = book.state is BookState.SYNCED
+                result = book.apply_delta(event)  # type: ignore[arg-type]
+                if result is ApplyResult.GAP or (was_synced and not book.is_synced):
+                    self._request_snapshot(t)
+            elif kind is BookSnapshot:
+                book.apply_snapshot(event)  # type: ignore[arg-type]
+        commands = engine.on_market(event, t)
+        if commands:
+            self.submit(commands, t)
+            self._advance_to(t)
+
+    def _request_snapshot(self, t: int) -> None:
+        if self._snapshot_due is None:
+            self.snapshot_requests += 1
+            self._snapshot_due = t + self.rest_latency_ns
+
+    # --- operator actions ------------------------------------------------------------
+    def operator(self, commands: list[Command]) -> None:
+        """Commands decided outside the event flow (kill switch, shutdown)."""
+        if commands:
+            self.submit(commands, self.now_ns)
+            self._advance_to(self.now_ns)
+
+    def flush(self) -> None:
+        """Process everything still pending at the last event time (end of data)."""
+        self._advance_to(self.now_ns)
+
+    def drain_until(self, t: int) -> None:
+        self._advance_to(t)
+        self.now_ns = max(self.now_ns, t)
+
+
+def is_market(event: object) -> bool:
+    return isinstance(event, (BookDelta, BookSnapshot, Trade, BestBidAsk))

@@ -1,0 +1,99 @@
+"""The run summary: the project's public result record (JSON and a table).
+
+All money fields are in the quote currency (USDT for BTC/USDT), as exact decimal
+strings. ``events`` follows the project definition (levels of depth diffs and
+snapshots plus trades; best-bid/ask messages not counted).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from mmbot.engine.engine import Engine
+
+SUMMARY_FIELDS = (
+    "run_id",
+    "events",
+    "book_updates",
+    "trades_seen",
+    "quotes",
+    "orders_placed",
+    "orders_cancelled",
+    "fills",
+    "bid_fills",
+    "ask_fills",
+    "fill_rate",
+    "volume_base",
+    "gross_pnl",
+    "fees_paid",
+    "net_pnl",
+    "max_abs_inventory",
+    "final_inventory",
+    "open_orders",
+    "wall_seconds",
+    "events_per_second",
+)
+
+
+def _q(value: Decimal) -> str:
+    return f"{value:.8f}"
+
+
+def build_summary(
+    engine: Engine,
+    *,
+    run_id: str,
+    wall_seconds: float,
+    open_orders: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    ledger = engine.ledger
+    inst = engine.instrument
+    mark = engine.mark_ticks()
+    gross = ledger.gross_pnl(mark)
+    net = gross - ledger.fees_paid
+    placed = engine.om.placed
+    filled_orders = len(engine.filled_orders)
+    markouts = {
+        f"markout_{h // 1_000_000_000}s_bps": (None if (m := engine.markouts.mean_bps(h)) is None else round(m, 4))
+        for h in engine.markouts.horizons_ns
+    }
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "symbol": engine.symbol,
+        "quote_ccy": inst.quote_ccy,
+        "events": engine.events_count,
+        "book_updates": engine.book_updates,
+        "trades_seen": engine.trades_seen,
+        "quotes": engine.quotes,
+        "orders_placed": placed,
+        "orders_cancelled": engine.om.cancelled,
+        "fills": ledger.fills,
+        "bid_fills": ledger.bid_fills,
+        "ask_fills": ledger.ask_fills,
+        "filled_orders": filled_orders,
+        "fill_rate": round(filled_orders / placed, 6) if placed else 0.0,
+        "volume_base": str(inst.qty(ledger.volume_lots)),
+        "volume_quote": _q(ledger.volume_notional),
+        "gross_pnl": _q(gross),
+        "fees_paid": _q(ledger.fees_paid),
+        "net_pnl": _q(net),
+        "max_abs_inventory": str(inst.qty(ledger.max_abs_position_lots)),
+        "final_inventory": str(inst.qty(ledger.position_lots)),
+        "cash": _q(ledger.cash),
+        "mark_price": str(inst.price(mark)),
+        "open_orders": open_orders,
+        "wall_seconds": round(wall_seconds, 3),
+        "events_per_second": round(engine.events_count / wall_seconds, 1) if wall_seconds > 0 else 0.0,
+        "risk_state": engine.gate.state.name,
+        "risk_reasons": list(engine.gate.reasons),
+        "kill_switch_engaged": engine.gate.kill_switch_engaged,
+        "risk_denials": engine.denials,
+        "risk_denials_by_reason": dict(sorted(engine.gate.denials.items())),
+        "fill_reasons": dict(sorted(engine.fill_reasons.items())),
+        **markouts,
+    }
+    if extra:
+        summary.update(extra)
+    return summary

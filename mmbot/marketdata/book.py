@@ -1,0 +1,232 @@
+"""L2 order book with Binance spot synchronisation rules (pure: no I/O, no clock).
+
+Prices are integer ticks, quantities integer lots. The book is built from depth
+diffs and REST snapshots only; best bid/ask messages are kept apart by the caller
+(see docs/architecture.md, "mid").
+
+Binance spot sync procedure, as implemented by :meth:`L2Book.apply_delta` and
+:meth:`L2Book.apply_snapshot`:
+
+1. Buffer diffs from the start of the stream (the diff that straddles the
+   snapshot may arrive *before* the snapshot).
+2. On a snapshot with ``lastUpdateId = L``: drop buffered diffs with ``u <= L``;
+   the first applied diff must have ``U <= L + 1 <= u``.
+3. Afterwards each diff must have ``U == previous u + 1``; otherwise it is a *gap*:
+   the book is invalid until the next snapshot (and the gap is counted).
+4. A book whose best bid >= best ask is *crossed* (counted, reported to risk).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from enum import Enum
+
+from mmbot.domain.events import BookDelta, BookSnapshot, Level
+
+MAX_BUFFERED_DELTAS = 4096
+
+
+class BookState(Enum):
+    AWAITING_SNAPSHOT = "awaiting_snapshot"
+    SYNCED = "synced"
+
+
+class ApplyResult(Enum):
+    APPLIED = "applied"
+    BUFFERED = "buffered"  # waiting for a snapshot
+    STALE = "stale"  # u <= last applied id: dropped
+    GAP = "gap"  # sequence broken: book invalid until the next snapshot
+    SNAPSHOT = "snapshot"
+
+
+class _Side:
+    """One side of the book: level map plus a lazy heap for the best price."""
+
+    __slots__ = ("heap", "is_bid", "levels")
+
+    def __init__(self, is_bid: bool) -> None:
+        self.levels: dict[int, int] = {}
+        self.heap: list[int] = []
+        self.is_bid = is_bid
+
+    def clear(self) -> None:
+        self.levels.clear()
+        self.heap.clear()
+
+    def set(self, price: int, qty: int) -> None:
+        levels = self.levels
+        if qty:
+            if price not in levels:
+                heapq.heappush(self.heap, -price if self.is_bid else price)
+            levels[price] = qty
+        elif price in levels:
+            del levels[price]
+
+    def best(self) -> int | None:
+        heap = self.heap
+        levels = self.levels
+        if self.is_bid:
+            while heap and -heap[0] not in levels:
+                heapq.heappop(heap)
+            if not heap:
+                return None
+            if len(heap) > 4 * len(levels) + 256:
+                self._rebuild()
+                heap = self.heap
+            return -heap[0]
+        while heap and heap[0] not in levels:
+            heapq.heappop(heap)
+        if not heap:
+            return None
+        if len(heap) > 4 * len(levels) + 256:
+            self._rebuild()
+            heap = self.heap
+        return heap[0]
+
+    def _rebuild(self) -> None:
+        # Deep levels deleted far from the touch never reach the heap top; rebuild
+        # now and then so memory stays flat over long runs.
+        self.heap = [-p for p in self.levels] if self.is_bid else list(self.levels)
+        heapq.heapify(self.heap)
+
+    def top(self, n: int) -> list[tuple[int, int]]:
+        prices = heapq.nlargest(n, self.levels) if self.is_bid else heapq.nsmallest(n, self.levels)
+        return [(p, self.levels[p]) for p in prices]
+
+
+class L2Book:
+    """A Binance-style L2 book for one symbol."""
+
+    __slots__ = (
+        "_asks",
+        "_bids",
+        "_buffer",
+        "_expect_first",
+        "crossed_count",
+        "gap_count",
+        "last_update_id",
+        "state",
+        "symbol",
+        "ts_local_ns",
+        "update_count",
+    )
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self._bids = _Side(True)
+        self._asks = _Side(False)
+        self._buffer: deque[BookDelta] = deque(maxlen=MAX_BUFFERED_DELTAS)
+        self._expect_first = False
+        self.state = BookState.AWAITING_SNAPSHOT
+        self.last_update_id = 0
+        self.gap_count = 0
+        self.crossed_count = 0
+        self.update_count = 0
+        self.ts_local_ns = 0
+
+    # --- queries ------------------------------------------------------------------
+    @property
+    def is_synced(self) -> bool:
+        return self.state is BookState.SYNCED
+
+    def best_bid(self) -> int | None:
+        return self._bids.best()
+
+    def best_ask(self) -> int | None:
+        return self._asks.best()
+
+    def is_crossed(self) -> bool:
+        bid = self._bids.best()
+        ask = self._asks.best()
+        return bid is not None and ask is not None and bid >= ask
+
+    def bid_qty(self, price: int) -> int:
+        return self._bids.levels.get(price, 0)
+
+    def ask_qty(self, price: int) -> int:
+        return self._asks.levels.get(price, 0)
+
+    def qty_at(self, is_bid: bool, price: int) -> int:
+        return (self._bids if is_bid else self._asks).levels.get(price, 0)
+
+    def top_bids(self, n: int) -> list[tuple[int, int]]:
+        return self._bids.top(n)
+
+    def top_asks(self, n: int) -> list[tuple[int, int]]:
+        return self._asks.top(n)
+
+    def depth_within(self, is_bid: bool, limit_price: int) -> int:
+        """Total quantity on one side at prices no worse than ``limit_price``."""
+        levels = (self._bids if is_bid else self._asks).levels
+        if is_bid:
+            return sum(q for p, q in levels.items() if p >= limit_price)
+        return sum(q for p, q in levels.items() if p <= limit_price)
+
+    def levels(self, is_bid: bool) -> dict[int, int]:
+        """The level map itself (read only, please)."""
+        return (self._bids if is_bid else self._asks).levels
+
+    def snapshot_levels(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        bids = tuple(sorted(self._bids.levels.items(), reverse=True))
+        asks = tuple(sorted(self._asks.levels.items()))
+        return bids, asks
+
+    # --- updates ------------------------------------------------------------------
+    def invalidate(self) -> None:
+        """Mark the book unusable until the next snapshot (after a gap or reconnect)."""
+        self.state = BookState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+
+    def apply_snapshot(self, snap: BookSnapshot) -> ApplyResult:
+        bids = self._bids
+        asks = self._asks
+        bids.clear()
+        asks.clear()
+        for price, qty in snap.bids:
+            bids.set(price, qty)
+        for price, qty in snap.asks:
+            asks.set(price, qty)
+        self.last_update_id = snap.last_update_id
+        self.state = BookState.SYNCED
+        self._expect_first = True
+        self.ts_local_ns = snap.ts_local_ns
+        buffered = list(self._buffer)
+        self._buffer.clear()
+        for delta in buffered:
+            if self.apply_delta(delta) is ApplyResult.GAP:
+                break
+        return ApplyResult.SNAPSHOT
+
+    def apply_delta(self, delta: BookDelta) -> ApplyResult:
+        if self.state is not BookState.SYNCED:
+            self._buffer.append(delta)
+            return ApplyResult.BUFFERED
+        last = self.last_update_id
+        if delta.last_update_id <= last:
+            return ApplyResult.STALE
+        if self._expect_first:
+            if not (delta.first_update_id <= last + 1 <= delta.last_update_id):
+                return self._gap(delta)
+            self._expect_first = False
+        elif delta.first_update_id != last + 1:
+            return self._gap(delta)
+        bids = self._bids
+        asks = self._asks
+        for price, qty in delta.bids:
+            bids.set(price, qty)
+        for price, qty in delta.asks:
+            asks.set(price, qty)
+        self.last_update_id = delta.last_update_id
+        self.ts_local_ns = delta.ts_local_ns
+        self.update_count += 1
+        if self.is_crossed():
+            self.crossed_count += 1
+        return ApplyResult.APPLIED
+
+    def _gap(self, delta: BookDelta) -> ApplyResult:
+        self.gap_count += 1
+        self.state = BookState.AWAITING_SNAPSHOT
+        self._buffer.clear()
+        self._buffer.append(delta)
+        return ApplyResult.GAP

@@ -1,0 +1,245 @@
+"""Reader and writer of the capture format (edge: file I/O).
+
+Format: gzip text, one record per line, ``<local_receive_ts_ns> <raw JSON>``, where
+the JSON is a Binance websocket payload (combined-stream envelope
+``{"stream": ..., "data": ...}`` or bare) or a bare REST depth snapshot
+``{"lastUpdateId", "bids", "asks"}``. Several files are read in order as one stream.
+
+Bad input: a missing, empty or non-gzip file raises :class:`DataError` naming the
+file; a truncated gzip tail ends that file with a warning (the readable part is
+kept); a garbage line or a timestamp going backwards is counted and skipped
+(timestamps are clamped so the replay clock never goes back).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.instrument import Instrument
+from mmbot.errors import DataError
+
+Warn = Callable[[str, dict[str, Any]], None]
+
+
+def _noop_warn(event: str, fields: dict[str, Any]) -> None:
+    return None
+
+
+def _scaled_parser(decimals: int, unit: int) -> Callable[[str], int]:
+    """Fast exact decimal-string -> int converter for a power-of-ten grid."""
+
+    zeros = "0" * decimals
+
+    def parse(text: str) -> int:
+        whole, _, frac = text.partition(".")
+        head = frac[:decimals]
+        if len(frac) > decimals and frac[decimals:].strip("0"):
+            raise ValueError(f"{text!r} is finer than the grid")
+        if len(head) < decimals:
+            head = (head + zeros)[:decimals]
+        value = int(whole + head)
+        if unit != 1:
+            if value % unit:
+                raise ValueError(f"{text!r} is not on the grid")
+            return value // unit
+        return value
+
+    return parse
+
+
+@dataclass
+class ReadStats:
+    lines: int = 0
+    garbage_lines: int = 0
+    backwards_ts: int = 0
+    truncated_files: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+class CaptureParser:
+    """Turns one raw JSON payload into normalised events for known instruments."""
+
+    def __init__(self, instruments: Sequence[Instrument], default_symbol: str | None = None) -> None:
+        if not instruments:
+            raise ValueError("at least one instrument is needed")
+        self._by_venue: dict[str, tuple[Instrument, Callable[[str], int], Callable[[str], int]]] = {}
+        for inst in instruments:
+            price_parse = _scaled_parser(inst.price_scale, 10**inst.price_scale // inst.ticks_per_unit)
+            qty_parse = _scaled_parser(inst.qty_scale, 10**inst.qty_scale // inst.lots_per_unit)
+            self._by_venue[inst.venue_symbol] = (inst, price_parse, qty_parse)
+        first = instruments[0].venue_symbol
+        self._default = default_symbol.replace("/", "").upper() if default_symbol else first
+
+    def _inst(self, venue_symbol: str) -> tuple[Instrument, Callable[[str], int], Callable[[str], int]]:
+        return self._by_venue[venue_symbol]
+
+    def parse(self, ts_local_ns: int, payload: Any) -> MarketEvent | None:
+        """Raw decoded JSON -> event, or None for payloads we do not use."""
+        if not isinstance(payload, dict):
+            raise ValueError("payload is not a JSON object")
+        stream = payload.get("stream")
+        data = payload.get("data") if stream is not None else payload
+        if not isinstance(data, dict):
+            raise ValueError("data is not a JSON object")
+        kind = data.get("e")
+        if kind == "depthUpdate":
+            inst, pp, qp = self._inst(data["s"])
+            return BookDelta(
+                inst.symbol,
+                ts_local_ns,
+                int(data["E"]) * 1_000_000,
+                int(data["U"]),
+                int(data["u"]),
+                tuple([(pp(p), qp(q)) for p, q in data["b"]]),
+                tuple([(pp(p), qp(q)) for p, q in data["a"]]),
+            )
+        if kind == "trade":
+            inst, pp, qp = self._inst(data["s"])
+            return Trade(
+                inst.symbol,
+                ts_local_ns,
+                int(data["T"]) * 1_000_000,
+                int(data["t"]),
+                pp(data["p"]),
+                qp(data["q"]),
+                bool(data["m"]),
+            )
+        if kind is None and "lastUpdateId" in data:
+            venue = data.get("s") or (stream.split("@", 1)[0].upper() if stream else self._default)
+            inst, pp, qp = self._inst(venue)
+            return BookSnapshot(
+                inst.symbol,
+                ts_local_ns,
+                int(data["lastUpdateId"]),
+                tuple([(pp(p), qp(q)) for p, q in data["bids"]]),
+                tuple([(pp(p), qp(q)) for p, q in data["asks"]]),
+            )
+        if kind is None and "b" in data and "a" in data and "u" in data:
+            inst, pp, qp = self._inst(data["s"])
+            return BestBidAsk(
+                inst.symbol,
+                ts_local_ns,
+                int(data["u"]),
+                pp(data["b"]),
+                qp(data["B"]),
+                pp(data["a"]),
+                qp(data["A"]),
+            )
+        return None
+
+
+def _open_checked(path: Path) -> IO[bytes]:
+    if not path.exists():
+        raise DataError(f"capture file {path} does not exist")
+    if not path.is_file():
+        raise DataError(f"capture file {path} is not a regular file")
+    if path.stat().st_size == 0:
+        raise DataError(f"capture file {path} is empty")
+    with open(path, "rb") as head:
+        magic = head.read(2)
+    if magic != b"\x1f\x8b":
+        raise DataError(f"capture file {path} is not gzip-compressed (expected the capture format)")
+    return gzip.open(path, "rb")
+
+
+def check_capture_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Validate that every file exists, is non-empty gzip; raise DataError otherwise."""
+    if not paths:
+        raise DataError("no capture file given")
+    checked = []
+    for p in paths:
+        path = Path(p)
+        _open_checked(path).close()
+        checked.append(path)
+    return checked
+
+
+def iter_lines(
+    paths: Sequence[str | os.PathLike[str]], stats: ReadStats, warn: Warn = _noop_warn
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(ts_local_ns, json_bytes)`` for every well-formed line, in file order."""
+    last_ts = 0
+    for path in check_capture_files(paths):
+        stats.files.append(str(path))
+        fh = _open_checked(path)
+        try:
+            while True:
+                try:
+                    line = fh.readline()
+                except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                    stats.truncated_files.append(str(path))
+                    warn("capture_truncated", {"file": str(path), "error": str(exc)})
+                    break
+                if not line:
+                    break
+                stats.lines += 1
+                ts_text, sep, body = line.partition(b" ")
+                try:
+                    if not sep:
+                        raise ValueError("no space separator")
+                    ts = int(ts_text)
+                except ValueError:
+                    stats.garbage_lines += 1
+                    warn("capture_garbage_line", {"file": str(path), "line": stats.lines})
+                    continue
+                if ts < last_ts:
+                    stats.backwards_ts += 1
+                    warn("capture_timestamp_backwards", {"file": str(path), "line": stats.lines})
+                    ts = last_ts
+                last_ts = ts
+                yield ts, body
+        finally:
+            fh.close()
+
+
+def read_events(
+    paths: Sequence[str | os.PathLike[str]],
+    parser: CaptureParser,
+    stats: ReadStats | None = None,
+    warn: Warn = _noop_warn,
+) -> Iterator[MarketEvent]:
+    """All events of the capture files, in order, as one stream."""
+    stats = stats if stats is not None else ReadStats()
+    loads = orjson.loads
+    parse = parser.parse
+    for ts, body in iter_lines(paths, stats, warn):
+        try:
+            event = parse(ts, loads(body))
+        except (ValueError, KeyError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
+            stats.garbage_lines += 1
+            warn("capture_garbage_line", {"line": stats.lines, "error": str(exc)[:200]})
+            continue
+        if event is not None:
+            yield event
+
+
+class CaptureWriter:
+    """Writes the capture format (``mmbot record``): gzip, ``<ts_ns> <json>`` lines."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fh = gzip.open(self.path, "wb")
+        self.lines = 0
+
+    def write(self, ts_local_ns: int, payload: bytes | dict[str, Any]) -> None:
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        self._fh.write(b"%d " % ts_local_ns + body + b"\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CaptureWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

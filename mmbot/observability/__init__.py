@@ -1,0 +1,1 @@
+"""Logging, metrics and health endpoints (the only place importing prometheus_client)."""

@@ -1,0 +1,59 @@
+"""structlog setup: JSON lines to stderr (pretty console on a TTY), secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRETS: set[str] = set()
+_SECRET_KEYS = ("secret", "api_key", "apikey", "token", "password", "signature")
+
+
+def register_secret(value: str | None) -> None:
+    """Any string registered here is replaced by '***' wherever it appears in a log line."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        value = event_dict[key]
+        if any(s in key.lower() for s in _SECRET_KEYS) and value not in (None, ""):
+            event_dict[key] = "***"
+        elif isinstance(value, str) and _SECRETS:
+            event_dict[key] = scrub(value)
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
+    processors: Iterable[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer(),
+    ]
+    structlog.configure(
+        processors=list(processors),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=logging.WARNING, stream=stream)
+
+
+def bind_run(run_id: str, symbol: str) -> None:
+    structlog.contextvars.bind_contextvars(run_id=run_id, symbol=symbol)
