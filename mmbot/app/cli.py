@@ -218,4 +218,4 @@ def entrypoint() -> None:
 if __name__ == "__main__":  # pragma: no cover
     entrypoint()
 
-__all__ = ["app", "entrypoint", "fail", "guarded", "print_summary", "settings_for", "make_run_id", "Path"]
+__all__ = ["Path", "app", "entrypoint", "fail", "guarded", "make_run_id", "print_summary", "settings_for"]

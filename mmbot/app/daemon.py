@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from mmbot.app.runner import RunOptions, Runner, run_paper
+from mmbot.app.runner import Runner, RunOptions, run_paper
 from mmbot.app.settings import Settings, make_run_id
 from mmbot.app.wiring import capture_paths
 from mmbot.engine.session import Fault

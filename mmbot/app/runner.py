@@ -238,7 +238,9 @@ class Runner:
         mid = engine.mid_ticks
         bid = engine.quoted_bid
         ask = engine.quoted_ask
-        fmt = lambda t: "-" if t is None else str(inst.price(int(t)))  # noqa: E731
+        def fmt(t: float | None) -> str:
+            return "-" if t is None else str(inst.price(int(t)))
+
         return (
             f"mid {fmt(mid)}  quotes {fmt(bid)} / {fmt(ask)}  pos {inst.qty(engine.ledger.position_lots)} {inst.base}  "
             f"pnl {engine.net_pnl():.2f} {inst.quote_ccy}  fills {engine.ledger.bid_fills}b/{engine.ledger.ask_fills}a  "

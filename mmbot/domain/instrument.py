@@ -22,7 +22,7 @@ def parse_scaled(text: str, scale: int) -> int:
     """
     whole, dot, frac = text.partition(".")
     if not dot:
-        return int(whole) * 10**scale
+        return int(whole) * int(10**scale)
     head = frac[:scale]
     tail = frac[scale:]
     if tail and tail.strip("0"):
@@ -102,14 +102,14 @@ class Instrument:
     def price_ticks(self, text: str) -> int:
         """Exact venue price string -> ticks (the tick is a power of ten here)."""
         value = parse_scaled(text, self.price_scale)
-        unit = 10**self.price_scale // self.ticks_per_unit
+        unit = int(10**self.price_scale) // self.ticks_per_unit
         if value % unit:
             raise ValueError(f"price {text} is not on the tick grid {self.tick_size}")
         return value // unit
 
     def qty_lots(self, text: str) -> int:
         value = parse_scaled(text, self.qty_scale)
-        unit = 10**self.qty_scale // self.lots_per_unit
+        unit = int(10**self.qty_scale) // self.lots_per_unit
         if value % unit:
             raise ValueError(f"quantity {text} is finer than {self.qty_unit}")
         return value // unit

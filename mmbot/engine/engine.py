@@ -341,9 +341,8 @@ class Engine:
         gate = self.gate
         if self.book.is_synced and self._last_book_update_ns:
             age = now_ns - self._last_book_update_ns
-            if age > self.config.stale_book_ms * 1_000_000:
-                if not gate.has(RiskReason.STALE_BOOK):
-                    self._transition(gate.raise_reason(RiskReason.STALE_BOOK, now_ns, f"no book update for {age // 1_000_000} ms"))
+            if age > self.config.stale_book_ms * 1_000_000 and not gate.has(RiskReason.STALE_BOOK):
+                self._transition(gate.raise_reason(RiskReason.STALE_BOOK, now_ns, f"no book update for {age // 1_000_000} ms"))
         self._transition(gate.tick(now_ns))
         if gate.state is TradingState.HALTED and self.om.orders:
             return self._cancel_all(now_ns, "halted")
@@ -370,7 +369,7 @@ class Engine:
     # --- results ---------------------------------------------------------------------------
     def mark_ticks(self) -> int:
         if self.mid_ticks is not None:
-            return int(round(self.mid_ticks))
+            return round(self.mid_ticks)
         return 0
 
     def net_pnl(self) -> Decimal:

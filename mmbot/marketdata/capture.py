@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -137,7 +137,7 @@ class CaptureParser:
         return None
 
 
-def _open_checked(path: Path) -> IO[bytes]:
+def _open_checked(path: Path) -> gzip.GzipFile:
     if not path.exists():
         raise DataError(f"capture file {path} does not exist")
     if not path.is_file():
@@ -148,7 +148,7 @@ def _open_checked(path: Path) -> IO[bytes]:
         magic = head.read(2)
     if magic != b"\x1f\x8b":
         raise DataError(f"capture file {path} is not gzip-compressed (expected the capture format)")
-    return gzip.open(path, "rb")
+    return gzip.GzipFile(path, "rb")
 
 
 def check_capture_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:

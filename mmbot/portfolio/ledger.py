@@ -19,9 +19,9 @@ class Ledger:
     __slots__ = (
         "_cash_units",
         "_unit",
+        "ask_fills",
         "avg_entry_ticks",
         "bid_fills",
-        "ask_fills",
         "fees_paid",
         "fills",
         "instrument",

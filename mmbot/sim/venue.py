@@ -44,7 +44,6 @@ from enum import Enum
 from mmbot.domain.events import BookDelta, BookSnapshot, Trade
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import (
-    CancelAll,
     CancelOrder,
     Command,
     ExecReport,

@@ -1,0 +1,1 @@
+"""mmbot package."""
