@@ -199,9 +199,9 @@ def backtest(
 
 def _register_extensions() -> None:
     # Each area adds its own commands, so areas never edit this file at once.
-    from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_research, cmd_strategy
+    from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_research, cmd_sandbox, cmd_strategy
 
-    for module in (cmd_strategy, cmd_research, cmd_audit, cmd_ctl, cmd_emulator):
+    for module in (cmd_strategy, cmd_research, cmd_optimize, cmd_audit, cmd_ctl, cmd_emulator, cmd_sandbox):
         module.register(app)
 
 
