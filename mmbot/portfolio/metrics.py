@@ -1,0 +1,321 @@
+"""Performance metrics: one module for the daemon's summary, both backtests and the reports.
+
+Every function is pure and takes plain numbers, so the L2 replay, the paper run and
+the bar backtest (and the compiled grid) compute each number the same way.
+Money is in the quote currency (USDT for BTC/USDT), inventory in base units,
+time in integer nanoseconds.
+
+Definitions (``docs/metrics.md`` has worked examples):
+
+======================  =========================================================================
+metric                  formula
+======================  =========================================================================
+gross_pnl               cash from trading + inventory x mark            (realised + unrealised)
+net_pnl                 gross_pnl - fees - slippage
+fill_rate               orders with at least one fill / orders placed
+win_rate                round trips with net pnl > 0 / round trips; round trips are matched
+                        FIFO: each closing quantity is paired with the oldest open quantity
+                        on the other side; a trip's net pnl = d*(exit-entry)*qty minus the
+                        fees of its entry and exit fills pro rata by quantity (d = +1 long)
+avg_spread_captured     mean over round trips, weighted by quantity, of
+  _bps                  d*(exit-entry)/entry*10_000 (gross of fees)
+avg_fill_edge_bps       mean over fills of side*(mid_ref - price)/mid_ref*10_000, mid_ref = the
+                        mid the quote was priced from (bars: the quoting close; L2: the engine's
+                        mid when the fill was seen); a buy below the mid earns a positive edge
+max_inventory           max |inventory| over the run (base units)
+time_at_max_inventory   time with |inventory| >= the inventory limit Q (seconds and share)
+sharpe                  mean(r)/std(r) * sqrt(N), r = changes of net PnL (quote currency) over
+                        one return interval (the run's sampling interval: 1 bar for bar
+                        backtests, ``record.interval_ms`` for L2 runs), std with ddof=1,
+                        N = 365*86400 / interval_s intervals a year (crypto trades every day)
+sortino                 mean(r)/dd * sqrt(N), dd = sqrt(mean(min(r, 0)^2)) over all intervals
+max_drawdown            max over t of (max_{s<=t} equity_s - equity_t), equity = net PnL,
+                        starting from 0 (quote currency, >= 0)
+inventory_balance       share of time with |inventory| <= band * Q (band default 0.1)
+markout_<h>s_bps        mean over fills of side*(mid(t_fill + h) - price)/price*10_000, mid(t) the
+                        first mid observed at or after t (see :mod:`mmbot.portfolio.markout`)
+trades_per_day          fills / (run duration in days)
+======================  =========================================================================
+
+Sharpe on PnL changes equals Sharpe on returns of any fixed capital (the capital
+cancels), so no account size is assumed. A run with fewer than two intervals or no
+variation has no Sharpe (``None``, JSON ``null``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+NS_PER_S = 1_000_000_000
+SECONDS_PER_YEAR = 365 * 86_400
+QTY_EPS = 1e-12  # base units; fills are multiples of 1e-8, so anything smaller is float noise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillRecord:
+    """One fill as the metrics see it (floats: statistics only, never the ledger)."""
+
+    ts_ns: int
+    side: int  # +1 buy, -1 sell
+    price: float
+    qty: float  # base units, > 0
+    fee: float = 0.0  # quote currency, fees + slippage charged on this fill
+    mid_ref: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoundTrip:
+    direction: int  # +1: bought then sold (long trip), -1: sold then bought
+    qty: float
+    entry_price: float
+    exit_price: float
+    entry_ts_ns: int
+    exit_ts_ns: int
+    gross_pnl: float
+    net_pnl: float
+
+    @property
+    def spread_bps(self) -> float:
+        return self.direction * (self.exit_price - self.entry_price) / self.entry_price * 10_000.0
+
+
+def fill_rate(filled_orders: int, orders_placed: int) -> float:
+    """Orders with at least one fill / orders placed (0.0 when nothing was placed)."""
+    return filled_orders / orders_placed if orders_placed else 0.0
+
+
+def fifo_round_trips(fills: Sequence[FillRecord]) -> list[RoundTrip]:
+    """Pair closing quantity with the oldest open quantity (FIFO); partial matches split fills."""
+    open_lots: deque[list[float]] = deque()  # [side, remaining qty, price, ts, fee per unit]
+    trips: list[RoundTrip] = []
+    for f in fills:
+        remaining = f.qty
+        fee_per_unit = f.fee / f.qty if f.qty > 0 else 0.0
+        while remaining > QTY_EPS and open_lots and open_lots[0][0] != f.side:
+            lot = open_lots[0]
+            matched = min(remaining, lot[1])
+            direction = int(lot[0])
+            gross = direction * (f.price - lot[2]) * matched
+            net = gross - lot[4] * matched - fee_per_unit * matched
+            trips.append(
+                RoundTrip(
+                    direction=direction,
+                    qty=matched,
+                    entry_price=lot[2],
+                    exit_price=f.price,
+                    entry_ts_ns=int(lot[3]),
+                    exit_ts_ns=f.ts_ns,
+                    gross_pnl=gross,
+                    net_pnl=net,
+                )
+            )
+            lot[1] -= matched
+            remaining -= matched
+            if lot[1] <= QTY_EPS:
+                open_lots.popleft()
+        if remaining > QTY_EPS:
+            open_lots.append([float(f.side), remaining, f.price, float(f.ts_ns), fee_per_unit])
+    return trips
+
+
+def win_rate(trips: Sequence[RoundTrip]) -> float | None:
+    """Share of round trips closed with net pnl > 0 (a break-even trip is not a win)."""
+    if not trips:
+        return None
+    return sum(1 for t in trips if t.net_pnl > 0) / len(trips)
+
+
+def avg_spread_captured_bps(trips: Sequence[RoundTrip]) -> float | None:
+    """Quantity-weighted mean round-trip spread in bps (gross of fees)."""
+    total = sum(t.qty for t in trips)
+    if total <= 0:
+        return None
+    return sum(t.spread_bps * t.qty for t in trips) / total
+
+
+def avg_fill_edge_bps(fills: Sequence[FillRecord]) -> float | None:
+    """Mean of side*(mid_ref - price)/mid_ref in bps over fills that carry a mid_ref."""
+    values = [f.side * (f.mid_ref - f.price) / f.mid_ref * 10_000.0 for f in fills if f.mid_ref]
+    return sum(values) / len(values) if values else None
+
+
+def max_abs_inventory(inventory: Sequence[float]) -> float:
+    return max((abs(q) for q in inventory), default=0.0)
+
+
+def _durations_ns(ts_ns: Sequence[int], end_ns: int) -> list[int]:
+    """Each sample holds until the next one; the last until ``end_ns``."""
+    n = len(ts_ns)
+    return [(ts_ns[i + 1] if i + 1 < n else end_ns) - ts_ns[i] for i in range(n)]
+
+
+def time_at_max_inventory(
+    ts_ns: Sequence[int], inventory: Sequence[float], end_ns: int, max_inventory: float
+) -> tuple[float, float]:
+    """(seconds, share of the run) with |inventory| >= max_inventory (the configured limit)."""
+    durations = _durations_ns(ts_ns, end_ns)
+    total = sum(durations)
+    threshold = max_inventory * (1.0 - 1e-9)
+    at_max = sum(d for d, q in zip(durations, inventory, strict=True) if abs(q) >= threshold)
+    return at_max / NS_PER_S, (at_max / total if total > 0 else 0.0)
+
+
+def inventory_balance(
+    ts_ns: Sequence[int], inventory: Sequence[float], end_ns: int, max_inventory: float, band: float = 0.1
+) -> float:
+    """Share of time with |inventory| <= band * max_inventory (the neutral band)."""
+    durations = _durations_ns(ts_ns, end_ns)
+    total = sum(durations)
+    limit = band * max_inventory * (1.0 + 1e-9)
+    inside = sum(d for d, q in zip(durations, inventory, strict=True) if abs(q) <= limit)
+    return inside / total if total > 0 else 0.0
+
+
+def interval_returns(equity: Sequence[float]) -> list[float]:
+    return [equity[i] - equity[i - 1] for i in range(1, len(equity))]
+
+
+def periods_per_year(interval_s: float) -> float:
+    return SECONDS_PER_YEAR / interval_s
+
+
+def sharpe_ratio(returns: Sequence[float], interval_s: float) -> float | None:
+    """Annualised Sharpe of per-interval PnL changes: mean/std(ddof=1) * sqrt(365*86400/interval_s)."""
+    n = len(returns)
+    if n < 2:
+        return None
+    mean = sum(returns) / n
+    var = sum((r - mean) ** 2 for r in returns) / (n - 1)
+    if var <= 0:
+        return None
+    return mean / math.sqrt(var) * math.sqrt(periods_per_year(interval_s))
+
+
+def sortino_ratio(returns: Sequence[float], interval_s: float) -> float | None:
+    """Annualised Sortino: mean / sqrt(mean(min(r,0)^2)) * sqrt(365*86400/interval_s), target 0."""
+    n = len(returns)
+    if n < 2:
+        return None
+    mean = sum(returns) / n
+    downside = sum(min(r, 0.0) ** 2 for r in returns) / n
+    if downside <= 0:
+        return None
+    return mean / math.sqrt(downside) * math.sqrt(periods_per_year(interval_s))
+
+
+def drawdown_series(equity: Sequence[float], start: float = 0.0) -> list[float]:
+    """Peak-to-date minus equity at each point (>= 0); the peak starts at ``start``."""
+    peak = start
+    out = []
+    for e in equity:
+        peak = max(peak, e)
+        out.append(peak - e)
+    return out
+
+
+def max_drawdown(equity: Sequence[float], start: float = 0.0) -> float:
+    return max(drawdown_series(equity, start), default=0.0)
+
+
+def trades_per_day(fills: int, duration_ns: int) -> float | None:
+    return fills / (duration_ns / (86_400 * NS_PER_S)) if duration_ns > 0 else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Performance:
+    """All metrics of one run; ``fields()`` is what summaries and reports show."""
+
+    fills: int
+    round_trips: int
+    win_rate: float | None
+    avg_spread_captured_bps: float | None
+    avg_fill_edge_bps: float | None
+    max_inventory: float
+    time_at_max_inventory_s: float
+    time_at_max_inventory_share: float
+    inventory_balance: float
+    neutral_band: float
+    sharpe: float | None
+    sortino: float | None
+    return_interval_s: float
+    periods_per_year: float
+    max_drawdown: float
+    trades_per_day: float | None
+    duration_s: float
+
+    def fields(self) -> dict[str, float | int | None]:
+        def r(x: float | None, nd: int = 6) -> float | None:
+            return None if x is None else round(x, nd)
+
+        return {
+            "round_trips": self.round_trips,
+            "win_rate": r(self.win_rate),
+            "avg_spread_captured_bps": r(self.avg_spread_captured_bps, 4),
+            "avg_fill_edge_bps": r(self.avg_fill_edge_bps, 4),
+            "max_inventory": r(self.max_inventory, 8),
+            "time_at_max_inventory_s": r(self.time_at_max_inventory_s, 3),
+            "time_at_max_inventory_share": r(self.time_at_max_inventory_share),
+            "inventory_balance": r(self.inventory_balance),
+            "neutral_band": self.neutral_band,
+            "sharpe": r(self.sharpe, 4),
+            "sortino": r(self.sortino, 4),
+            "return_interval_s": self.return_interval_s,
+            "sharpe_periods_per_year": r(self.periods_per_year, 3),
+            "max_drawdown": r(self.max_drawdown, 8),
+            "trades_per_day": r(self.trades_per_day, 3),
+            "duration_s": r(self.duration_s, 3),
+        }
+
+
+def compute_performance(
+    *,
+    fills: Sequence[FillRecord],
+    ts_ns: Sequence[int],
+    inventory: Sequence[float],
+    net_pnl: Sequence[float],
+    end_ns: int,
+    interval_s: float,
+    max_inventory_limit: float,
+    neutral_band: float = 0.1,
+) -> Performance:
+    """Every metric from the fills and the series sampled once per return interval.
+
+    ``ts_ns``/``inventory``/``net_pnl`` are the run's samples (state at each time);
+    ``end_ns`` closes the last sample's interval.
+    """
+    trips = fifo_round_trips(fills)
+    returns = interval_returns([0.0, *net_pnl])
+    secs, share = time_at_max_inventory(ts_ns, inventory, end_ns, max_inventory_limit)
+    duration = end_ns - ts_ns[0] if ts_ns else 0
+    return Performance(
+        fills=len(fills),
+        round_trips=len(trips),
+        win_rate=win_rate(trips),
+        avg_spread_captured_bps=avg_spread_captured_bps(trips),
+        avg_fill_edge_bps=avg_fill_edge_bps(fills),
+        max_inventory=max(max_abs_inventory(inventory), max_abs_inventory(_fill_path(fills))),
+        time_at_max_inventory_s=secs,
+        time_at_max_inventory_share=share,
+        inventory_balance=inventory_balance(ts_ns, inventory, end_ns, max_inventory_limit, neutral_band),
+        neutral_band=neutral_band,
+        sharpe=sharpe_ratio(returns, interval_s),
+        sortino=sortino_ratio(returns, interval_s),
+        return_interval_s=interval_s,
+        periods_per_year=periods_per_year(interval_s),
+        max_drawdown=max_drawdown(net_pnl),
+        trades_per_day=trades_per_day(len(fills), duration),
+        duration_s=duration / NS_PER_S,
+    )
+
+
+def _fill_path(fills: Sequence[FillRecord]) -> list[float]:
+    """Inventory right after each fill (a peak between two samples still counts)."""
+    q = 0.0
+    out = []
+    for f in fills:
+        q += f.side * f.qty
+        out.append(q)
+    return out
