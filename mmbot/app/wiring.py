@@ -78,6 +78,15 @@ def build_gate(settings: Settings, instrument: Instrument) -> RiskGate:
     )
 
 
+def order_prefix(settings: Settings, run_id: str) -> str:
+    """Client order id prefix: stable per account, unique per run (see CcxtExecutor)."""
+    import os
+
+    from mmbot.execution.ccxt_executor import run_order_prefix
+
+    return run_order_prefix(settings.audit.account, run_id, os.getpid())
+
+
 def venue_config(settings: Settings) -> VenueConfig:
     s = settings.sim
     return VenueConfig(
@@ -104,8 +113,9 @@ class Built:
 def build_replay(settings: Settings, run_id: str, faults: tuple[Fault, ...] = (), symbol: str | None = None) -> Built:
     instrument = build_instrument(settings, symbol)
     venue_book = L2Book(instrument.symbol)
-    separate = settings.sim.md_latency_ms > 0 or bool(faults)
-    engine_book = L2Book(instrument.symbol) if separate else venue_book
+    # The engine always keeps its own book: the venue's is the exchange's true book,
+    # and a sequence gap in the data must take the live recovery path (snapshot request).
+    engine_book = L2Book(instrument.symbol)
     engine = Engine(
         instrument,
         engine_book,
@@ -115,7 +125,7 @@ def build_replay(settings: Settings, run_id: str, faults: tuple[Fault, ...] = ()
             min_requote_interval_ms=settings.strategy.min_requote_interval_ms,
             update_every_n=settings.strategy.update_freq,
             stale_book_ms=settings.risk.stale_book_ms,
-            coid_prefix=f"mmb-{run_id[-8:]}-",
+            coid_prefix=order_prefix(settings, run_id),
             requote_tolerance_ticks=settings.strategy.requote_tolerance_ticks,
         ),
     )

@@ -1,0 +1,465 @@
+"""CcxtExecutor: the Executor protocol over a ccxt exchange (sandbox/testnet or live).
+
+* Post-only orders are LIMIT_MAKER on Binance spot; client order ids are
+  ``[A-Za-z0-9_-]``, at most 36 characters, with a stable per-account prefix (to
+  recognise our orders after a restart) and a per-run unique part.
+* Order creation is never retried blindly: on a timeout (including a ws-api call
+  that hangs after the order reached the venue) the order is looked up by client
+  id first. Only idempotent calls (lookups, cancels) are retried.
+* Order state comes from the user stream (``watch_my_trades`` for fills,
+  ``watch_orders`` for acks/cancels) and from REST reconciliation on start-up,
+  after reconnects and periodically; fills are de-duplicated by trade id.
+* Venue outcomes (``mmbot.adapters.ccxt.errors``) become reports and risk reasons:
+  insufficient funds -> REDUCING, rejects -> REJECT_STORM counting, 429/418 ->
+  back-off and ORDER_RATE, venue down past a grace period -> EXCHANGE_DOWN, an
+  unexplained reconciliation difference -> RECONCILE_MISMATCH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from mmbot.adapters.ccxt import orders as venue
+from mmbot.adapters.ccxt.orders import VenueCallError
+from mmbot.domain.instrument import Instrument
+from mmbot.domain.orders import (
+    CancelAll,
+    CancelOrder,
+    Command,
+    ExecReport,
+    FillReason,
+    Liquidity,
+    OrderAccepted,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    PlaceOrder,
+    Side,
+)
+from mmbot.domain.risk import RiskReason, VenueOutcome
+from mmbot.execution.budget import OrderBudget
+
+log = structlog.get_logger("mmbot.ccxt_executor")
+
+RiskHook = Callable[[RiskReason, bool, str], None]  # (reason, raised?, cause)
+
+
+@dataclass
+class _Tracked:
+    coid: str
+    symbol: str
+    side: Side
+    price_ticks: int
+    qty_lots: int
+    filled_lots: int = 0
+    venue_id: str = ""
+    acked: bool = False
+    done: bool = False
+
+
+@dataclass
+class ReconcileResult:
+    open_at_venue: int = 0
+    orphans_cancelled: list[str] = field(default_factory=list)
+    fills_recovered: int = 0
+    closed_while_away: list[str] = field(default_factory=list)
+    base_balance: Decimal | None = None
+    quote_balance: Decimal | None = None
+    mismatch: str = ""
+
+
+class CcxtExecutor:
+    def __init__(
+        self,
+        exchange: Any,
+        instruments: dict[str, Instrument],
+        *,
+        account_prefix: str,
+        order_timeout_s: float = 10.0,
+        watch_timeout_s: float = 10.0,
+        budget: OrderBudget | None = None,
+        use_ws: bool = False,
+        on_risk: RiskHook | None = None,
+        down_grace_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.exchange = exchange
+        self.instruments = instruments
+        self.account_prefix = account_prefix
+        self.order_timeout_s = order_timeout_s
+        self.watch_timeout_s = watch_timeout_s
+        self.budget = budget or OrderBudget(per_window=50)
+        self.use_ws = use_ws
+        self.on_risk = on_risk or (lambda reason, raised, cause: None)
+        self.down_grace_s = down_grace_s
+        self.clock = clock
+        self._queue: asyncio.Queue[ExecReport] = asyncio.Queue()  # never dropped
+        self._orders: dict[str, _Tracked] = {}
+        self._seen_trades: set[str] = set()
+        self._down_since: float | None = None
+        self.outcomes: dict[str, int] = {}
+        self.connected = False
+        self.last_trade_ms: dict[str, int] = {}
+
+    # --- helpers --------------------------------------------------------------------------
+    def _count(self, outcome: VenueOutcome) -> None:
+        self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+
+    def _push(self, report: ExecReport) -> None:
+        self._queue.put_nowait(report)
+
+    def _ts(self) -> int:
+        return time.time_ns()
+
+    def owns(self, client_order_id: str | None) -> bool:
+        return bool(client_order_id) and str(client_order_id).startswith(self.account_prefix)
+
+    def _venue_ok(self) -> None:
+        if self._down_since is not None:
+            self._down_since = None
+            self.on_risk(RiskReason.EXCHANGE_DOWN, False, "venue answered again")
+        self.connected = True
+
+    def _venue_down(self, cause: str) -> None:
+        now = self.clock()
+        if self._down_since is None:
+            self._down_since = now
+        if now - self._down_since >= self.down_grace_s:
+            self.on_risk(RiskReason.EXCHANGE_DOWN, True, cause)
+
+    def _handle_outcome(self, err: VenueCallError, *, context: str) -> None:
+        outcome = err.outcome
+        self._count(outcome.kind)
+        now = self.clock()
+        if outcome.kind in (VenueOutcome.RATE_LIMITED, VenueOutcome.IP_BANNED):
+            banned = outcome.kind is VenueOutcome.IP_BANNED
+            self.budget.on_rate_limited(now, outcome.retry_after_s or 1.0, banned)
+            self.on_risk(RiskReason.ORDER_RATE, True, f"{context}: {outcome.kind.value} status {outcome.status}")
+        elif outcome.kind is VenueOutcome.INSUFFICIENT_FUNDS:
+            self.on_risk(RiskReason.INSUFFICIENT_FUNDS, True, context)
+        elif outcome.kind is VenueOutcome.VENUE_DOWN:
+            self._venue_down(f"{context}: {outcome.message[:120]}")
+        elif outcome.kind is VenueOutcome.AUTH:
+            self.on_risk(RiskReason.EXCHANGE_DOWN, True, f"{context}: authentication failed")
+        log.warning("venue_error", context=context, outcome=outcome.kind.value, status=outcome.status, message=outcome.message[:200])
+
+    # --- Executor protocol ----------------------------------------------------------------
+    async def submit(self, commands: Sequence[Command], now_ns: int) -> None:
+        for command in commands:
+            if isinstance(command, PlaceOrder):
+                await self._place(command)
+            elif isinstance(command, CancelOrder):
+                await self._cancel(command.client_order_id, command.symbol)
+            elif isinstance(command, CancelAll):
+                await self.cancel_all(command.symbol, now_ns)
+
+    async def _place(self, cmd: PlaceOrder) -> None:
+        inst = self.instruments[cmd.symbol]
+        if not self.budget.try_spend(self.clock()):
+            self._count(VenueOutcome.RATE_LIMITED)
+            self.on_risk(RiskReason.ORDER_RATE, True, "local order budget exhausted")
+            self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=-1015, message="order budget exhausted (local)"))
+            return
+        tracked = _Tracked(cmd.client_order_id, cmd.symbol, cmd.side, cmd.price_ticks, cmd.qty_lots)
+        self._orders[cmd.client_order_id] = tracked
+        side = "buy" if cmd.side is Side.BUY else "sell"
+        try:
+            if cmd.is_taker:
+                result = await venue.create_market(self.exchange, cmd.symbol, side, inst.qty(cmd.qty_lots), cmd.client_order_id, timeout_s=self.order_timeout_s)
+            else:
+                result = await venue.create_limit(
+                    self.exchange, cmd.symbol, side, inst.qty(cmd.qty_lots), inst.price(cmd.price_ticks), cmd.client_order_id,
+                    post_only=cmd.post_only, use_ws=self.use_ws, timeout_s=self.order_timeout_s,
+                )  # fmt: skip
+        except VenueCallError as err:
+            self._handle_outcome(err, context=f"place {cmd.client_order_id}")
+            if err.outcome.kind is VenueOutcome.TIMEOUT:
+                await self._resolve_unknown(tracked)
+                return
+            if err.outcome.kind is VenueOutcome.CLOCK_SKEW:
+                await self._resync_time()
+            tracked.done = True
+            self._orders.pop(cmd.client_order_id, None)
+            code = {VenueOutcome.WOULD_TAKE: -2010, VenueOutcome.INSUFFICIENT_FUNDS: -2010, VenueOutcome.RATE_LIMITED: -1003, VenueOutcome.IP_BANNED: -1003, VenueOutcome.CLOCK_SKEW: -1021}.get(err.outcome.kind, -1)
+            self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=code, message=f"{err.outcome.kind.value}: {err.outcome.message[:160]}"))
+            return
+        self._venue_ok()
+        self._on_order_update(result)
+
+    async def _resolve_unknown(self, tracked: _Tracked) -> None:
+        """After a timed-out create: find out whether the order exists before doing anything."""
+        for attempt in range(3):
+            try:
+                found = await venue.fetch_by_client_id(self.exchange, tracked.symbol, tracked.coid, timeout_s=self.order_timeout_s)
+            except VenueCallError as err:
+                self._handle_outcome(err, context=f"lookup {tracked.coid}")
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            if found is None:
+                tracked.done = True
+                self._orders.pop(tracked.coid, None)
+                self._push(OrderRejected(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), code=-1007, message="timed out; the venue has no such order"))
+            else:
+                log.warning("order_found_after_timeout", client_order_id=tracked.coid, status=found.get("status"))
+                self._on_order_update(found)
+            return
+        # Still unknown: reconciliation will settle it; keep tracking so a fill is not lost.
+        log.error("order_state_unknown", client_order_id=tracked.coid)
+
+    async def _cancel(self, coid: str, symbol: str) -> None:
+        tracked = self._orders.get(coid)
+        if not self.budget.try_spend(self.clock()) and self.clock() < self.budget.paused_until:
+            # Banned/paused: the cancel is retried by reconciliation once traffic resumes.
+            self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1003, message="order traffic paused", for_cancel=True))
+            return
+        for attempt in range(3):  # cancels are idempotent: retry temporary errors
+            try:
+                result = await venue.cancel(self.exchange, symbol, coid, use_ws=self.use_ws, timeout_s=self.order_timeout_s)
+            except VenueCallError as err:
+                self._handle_outcome(err, context=f"cancel {coid}")
+                if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:
+                    await self._settle_missing(coid, symbol)
+                    return
+                if err.outcome.is_retryable and attempt < 2:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
+                self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1, message=err.outcome.message[:160], for_cancel=True))
+                return
+            self._venue_ok()
+            self._on_order_update(result)
+            if tracked is not None and not tracked.done:
+                tracked.done = True
+                self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts()))
+            return
+
+    async def _settle_missing(self, coid: str, symbol: str) -> None:
+        """A cancel said 'unknown order': learn its final state over REST."""
+        try:
+            found = await venue.fetch_by_client_id(self.exchange, symbol, coid, timeout_s=self.order_timeout_s)
+        except VenueCallError as err:
+            self._handle_outcome(err, context=f"settle {coid}")
+            found = None
+        if found is not None:
+            self._on_order_update(found)
+        await self._recover_trades(symbol)
+        tracked = self._orders.get(coid)
+        if tracked is not None and not tracked.done:
+            tracked.done = True
+            self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), reason="not_found"))
+
+    async def cancel_all(self, symbol: str, now_ns: int) -> None:
+        for attempt in range(3):
+            try:
+                results = await venue.cancel_all(self.exchange, symbol, timeout_s=self.order_timeout_s)
+                break
+            except VenueCallError as err:
+                self._handle_outcome(err, context=f"cancel_all {symbol}")
+                if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:  # -2011: nothing open
+                    results = []
+                    break
+                if attempt == 2:
+                    return
+                await asyncio.sleep(0.2 * (attempt + 1))
+        for result in results:
+            self._on_order_update(result)
+        for tracked in list(self._orders.values()):
+            if tracked.symbol == symbol and not tracked.done:
+                tracked.done = True
+                self._push(OrderCancelled(client_order_id=tracked.coid, symbol=symbol, ts_ns=self._ts(), reason="cancel_all"))
+
+    async def open_order_ids(self) -> list[str]:
+        ids: list[str] = []
+        for symbol in self.instruments:
+            for order in await venue.fetch_open_orders(self.exchange, symbol, timeout_s=self.order_timeout_s):
+                if self.owns(order.get("clientOrderId")):
+                    ids.append(str(order["clientOrderId"]))
+        return ids
+
+    async def reports(self) -> AsyncIterator[ExecReport]:
+        while True:
+            yield await self._queue.get()
+
+    def pending_reports(self) -> list[ExecReport]:
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    async def close(self) -> None:
+        close = getattr(self.exchange, "close", None)
+        if close is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await close()
+            except Exception as exc:
+                log.warning("exchange_close_failed", error=str(exc)[:200])
+
+    # --- translation of venue payloads ----------------------------------------------------------
+    def _on_order_update(self, order: dict[str, Any]) -> None:
+        coid = order.get("clientOrderId")
+        if not coid:
+            return
+        tracked = self._orders.get(str(coid))
+        if tracked is None:
+            return
+        status = order.get("status")
+        if order.get("id") is not None:
+            tracked.venue_id = str(order["id"])
+        if not tracked.acked and status in ("open", "closed", "canceled", "expired"):
+            tracked.acked = True
+            self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id))
+        for trade in order.get("trades") or []:
+            self._on_trade(trade, tracked)
+        if status in ("canceled", "expired", "rejected") and not tracked.done:
+            # Fills, if any, arrive through trades; only mark the order gone.
+            tracked.done = True
+            self._push(OrderCancelled(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), reason=str(status)))
+
+    def _on_trade(self, trade: dict[str, Any], tracked: _Tracked | None = None) -> None:
+        trade_id = str(trade.get("id") or "")
+        if not trade_id or trade_id in self._seen_trades:
+            return
+        if tracked is None:
+            coid = trade.get("clientOrderId") or (trade.get("info") or {}).get("c")
+            order_id = str(trade.get("order") or "")
+            tracked = self._orders.get(str(coid)) if coid else None
+            if tracked is None and order_id:
+                tracked = next((t for t in self._orders.values() if t.venue_id == order_id), None)
+            if tracked is None:
+                return  # not ours (or from before a restart: reconciliation books those)
+        self._seen_trades.add(trade_id)
+        inst = self.instruments[tracked.symbol]
+        qty_lots = inst.qty_lots(format(Decimal(str(trade["amount"])), "f"))
+        price_ticks = inst.price_ticks(format(Decimal(str(trade["price"])), "f"))
+        fee_info = trade.get("fee") or {}
+        fee = Decimal(str(fee_info.get("cost") or 0))
+        if fee and fee_info.get("currency") == inst.base:
+            fee = fee * inst.price(price_ticks)  # commission in base: value it in quote
+        tracked.filled_lots += qty_lots
+        leaves = max(tracked.qty_lots - tracked.filled_lots, 0)
+        if leaves == 0:
+            tracked.done = True
+        ts_ms = int(trade.get("timestamp") or 0)
+        self.last_trade_ms[tracked.symbol] = max(self.last_trade_ms.get(tracked.symbol, 0), ts_ms)
+        self._push(
+            OrderFilled(
+                client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=ts_ms * 1_000_000 or self._ts(), side=tracked.side,
+                price_ticks=price_ticks, qty_lots=qty_lots, leaves_lots=leaves, fee=fee,
+                liquidity=Liquidity.MAKER if trade.get("takerOrMaker") != "taker" else Liquidity.TAKER,
+                reason=FillReason.VENUE, trade_id=trade_id,
+            )
+        )  # fmt: skip
+
+    # --- user stream and reconciliation ------------------------------------------------------------
+    async def run_user_stream(self, stop: asyncio.Event) -> None:
+        """Consume fills and order updates until ``stop``; reconcile after each reconnect."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                trades = await venue.watch_my_trades(self.exchange, None, timeout_s=self.watch_timeout_s)
+            except VenueCallError as err:
+                if err.outcome.kind is VenueOutcome.TIMEOUT:
+                    continue  # nothing traded for a while: fine
+                failures += 1
+                self._handle_outcome(err, context="user_stream")
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                await self.reconcile()
+                continue
+            if failures:
+                failures = 0
+                await self.reconcile()
+            for trade in trades:
+                self._on_trade(trade)
+
+    async def _recover_trades(self, symbol: str) -> int:
+        since = self.last_trade_ms.get(symbol)
+        try:
+            trades = await venue.fetch_my_trades(self.exchange, symbol, since, timeout_s=self.order_timeout_s)
+        except VenueCallError as err:
+            self._handle_outcome(err, context=f"myTrades {symbol}")
+            return 0
+        before = len(self._seen_trades)
+        for trade in trades:
+            self._on_trade(trade)
+        return len(self._seen_trades) - before
+
+    async def reconcile(self) -> ReconcileResult:
+        """REST reconciliation: open orders, trades since the last seen one, balances."""
+        result = ReconcileResult()
+        for symbol in self.instruments:
+            try:
+                open_orders = await venue.fetch_open_orders(self.exchange, symbol, timeout_s=self.order_timeout_s)
+            except VenueCallError as err:
+                self._handle_outcome(err, context=f"reconcile {symbol}")
+                result.mismatch = "open orders unavailable"
+                continue
+            self._venue_ok()
+            result.open_at_venue += len(open_orders)
+            venue_ids = set()
+            for order in open_orders:
+                coid = str(order.get("clientOrderId") or "")
+                venue_ids.add(coid)
+                if coid in self._orders:
+                    self._on_order_update(order)
+                elif self.owns(coid):
+                    # Ours, but not of this run (left behind by a crash): cancel it.
+                    try:
+                        await venue.cancel(self.exchange, symbol, coid, use_ws=False, timeout_s=self.order_timeout_s)
+                        result.orphans_cancelled.append(coid)
+                    except VenueCallError as err:
+                        self._handle_outcome(err, context=f"cancel orphan {coid}")
+            result.fills_recovered += await self._recover_trades(symbol)
+            for tracked in list(self._orders.values()):
+                if tracked.symbol == symbol and not tracked.done and tracked.acked and tracked.coid not in venue_ids:
+                    result.closed_while_away.append(tracked.coid)
+                    await self._settle_missing(tracked.coid, symbol)
+        try:
+            balance = await venue.fetch_balance(self.exchange, timeout_s=self.order_timeout_s)
+            inst = next(iter(self.instruments.values()))
+            total = balance.get("total") or {}
+            if inst.base in total:
+                result.base_balance = Decimal(str(total[inst.base]))
+            if inst.quote_ccy in total:
+                result.quote_balance = Decimal(str(total[inst.quote_ccy]))
+        except VenueCallError as err:
+            self._handle_outcome(err, context="balance")
+        log.info(
+            "reconciled",
+            open_at_venue=result.open_at_venue,
+            orphans_cancelled=len(result.orphans_cancelled),
+            fills_recovered=result.fills_recovered,
+            closed_while_away=len(result.closed_while_away),
+        )
+        return result
+
+    async def _resync_time(self) -> None:
+        load = getattr(self.exchange, "load_time_difference", None)
+        if load is None:
+            return
+        try:
+            async with asyncio.timeout(self.order_timeout_s):
+                await load()
+            log.info("time_resynced", offset_ms=self.exchange.options.get("timeDifference"))
+        except Exception as exc:
+            log.warning("time_resync_failed", error=str(exc)[:200])
+
+
+def account_prefix(account: str) -> str:
+    """Stable per-account part of our client order ids (recognises our orders after a restart)."""
+    import hashlib
+
+    return f"mm{hashlib.sha256(account.encode()).hexdigest()[:4]}-"
+
+
+def run_order_prefix(account: str, run_id: str, pid: int) -> str:
+    """Account part + a per-run unique part; ids stay within [A-Za-z0-9_-]{1,36}."""
+    import hashlib
+
+    return f"{account_prefix(account)}{hashlib.sha256(f'{run_id}:{pid}'.encode()).hexdigest()[:6]}-"
