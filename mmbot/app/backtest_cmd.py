@@ -6,12 +6,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mmbot.app.fills_json import FillLog
 from mmbot.app.runner import write_json_atomic
 from mmbot.app.settings import Settings, make_run_id
-from mmbot.app.wiring import build_replay, capture_paths
+from mmbot.app.wiring import build_instrument, build_replay, capture_paths
 from mmbot.engine.session import Fault
 from mmbot.engine.summary import build_summary
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+
+
+def _warn(event: str, fields: dict[str, Any]) -> None:
+    # Damaged capture input (truncated tail, garbage line, time going back): logged, survived.
+    import structlog
+
+    structlog.get_logger("mmbot.backtest").warning(event, **fields)
 
 
 def run_l2_backtest(
@@ -21,17 +29,30 @@ def run_l2_backtest(
     run_id: str | None = None,
     faults: tuple[Fault, ...] = (),
     observers: list[Callable[[list[Any]], None]] | None = None,
+    on_built: Callable[[Any], None] | None = None,
+    recorder_for: Callable[[Any], Any] | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Replay the capture through the engine and the simulated venue; return (summary, built)."""
+    """Replay the capture through the engine and the simulated venue; return (summary, built).
+
+    ``recorder_for(engine)`` may return a :class:`mmbot.research.record.SeriesRecorder`:
+    it samples the run for the run record and the summary's metrics.
+    """
     run_id = run_id or make_run_id(settings)
     built = build_replay(settings, run_id, faults)
+    if on_built is not None:
+        on_built(built)  # e.g. the audit journal hooks the session's execution reports
     engine = built.engine
     session = built.session
     stats = ReadStats()
     started = time.perf_counter()
     step = session.step
-    observers = observers or []
-    for event in read_events(paths, CaptureParser([built.instrument]), stats):
+    observers = list(observers or [])
+    recorder = recorder_for(engine) if recorder_for is not None else None
+    if recorder is not None:
+        observers.append(recorder.on_events)
+    for event in read_events(paths, CaptureParser([built.instrument]), stats, _warn):
+        if recorder is not None and event.ts_local_ns >= recorder.next_ns:
+            recorder.advance(event.ts_local_ns)
         step(event)
         if engine.events:
             for observer in observers:
@@ -54,6 +75,7 @@ def run_l2_backtest(
         run_id=run_id,
         wall_seconds=wall,
         open_orders=len(built.venue.open_order_ids()),
+        metrics=recorder.performance().fields() if recorder is not None else None,
         extra={
             "mode": "backtest",
             "fill_model": settings.sim.fill_model,
@@ -63,6 +85,8 @@ def run_l2_backtest(
             "truncated_files": stats.truncated_files,
             "book_gaps": engine.book.gap_count,
             "snapshot_requests": session.snapshot_requests,
+            "data_sequence_gaps": session.venue_gaps,
+            "venue_rejections": dict(sorted(built.venue.rejections.items())),
         },
     )
     return summary, built
@@ -78,6 +102,7 @@ def run_backtest_command(
     report: bool,
     faults: tuple[Fault, ...],
     print_summary: Callable[[dict[str, Any], str], None],
+    fills_json: str | None = None,
 ) -> None:
     from mmbot.observability.logging import configure_logging
 
@@ -88,7 +113,38 @@ def run_backtest_command(
         cmd_research.run_bar_backtest_command(settings, bars=bars, summary_json=summary_json, out=out, report=report, print_summary=print_summary)
         return
     paths = capture_paths(settings, data)
-    summary, _ = run_l2_backtest(settings, paths, faults=faults)
+    fill_log: FillLog | None = None
+    observers: list[Callable[[list[Any]], None]] = []
+    if fills_json:
+        fill_log = FillLog(build_instrument(settings))
+        observers.append(fill_log.observe)
+    from mmbot.app import hooks_audit
+
+    run_id = make_run_id(settings)
+    journal = hooks_audit.backtest_journal(settings, run_id, paths)  # None when audit.enabled is false
+    if journal is not None:
+        observers.insert(0, journal.observe)
+    from mmbot.app import cmd_research
+
+    recorders: list[Any] = []  # the run record (mmbot report), unless record.enabled is false
+    summary, _ = run_l2_backtest(
+        settings, paths, run_id=run_id, faults=faults, observers=observers, on_built=journal.attach if journal is not None else None,
+        recorder_for=cmd_research.recorder_factory(settings, recorders, force=bool(out or report)),
+    )
+    journal_error = journal.seal(summary) if journal is not None else None
+    record_dir = cmd_research.write_l2_record(settings, summary, recorders, out, paths)
     if summary_json:
         write_json_atomic(summary_json, summary)
+    if summary.get("data_sequence_gaps") or summary.get("book_gaps"):
+        import structlog
+
+        structlog.get_logger("mmbot.backtest").warning(
+            "capture_sequence_gaps", data_gaps=summary.get("data_sequence_gaps"), book_gaps=summary.get("book_gaps"), snapshot_requests=summary.get("snapshot_requests")
+        )
+    if fill_log is not None and fills_json:
+        write_json_atomic(fills_json, fill_log.document(summary["run_id"], "backtest"))
     print_summary(summary, "backtest summary")
+    if report and record_dir is not None:
+        cmd_research.print_report(record_dir)
+    if journal_error is not None:
+        raise journal_error  # exit 3: the journal could not be written (trading was halted)

@@ -140,6 +140,7 @@ def run(
     symbols: Annotated[str | None, typer.Option("--symbols", help="comma-separated symbols (live data)")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="start a new journal, ignoring an unsealed one")] = False,
     no_status: Annotated[bool, typer.Option("--no-status", help="no status line")] = False,
+    fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Run the daemon: paper trading on the bundled capture by default."""
     from mmbot.app.daemon import run_daemon
@@ -164,6 +165,7 @@ def run(
         faults=_fault_tuple(faults),
         fresh=fresh,
         status=not no_status,
+        fills_json=fills_json,
     )
     raise typer.Exit(code)
 
@@ -180,6 +182,7 @@ def backtest(
     out: Annotated[str | None, typer.Option("--out", help="directory for the run record")] = None,
     report: Annotated[bool, typer.Option("--report", help="also write the HTML report and print its path")] = False,
     faults: Annotated[str | None, typer.Option("--faults", help="freeze@T:DUR,gap@T,garbage@T (seconds)")] = None,
+    fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Backtest on an L2 capture (default: bundled) or on OHLCV bars (--bars)."""
     from mmbot.app.backtest_cmd import run_backtest_command
@@ -194,6 +197,7 @@ def backtest(
         report=report,
         faults=_fault_tuple(faults),
         print_summary=print_summary,
+        fills_json=fills_json,
     )
 
 

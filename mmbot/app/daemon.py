@@ -45,6 +45,7 @@ def run_daemon(
     fresh: bool,
     status: bool,
     extra_tasks: list[Any] | None = None,
+    fills_json: str | None = None,
 ) -> int:
     configure_logging(settings.log.level, settings.log.format)
     for secret in (settings.exchange.api_key, settings.exchange.secret, settings.admin.token):
@@ -68,6 +69,7 @@ def run_daemon(
         faults=faults,
         config_path=config_path,
         status=status,
+        fills_json=fills_json,
     )
     runner = Runner(settings, run_id, options)
     from mmbot.app import hooks
@@ -100,4 +102,5 @@ def run_daemon(
 
     print_summary(summary)
     sys.stdout.flush()
-    return 0
+    # 3 when the audit journal could not be written (trading was halted with JOURNAL_FAILURE).
+    return runner.state.exit_code

@@ -1,14 +1,62 @@
-"""Runner hooks of one area (see mmbot.app.hooks)."""
+"""Metrics hooks of the paper runner: Prometheus ``/metrics``, ``/healthz``, ``/readyz``.
+
+``tasks`` builds the metrics for the runner's engine, subscribes the per-batch
+observer and binds the server socket (before the event loop starts, so a taken
+port exits with status 2 and a one-line message). The returned factory serves
+until ``state.stop`` is set. ``metrics.enabled: false`` turns all of it off.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mmbot.app.runner import Runner
+from mmbot import __version__
+from mmbot.app.runner import Runner, RunState
+from mmbot.app.settings import config_hash
+from mmbot.engine.engine import EngineEvent
+from mmbot.observability.metrics import Metrics
+from mmbot.observability.server import MetricsServer, ReadyCheck, bind_socket
+
+
+def ready_checks(state: RunState) -> list[ReadyCheck]:
+    """Readiness of a paper run: replay running, book synced, executor connected."""
+    engine = state.built.engine
+
+    def replay_running() -> str | None:
+        if state.done or state.stop.is_set():
+            return f"replay stopped ({state.stop_reason or 'stopping'})"
+        return None
+
+    def book_synced() -> str | None:
+        if not engine.book.is_synced:
+            return f"order book {engine.symbol} not synced (waiting for a snapshot)"
+        return None
+
+    def executor_connected() -> str | None:
+        # The paper executor is the in-process SimVenue: connected once it has seen the book.
+        if not state.built.venue.book.is_synced:
+            return "paper executor (simulated venue) has no synced book yet"
+        return None
+
+    return [replay_running, book_synced, executor_connected]
 
 
 def tasks(runner: Runner, *, fresh: bool) -> list[Any]:
-    return []
+    settings = runner.settings
+    if not settings.metrics.enabled:
+        return []
+    state = runner.state
+    metrics = Metrics(version=__version__, config_hash=config_hash(settings), mode=settings.mode)
+    view = metrics.add_engine(state.built.engine, last_event_wall=lambda: state.last_event_wall)
+    on_events = view.on_events
+
+    def observe(events: list[EngineEvent]) -> None:
+        on_events(events, state.md_receipt_ns, state.step_done_ns)
+
+    state.observers.append(observe)
+    sock = bind_socket(settings.metrics.host, settings.metrics.port)
+    server = MetricsServer(metrics, sock, ready_checks=ready_checks(state))
+    return [server.run]
 
 
 def after_run(runner: Runner) -> None:

@@ -1,9 +1,287 @@
-"""Live market data (ccxt.pro) and sandbox/live execution runner."""
+"""The live driver: market data through ccxt.pro, paper execution on SimVenue.
+
+``mmbot run --mode paper --exchange binance --symbols BTC/USDT`` with
+``data.source: live``. One ``asyncio.TaskGroup`` owns the feed
+(:class:`~mmbot.marketdata.feeds.live.LiveFeed`), the timer (watchdogs, every
+``run.timer_interval_ms``), the status line and the stop waiter (signals,
+``--duration``).
+
+Per symbol: one L2 book (applied by this driver, then read by the engine and the
+venue: paper trading on live data has no simulated market-data latency), one
+:class:`~mmbot.engine.engine.Engine`, one :class:`~mmbot.execution.paper.PaperExecutor`
+over a :class:`~mmbot.sim.venue.SimVenue`. Time is the wall clock in ns.
+
+Feed health reaches the risk gate: a sequence gap raises BOOK_GAP, a dropped or
+silent connection raises STALE_BOOK (both HALT and cancel resting orders); the
+engine clears them once the resynced book updates again and the calm period passed.
+The engine's own watchdogs (``risk.stale_book_ms``, ``risk.feed_silent_ms``) fire
+from the timer when a feed freezes without any error.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from mmbot.adapters.ccxt.exchange import ExchangeParams
 from mmbot.app.settings import Settings
-from mmbot.errors import ConfigError
+from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent
+from mmbot.domain.instrument import Instrument
+from mmbot.domain.orders import Command
+from mmbot.domain.risk import RiskReason
+from mmbot.engine.engine import Engine, EngineConfig
+from mmbot.engine.summary import build_summary
+from mmbot.errors import ConfigError, TemporaryVenueError
+from mmbot.execution.paper import PaperExecutor
+from mmbot.marketdata.book import ApplyResult, L2Book
+from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
+from mmbot.sim.venue import SimVenue
+
+log = structlog.get_logger("mmbot.live")
+
+
+@dataclass
+class Slot:
+    """Everything one symbol needs."""
+
+    instrument: Instrument
+    book: L2Book
+    engine: Engine
+    executor: PaperExecutor
+    signals: dict[str, int] = field(default_factory=dict)
+
+
+def exchange_params(settings: Settings) -> ExchangeParams:
+    return ExchangeParams.from_settings(settings.exchange)
+
+
+def feed_config(settings: Settings) -> FeedConfig:
+    ex = settings.exchange
+    return FeedConfig(
+        watch_timeout_s=ex.watch_timeout_s,
+        reconnect_initial_s=ex.reconnect_initial_s,
+        reconnect_max_s=ex.reconnect_max_s,
+        bids_asks=ex.watch_bids_asks,
+    )
+
+
+class LiveRunner:
+    def __init__(self, settings: Settings, run_id: str, *, duration_s: float | None, status: bool,
+                 emit: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.duration_s = duration_s
+        self.status = status
+        self.emit = emit
+        self.slots: dict[str, Slot] = {}
+        self.stop = asyncio.Event()
+        self.stop_reason = ""
+        self.started = time.monotonic()
+        self.feed = LiveFeed(exchange_params(settings), settings.symbols, feed_config(settings), self.on_feed)
+
+    # --- wiring ---------------------------------------------------------------------------
+    def build_slot(self, instrument: Instrument) -> Slot:
+        from mmbot.app import wiring
+
+        s = self.settings
+        book = L2Book(instrument.symbol)
+        engine = Engine(
+            instrument,
+            book,
+            wiring.build_model(s, instrument),
+            wiring.build_gate(s, instrument),
+            EngineConfig(
+                min_requote_interval_ms=s.strategy.min_requote_interval_ms,
+                update_every_n=s.strategy.update_freq,
+                stale_book_ms=s.risk.stale_book_ms,
+                feed_silent_ms=s.risk.feed_silent_ms,
+                coid_prefix=f"mmb-{self.run_id[-8:]}-{instrument.base.lower()}-",
+                requote_tolerance_ticks=s.strategy.requote_tolerance_ticks,
+            ),
+        )
+        venue = SimVenue(instrument, book, wiring.venue_config(s))
+        return Slot(instrument=instrument, book=book, engine=engine, executor=PaperExecutor(venue))
+
+    # --- events ---------------------------------------------------------------------------
+    async def on_feed(self, item: MarketEvent | FeedSignal) -> None:
+        now = time.time_ns()
+        slot = self.slots.get(item.symbol)
+        if slot is None:
+            return
+        engine = slot.engine
+        if isinstance(item, FeedSignal):
+            slot.signals[item.kind] = slot.signals.get(item.kind, 0) + 1
+            if item.kind == "gap":
+                slot.book.invalidate()
+                await self.submit(slot, engine.raise_reason(RiskReason.BOOK_GAP, now, item.detail), now)
+            elif item.kind in ("down", "silent"):
+                slot.book.invalidate()
+                await self.submit(slot, engine.raise_reason(RiskReason.STALE_BOOK, now, item.detail), now)
+            return
+        if isinstance(item, BookSnapshot):
+            slot.book.apply_snapshot(item)
+        elif isinstance(item, BookDelta) and slot.book.apply_delta(item) is ApplyResult.GAP:
+            log.warning("book_gap_detected", symbol=item.symbol, first_update_id=item.first_update_id)
+        slot.executor.on_market(item)
+        await self.drain(slot, now)
+        await self.submit(slot, engine.on_market(item, now), now)
+
+    async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
+        if commands:
+            await slot.executor.submit(commands, now)
+            await self.drain(slot, now)
+
+    async def drain(self, slot: Slot, now: int) -> None:
+        """Execution reports go to the engine at once; its follow-up commands are sent."""
+        for _ in range(1000):
+            reports = slot.executor.pending_reports()
+            if not reports:
+                return
+            commands: list[Command] = []
+            for report in reports:
+                commands.extend(slot.engine.on_exec(report, now))
+            if commands:
+                await slot.executor.submit(commands, now)
+
+    async def advance(self, slot: Slot, now: int) -> None:
+        """Deliver commands whose simulated entry/cancel latency has elapsed."""
+        commands: list[Command] = []
+        for report in slot.executor.venue.advance(now):
+            commands.extend(slot.engine.on_exec(report, now))
+        await self.submit(slot, commands, now)
+        await self.drain(slot, now)
+
+    # --- tasks ----------------------------------------------------------------------------
+    async def timer(self) -> None:
+        interval = self.settings.run.timer_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            now = time.time_ns()
+            for slot in self.slots.values():
+                await self.advance(slot, now)
+                await self.submit(slot, slot.engine.on_timer(now), now)
+
+    async def status_line(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.run.status_interval_s)
+            self.emit(self.status_text())
+
+    def status_text(self) -> str:
+        parts = []
+        for slot in self.slots.values():
+            e = slot.engine
+            inst = slot.instrument
+            mid = "-" if e.mid_ticks is None else str(inst.price(int(e.mid_ticks)))
+            reasons = ("" if not e.gate.reasons else " " + ",".join(e.gate.reasons))
+            parts.append(
+                f"{inst.symbol} mid {mid} pos {inst.qty(e.ledger.position_lots)} pnl {e.net_pnl():.2f} "
+                f"fills {e.ledger.bid_fills}b/{e.ledger.ask_fills}a state {e.gate.state.name}{reasons}"
+            )
+        return " | ".join(parts)
+
+    async def stopper(self) -> None:
+        if self.duration_s is None:
+            await self.stop.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.duration_s):
+                await self.stop.wait()
+        self.stop_reason = self.stop_reason or "duration"
+
+    def request_stop(self, why: str) -> None:
+        log.warning("shutdown_requested", signal=why)
+        self.stop_reason = why
+        self.stop.set()
+
+    def toggle_kill_switch(self) -> None:
+        now = time.time_ns()
+        for slot in self.slots.values():
+            engaged = not slot.engine.gate.kill_switch_engaged
+            for command in slot.engine.set_kill_switch(engaged, now):
+                slot.executor.venue.submit(command, now)
+            log.warning("kill_switch_toggled", symbol=slot.instrument.symbol, engaged=engaged)
+
+    async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        handlers = {
+            signal.SIGINT: lambda: self.request_stop("SIGINT"),
+            signal.SIGTERM: lambda: self.request_stop("SIGTERM"),
+            signal.SIGUSR1: self.toggle_kill_switch,
+        }
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        try:
+            try:
+                instruments = await self.feed.start()
+            except TemporaryVenueError as exc:
+                raise ConfigError(f"cannot load markets from {self.settings.exchange.id}: {exc}") from exc
+            for symbol, inst in instruments.items():
+                self.slots[symbol] = self.build_slot(inst)
+            log.info("live_started", symbols=list(instruments), exchange=self.settings.exchange.id,
+                     base_url=self.settings.exchange.base_url, mode=self.settings.mode)
+            async with asyncio.TaskGroup() as tg:
+                feed = tg.create_task(self.feed.run())
+                timer = tg.create_task(self.timer())
+                status = tg.create_task(self.status_line()) if self.status else None
+                await tg.create_task(self.stopper())
+                for task in (feed, timer, status):
+                    if task is not None:
+                        task.cancel()
+        finally:
+            for sig in handlers:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.risk.shutdown_deadline_s):
+                    await self.feed.close()
+        return await self.finish()
+
+    async def finish(self) -> dict[str, Any]:
+        """Stop quoting, cancel every order, build the summary."""
+        now = time.time_ns()
+        for slot in self.slots.values():
+            await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
+            # Let latency-delayed cancels reach the venue.
+            await self.advance(slot, now + 60 * 10**9)
+        wall = time.monotonic() - self.started
+        per_symbol: dict[str, Any] = {}
+        for symbol, slot in self.slots.items():
+            stats = self.feed.stats[symbol]
+            per_symbol[symbol] = build_summary(
+                slot.engine,
+                run_id=self.run_id,
+                wall_seconds=wall,
+                open_orders=len(slot.executor.venue.open_order_ids()),
+                extra={
+                    "mode": self.settings.mode,
+                    "data_source": "live",
+                    "exchange": self.settings.exchange.id,
+                    "symbol": symbol,
+                    "stop_reason": self.stop_reason or "end",
+                    "feed_snapshots": stats.snapshots,
+                    "feed_deltas": stats.deltas,
+                    "feed_gaps": stats.gaps,
+                    "feed_disconnects": stats.downs,
+                    "feed_silences": stats.silences,
+                    "feed_resyncs": stats.resyncs,
+                    "feed_last_outage_s": round(stats.last_outage_s, 3),
+                },
+            )
+        if not per_symbol:
+            return {"run_id": self.run_id, "stop_reason": self.stop_reason, "symbols": {}}
+        first = next(iter(per_symbol.values()))
+        summary = dict(first)
+        if len(per_symbol) > 1:
+            summary["symbols"] = per_symbol
+        return summary
 
 
 def run_live(
@@ -15,4 +293,32 @@ def run_live(
     summary_json: str | None,
     status: bool,
 ) -> int:
-    raise ConfigError("live data and sandbox execution are not available in this build yet")
+    if settings.mode != "paper":
+        raise ConfigError(
+            f"mode: {settings.mode} needs the sandbox executor; run_live here drives paper execution on live data "
+            "(use --mode paper with data.source: live)"
+        )
+    if settings.data.source != "live":
+        raise ConfigError("run_live needs data.source: live (MMBOT_DATA__SOURCE=live)")
+    from rich.console import Console
+
+    out = Console(stderr=False)
+
+    def emit(text: str) -> None:
+        out.print(text, highlight=False, markup=False)
+
+    async def main() -> dict[str, Any]:
+        runner = LiveRunner(settings, run_id, duration_s=duration, status=status, emit=emit)
+        return await runner.run()
+
+    summary = asyncio.run(main())
+    if summary_json:
+        from mmbot.app.runner import write_json_atomic
+
+        write_json_atomic(summary_json, summary)
+    from mmbot.app.cli import print_summary
+
+    print_summary({k: v for k, v in summary.items() if k != "symbols"})
+    log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"))
+    sys.stdout.flush()
+    return 0

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,14 @@ from typing import Any
 import orjson
 import structlog
 
-from mmbot.app.settings import Settings, load_settings
-from mmbot.app.wiring import Built, build_model, build_replay
+from mmbot.app.controls import Controls
+from mmbot.app.fills_json import FillLog
+from mmbot.app.settings import Settings
+from mmbot.app.wiring import Built, build_replay
 from mmbot.domain.events import MarketEvent
 from mmbot.engine.engine import EngineEvent
 from mmbot.engine.session import Fault
 from mmbot.engine.summary import build_summary
-from mmbot.errors import MmbotError
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
 
 log = structlog.get_logger("mmbot.runner")
@@ -50,6 +51,8 @@ class RunOptions:
     config_path: str | None = None
     status: bool = True
     max_events: int | None = None
+    fills_json: str | None = None
+    resume_after_ns: int | None = None  # crash recovery: events up to here only rebuild the books
 
 
 @dataclass
@@ -66,12 +69,27 @@ class RunState:
     read_stats: ReadStats = field(default_factory=ReadStats)
     observers: list[Observer] = field(default_factory=list)
     last_event_wall: float = 0.0
+    # Tick-to-quote timing of the step whose engine events are being drained
+    # (time.perf_counter_ns at event receipt and when the step returned; 0 = not a step).
+    md_receipt_ns: int = 0
+    step_done_ns: int = 0
     summary: dict[str, Any] | None = None
     stop_reason: str = ""
+    # Audit journal (mmbot.app.hooks_audit): warm_up replays events before the resume point;
+    # durable() returns an awaitable when journaled fills/risk changes must reach the disk
+    # before the engine sees the next event; notes receive operator signals.
+    warm_up: Callable[[MarketEvent], None] | None = None
+    durable: Callable[[], Awaitable[None] | None] | None = None
+    notes: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
+    exit_code: int = 0
 
     @property
     def engine(self) -> Any:
         return self.built.engine
+
+    def note(self, kind: str, payload: dict[str, Any]) -> None:
+        for recorder in self.notes:
+            recorder(kind, payload)
 
 
 def _warn(event: str, fields: dict[str, Any]) -> None:
@@ -113,6 +131,19 @@ class Runner:
         self.run_id = run_id
         built = build_replay(settings, run_id, options.faults)
         self.state = RunState(built=built, run_id=run_id, settings=settings)
+        # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
+        self.controls = Controls(self)
+        self.fill_log: FillLog | None = None
+        if options.fills_json:
+            self.fill_log = FillLog(built.instrument)
+            self.state.observers.append(self.fill_log.observe)
+        # The run record for `mmbot report` (mmbot/research/record.py), sampled every record.interval_ms.
+        from mmbot.app import cmd_research
+
+        self.recorders: list[Any] = []
+        make_recorder = cmd_research.recorder_factory(settings, self.recorders)
+        if make_recorder is not None:
+            self.state.observers.append(make_recorder(built.engine).on_events)
 
     # --- operator actions -------------------------------------------------------------
     def toggle_kill_switch(self) -> None:
@@ -121,40 +152,16 @@ class Runner:
         self.set_kill_switch(engaged, source="SIGUSR1")
 
     def set_kill_switch(self, engaged: bool, source: str) -> None:
-        built = self.state.built
-        engine = built.engine
-        session = built.session
-        commands = engine.set_kill_switch(engaged, session.now_ns)
-        session.operator(commands)
-        self._drain()
-        open_orders = len(built.venue.open_order_ids())
-        if engaged:
-            log.warning(
-                "kill_switch_engaged",
-                source=source,
-                risk_state=engine.gate.state.name,
-                open_orders=open_orders,
-                hint="send SIGUSR1 again (or mmbot ctl kill-switch off) to release",
-            )
-        else:
-            log.warning(
-                "kill_switch_released",
-                source=source,
-                risk_state=engine.gate.state.name,
-                risk_reasons=list(engine.gate.reasons),
-            )
+        self.state.note("signal", {"action": "kill_switch", "engaged": engaged, "source": source})
+        self.controls.set_kill_switch(engaged, source)
 
     def reload(self) -> None:
-        try:
-            new = load_settings(self.options.config_path)
-        except MmbotError as exc:
-            log.error("config_reload_refused", error=str(exc))
-            return
-        engine = self.state.built.engine
-        engine.model = build_model(new, self.state.built.instrument)
-        self.settings = new
-        self.state.settings = new
-        log.info("config_reloaded", config_path=self.options.config_path)
+        # Validated like a start-up config; a refused reload keeps the old config (controls.py).
+        if self.controls.reload():
+            self.state.note("signal", {"action": "reload", "signal": "SIGHUP", "result": "reloaded"})
+        else:
+            error = self.controls.last_reload_error
+            self.state.note("signal", {"action": "reload", "signal": "SIGHUP", "result": "refused", "error": error})
 
     def _drain(self) -> None:
         engine = self.state.built.engine
@@ -177,21 +184,43 @@ class Runner:
         count = 0
         stats = state.read_stats
         engine = built.engine
+        perf_ns = time.perf_counter_ns
+        resume_ns = opts.resume_after_ns
+        durable = state.durable
+        recorder = self.recorders[0] if self.recorders else None
         for event in iter_capture(opts.paths, built, stats, opts.loop):
             if event is None:
                 self._seam()
                 continue
             ts = event.ts_local_ns
+            if resume_ns is not None:
+                if ts <= resume_ns and state.warm_up is not None:
+                    state.warm_up(event)
+                    continue
+                resume_ns = None
             if cap0 is None:
                 cap0 = ts
             if speed > 0:
                 target = wall0 + (ts - cap0) / 1e9 / speed
                 delay = target - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                # Short naps: the dead-man sees the loop alive and a stop is noticed during long gaps.
+                while delay > 0:
+                    await asyncio.sleep(min(delay, 0.2))
+                    self.controls.beat()
+                    if state.stop.is_set():
+                        break
+                    delay = target - time.monotonic()
+            if recorder is not None and ts >= recorder.next_ns:
+                recorder.advance(ts)
+            received_ns = perf_ns()
             step(event)
             if engine.events:
+                state.md_receipt_ns = received_ns
+                state.step_done_ns = perf_ns()
                 self._drain()
+                state.md_receipt_ns = 0
+                if durable is not None and (barrier := durable()) is not None:
+                    await barrier
             count += 1
             if count & 1023 == 0 or speed > 0:
                 if speed == 0 and count & 1023 == 0:
@@ -246,6 +275,7 @@ class Runner:
             f"pnl {engine.net_pnl():.2f} {inst.quote_ccy}  fills {engine.ledger.bid_fills}b/{engine.ledger.ask_fills}a  "
             f"state {engine.gate.state.name}{' ' + ','.join(engine.gate.reasons) if engine.gate.reasons else ''}"
             f"{'  KILL SWITCH' if engine.gate.kill_switch_engaged else ''}"
+            f"  open {engine.om.open_count()}"
         )
 
     def finish(self) -> dict[str, Any]:
@@ -253,6 +283,7 @@ class Runner:
         built = self.state.built
         engine = built.engine
         session = built.session
+        log.info("shutdown_phase", phase="halted", stop_reason=self.state.stop_reason)
         session.operator(engine.cancel_everything(session.now_ns, "shutdown"))
         # Let in-flight cancels (latency) reach the venue: advance capture time.
         for _ in range(100):
@@ -261,6 +292,7 @@ class Runner:
                 break
             session.drain_until(due)
         self._drain()
+        log.info("shutdown_phase", phase="cancelled", open_orders=len(built.venue.open_order_ids()))
         wall = time.monotonic() - self.state.started_wall
         stats = self.state.read_stats
         summary = build_summary(
@@ -268,6 +300,7 @@ class Runner:
             run_id=self.run_id,
             wall_seconds=wall,
             open_orders=len(built.venue.open_order_ids()),
+            metrics=self.recorders[0].performance().fields() if self.recorders else None,
             extra={
                 "mode": self.settings.mode,
                 "fill_model": self.settings.sim.fill_model,
@@ -278,11 +311,20 @@ class Runner:
                 "truncated_files": stats.truncated_files,
                 "book_gaps": engine.book.gap_count,
                 "snapshot_requests": session.snapshot_requests,
+                "data_sequence_gaps": session.venue_gaps,
+                "venue_rejections": dict(sorted(built.venue.rejections.items())),
             },
         )
         self.state.summary = summary
+        from mmbot.app import cmd_research
+
+        cmd_research.write_l2_record(self.settings, summary, self.recorders, None, self.options.paths)
         if self.options.summary_json:
             write_json_atomic(self.options.summary_json, summary)
+        if session.venue_gaps or engine.book.gap_count:
+            log.warning("capture_sequence_gaps", data_gaps=session.venue_gaps, book_gaps=engine.book.gap_count, snapshot_requests=session.snapshot_requests)
+        if self.fill_log is not None and self.options.fills_json:
+            write_json_atomic(self.options.fills_json, self.fill_log.document(self.run_id, self.settings.mode))
         return summary
 
 
@@ -300,6 +342,7 @@ async def run_paper(runner: Runner, emit_status: Callable[[str], None], extra_ta
 
     def on_stop(signame: str) -> None:
         log.warning("shutdown_requested", signal=signame)
+        state.note("signal", {"action": "shutdown", "signal": signame})
         state.stop_reason = signame
         state.stop.set()
 
@@ -316,14 +359,26 @@ async def run_paper(runner: Runner, emit_status: Callable[[str], None], extra_ta
             replay = tg.create_task(runner.replay())
             if runner.options.status:
                 status = tg.create_task(runner.status_line(emit_status))
-            for factory in extra_tasks or []:
-                tg.create_task(factory(state))
+            hook_tasks = [tg.create_task(factory(state)) for factory in extra_tasks or []]
+            tg.create_task(runner.controls.run(state))
             await replay
+            # Phased shutdown: quoting has stopped (halt) -> cancel all -> confirm -> summary,
+            # then the hook tasks flush and close (journal, metrics, admin) within the deadline.
+            shutdown_started = time.monotonic()
+            summary = runner.finish()
             if runner.options.status:
                 status.cancel()
             state.stop.set()
+            deadline = runner.settings.risk.shutdown_deadline_s - (time.monotonic() - shutdown_started)
+            if hook_tasks:
+                _, late = await asyncio.wait(hook_tasks, timeout=max(deadline, 0.0))
+                for task in late:
+                    task.cancel()
+                if late:
+                    log.error("shutdown_deadline_exceeded", deadline_s=runner.settings.risk.shutdown_deadline_s, tasks_cancelled=len(late))
+            log.info("shutdown_phase", phase="closed", elapsed_ms=round((time.monotonic() - shutdown_started) * 1000, 1))
     finally:
         for sig in handlers:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-    return runner.finish()
+    return summary

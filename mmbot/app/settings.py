@@ -102,6 +102,7 @@ class AvellanedaSettings(_Model):
     k: float | None = Field(default=None, description="order arrival decay; None = estimate online")
     sigma: float | None = Field(default=None, description="volatility per sqrt(second) in price units; None = estimate")
     horizon_s: float = Field(default=60.0, gt=0, description="rolling horizon T-t for the 24/7 variant")
+    variant: Literal["rolling", "infinite"] = Field(default="rolling", description="rolling horizon or the paper's infinite horizon")
     warmup_s: float = Field(default=30.0, ge=0)
 
 
@@ -110,6 +111,7 @@ class GlftSettings(_Model):
     xi: float | None = None
     A: float | None = None
     k: float | None = None
+    sigma: float | None = Field(default=None, description="volatility per sqrt(second) in price units; None = estimate")
     warmup_s: float = Field(default=30.0, ge=0)
 
 
@@ -118,6 +120,7 @@ class HedgeSettings(_Model):
     threshold: float = Field(default=0.0, ge=0, description="base units; hedge when |inventory| exceeds it")
     target: float = 0.0
     instrument: str | None = Field(default=None, description="None = the quoted symbol's own book (taker at the touch)")
+    cooldown_ms: float = Field(default=1000.0, ge=0, description="wait for the last hedge's fill before another")
 
 
 class StrategySettings(_Model):
@@ -152,6 +155,14 @@ class SimSettings(_Model):
     seed: int = 0
 
 
+class SymbolRiskSettings(_Model):
+    """Per-symbol overrides of the risk limits (unset = the section's value)."""
+
+    max_inventory: float | None = Field(default=None, gt=0, description="base units; default strategy.max_inventory")
+    max_order_notional: Decimal | None = Field(default=None, gt=0, description="quote currency")
+    max_open_orders: int | None = Field(default=None, ge=1)
+
+
 class RiskSettings(_Model):
     max_order_notional: Decimal = Decimal("100000")
     max_open_orders: int = Field(default=20, ge=1)
@@ -166,8 +177,19 @@ class RiskSettings(_Model):
     loop_lag_ms: float = Field(default=500.0, gt=0)
     reject_storm_count: int = Field(default=20, ge=1)
     reject_storm_window_ms: int = Field(default=10000, ge=1)
-    kill_switch_file: str | None = None
+    kill_switch_file: str | None = Field(default=None, description="present = kill switch engaged (polled)")
+    kill_switch_poll_ms: float = Field(default=250.0, gt=0)
+    kill_confirm_timeout_s: float = Field(default=5.0, gt=0, description="wait this long for zero open orders")
     shutdown_deadline_s: float = Field(default=10.0, gt=0)
+    deadman_ms: float = Field(default=5000.0, gt=0, description="DEAD_MAN when the quoting loop stops this long")
+    wall_clock_watchdogs: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="LOOP_LAG/DEAD_MAN on wall-clock time; auto = on for live data, off for replays (measured only)",
+    )
+    global_max_inventory_notional: Decimal | None = Field(
+        default=None, gt=0, description="quote currency, worst-case inventory summed over all symbols"
+    )
+    symbols: dict[str, SymbolRiskSettings] = Field(default_factory=dict, description="per-symbol limit overrides")
 
 
 class ExchangeSettings(_Model):
@@ -180,6 +202,13 @@ class ExchangeSettings(_Model):
     timeout_s: float = Field(default=10.0, gt=0)
     watch_timeout_s: float = Field(default=10.0, gt=0)
     order_weight_budget_per_10s: int = Field(default=50, ge=1)
+    # Live market data (mmbot.adapters.ccxt): a Binance-compatible host such as the
+    # emulator (http://127.0.0.1:8765) rewrites every REST/ws/ws-api url to it.
+    base_url: str | None = Field(default=None, description="Binance-compatible host; None = the exchange's own urls")
+    keepalive_ms: int = Field(default=20000, ge=1000, description="ccxt ping/pong watchdog (streaming.keepAlive)")
+    reconnect_initial_s: float = Field(default=0.2, gt=0, description="first reconnect delay; doubles, with jitter")
+    reconnect_max_s: float = Field(default=10.0, gt=0)
+    watch_bids_asks: bool = Field(default=True, description="also stream bookTicker (watch_bids_asks)")
 
 
 class AuditSettings(_Model):
@@ -214,6 +243,27 @@ class RunSettings(_Model):
     timer_interval_ms: float = Field(default=100.0, gt=0)
 
 
+class BacktestSettings(_Model):
+    """Bar backtest fill rules (docs/backtest.md)."""
+
+    fill_rule: Literal["quote", "open_gap"] = Field(
+        default="quote", description="quote: fill at the quote price; open_gap: at the open when the bar opens through it"
+    )
+    fill_semantics: Literal["strict", "backtrader"] = Field(
+        default="strict", description="strict: low < bid / high > ask; backtrader: <= / >= and the open when it gaps through"
+    )
+    sharpe_interval_s: float = Field(default=86400.0, gt=0, description="Sharpe/Sortino return interval for bar runs (1 day)")
+
+
+class RecordSettings(_Model):
+    """The run record (summary + series + fills) that `mmbot report` reads."""
+
+    enabled: bool = True
+    dir: str = Field(default="var/runs", description="paper runs and L2 backtests write DIR/<run_id>/")
+    interval_ms: float = Field(default=1000.0, gt=0, description="series sampling interval = Sharpe return interval (L2)")
+    neutral_band: float = Field(default=0.1, gt=0, le=1, description="inventory balance band, fraction of max_inventory")
+
+
 class Settings(_Model):
     mode: Literal["paper", "sandbox", "live"] = "paper"
     symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT"])
@@ -229,6 +279,8 @@ class Settings(_Model):
     admin: AdminSettings = AdminSettings()
     log: LogSettings = LogSettings()
     run: RunSettings = RunSettings()
+    backtest: BacktestSettings = BacktestSettings()
+    record: RecordSettings = RecordSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

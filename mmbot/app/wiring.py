@@ -13,10 +13,9 @@ from mmbot.engine.engine import Engine, EngineConfig
 from mmbot.engine.session import Fault, ReplaySession
 from mmbot.errors import ConfigError
 from mmbot.marketdata.book import L2Book
-from mmbot.risk.gate import RiskConfig, RiskGate
+from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
 from mmbot.strategy.model import QuoteModel
-from mmbot.strategy.seed_model import SeedModel
 
 BUNDLED_CAPTURE = ("btcusdt_20240808.gz", "btcusdt_20240809.gz")
 BUNDLED_BARS = "binance_spot_BTC_USDT-1m_2023-04-05_2023-05-05.json.gz"
@@ -49,33 +48,91 @@ def lots(instrument: Instrument, qty: float) -> int:
 
 
 def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
+    """The composed quoting model of ``strategy.model`` with its switched-on modifiers."""
+    from mmbot.strategy import composed as c
+    from mmbot.strategy.adverse import AdverseSelectionParams
+    from mmbot.strategy.breakeven import settings_breakeven_bps
+    from mmbot.strategy.hedge import HedgeParams
+    from mmbot.strategy.ladder import LadderLevel
+
     s = settings.strategy
-    return SeedModel(
-        spread_bps=s.spread_bps,
-        order_size_lots=lots(instrument, s.order_size),
-        max_inventory_lots=lots(instrument, s.max_inventory),
-        skew_factor=s.skew_factor,
-    )
+    floor = 0.0 if s.allow_below_breakeven else settings_breakeven_bps(settings)
+    if s.model != "simple":
+        floor = max(floor, s.spread_bps)  # spread_bps is the AS/GLFT minimum spread
+    v, im, a, h = s.volatility, s.imbalance, s.adverse_selection, s.hedge
+    if h.enabled and h.instrument not in (None, instrument.symbol):
+        raise ConfigError(
+            f"strategy.hedge.instrument {h.instrument!r}: only the quoted book ({instrument.symbol}) can be hedged on "
+            "in this build (set it to null: a taker fill at our own book's touch)"
+        )
+    try:
+        params = c.ComposedParams(
+            model=s.model,
+            spread_bps=s.spread_bps,
+            order_size_lots=lots(instrument, s.order_size),
+            max_inventory_lots=lots(instrument, s.max_inventory),
+            skew_factor=s.skew_factor,
+            min_spread_bps=floor,
+            cross_policy=s.cross_policy,
+            ladder=tuple(LadderLevel(offset_bps=lv.offset_bps, size=float(lots(instrument, lv.size))) for lv in s.ladder),
+            volatility=c.VolatilityParams(
+                half_life_s=v.half_life_s, long_half_life_s=v.long_half_life_s, min_multiplier=v.min_multiplier, max_multiplier=v.max_multiplier
+            ) if v.enabled else None,
+            imbalance=c.ImbalanceParams(
+                levels=im.levels, within_bps=im.within_bps, threshold=im.threshold, adjust_fraction=im.adjust_fraction
+            ) if im.enabled else None,
+            adverse_selection=AdverseSelectionParams(
+                size_multiple=a.size_multiple, notional_threshold=a.notional_threshold, move_bps=a.move_bps,
+                move_window_ms=a.move_window_ms, cooldown_ms=a.cooldown_ms, widen_multiplier=a.widen_multiplier,
+                widen_for_ms=a.widen_for_ms,
+            ) if a.enabled else None,
+            avellaneda=c.AvellanedaParams(
+                gamma=s.avellaneda.gamma, k=s.avellaneda.k, sigma=s.avellaneda.sigma, horizon_s=s.avellaneda.horizon_s,
+                variant=s.avellaneda.variant, warmup_s=s.avellaneda.warmup_s,
+            ),
+            glft=c.GlftParams(gamma=s.glft.gamma, xi=s.glft.xi, A=s.glft.A, k=s.glft.k, sigma=s.glft.sigma, warmup_s=s.glft.warmup_s),
+            hedge=HedgeParams(
+                threshold_lots=instrument.to_lots(Decimal(str(h.threshold))),
+                target_lots=instrument.to_lots(Decimal(str(h.target))) if h.target >= 0 else -instrument.to_lots(Decimal(str(-h.target))),
+                cooldown_ms=h.cooldown_ms,
+            ) if h.enabled else None,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"strategy: {exc}") from exc
+    return c.ComposedModel(params)
 
 
-def build_gate(settings: Settings, instrument: Instrument) -> RiskGate:
+def build_global_limit(settings: Settings) -> GlobalLimit | None:
+    """One object shared by every symbol's gate in the process (None = no global limit)."""
+    limit = settings.risk.global_max_inventory_notional
+    return None if limit is None else GlobalLimit(limit)
+
+
+def build_risk_config(settings: Settings, instrument: Instrument) -> RiskConfig:
+    """The symbol's limits: the risk section, overridden by risk.symbols[SYMBOL]."""
     r = settings.risk
-    return RiskGate(
-        RiskConfig(
-            max_inventory_lots=lots(instrument, settings.strategy.max_inventory),
-            max_order_notional=r.max_order_notional,
-            max_open_orders=r.max_open_orders,
-            price_band_bps=r.price_band_bps,
-            max_orders_per_second=r.max_orders_per_second,
-            max_orders_per_minute=r.max_orders_per_minute,
-            max_drawdown=r.max_drawdown,
-            daily_loss_limit=r.daily_loss_limit,
-            calm_period_ms=r.calm_period_ms,
-            reject_storm_count=r.reject_storm_count,
-            reject_storm_window_ms=r.reject_storm_window_ms,
-        ),
-        instrument,
+    own = r.symbols.get(instrument.symbol)
+    max_inventory = own.max_inventory if own is not None and own.max_inventory is not None else settings.strategy.max_inventory
+    return RiskConfig(
+        max_inventory_lots=lots(instrument, max_inventory),
+        max_order_notional=own.max_order_notional if own is not None and own.max_order_notional is not None else r.max_order_notional,
+        max_open_orders=own.max_open_orders if own is not None and own.max_open_orders is not None else r.max_open_orders,
+        price_band_bps=r.price_band_bps,
+        max_orders_per_second=r.max_orders_per_second,
+        max_orders_per_minute=r.max_orders_per_minute,
+        max_drawdown=r.max_drawdown,
+        daily_loss_limit=r.daily_loss_limit,
+        calm_period_ms=r.calm_period_ms,
+        reject_storm_count=r.reject_storm_count,
+        reject_storm_window_ms=r.reject_storm_window_ms,
     )
+
+
+def build_gate(settings: Settings, instrument: Instrument, global_limit: GlobalLimit | None = None) -> RiskGate:
+    """Pass the same ``global_limit`` to the gate of every symbol run in one process."""
+    if global_limit is None:
+        global_limit = build_global_limit(settings)
+    return RiskGate(build_risk_config(settings, instrument), instrument, global_limit=global_limit)
 
 
 def order_prefix(settings: Settings, run_id: str) -> str:
@@ -125,6 +182,7 @@ def build_replay(settings: Settings, run_id: str, faults: tuple[Fault, ...] = ()
             min_requote_interval_ms=settings.strategy.min_requote_interval_ms,
             update_every_n=settings.strategy.update_freq,
             stale_book_ms=settings.risk.stale_book_ms,
+            feed_silent_ms=settings.risk.feed_silent_ms,
             coid_prefix=order_prefix(settings, run_id),
             requote_tolerance_ticks=settings.strategy.requote_tolerance_ticks,
         ),

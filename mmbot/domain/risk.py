@@ -34,6 +34,7 @@ class RiskReason(Enum):
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH"
     JOURNAL_FAILURE = "JOURNAL_FAILURE"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    DEAD_MAN = "DEAD_MAN"  # the quoting loop stopped running while the process is alive
     MANUAL = "MANUAL"
 
 
@@ -53,6 +54,7 @@ _STATE_OF: dict[RiskReason, TradingState] = {
     RiskReason.RECONCILE_MISMATCH: TradingState.HALTED,
     RiskReason.JOURNAL_FAILURE: TradingState.HALTED,
     RiskReason.INSUFFICIENT_FUNDS: TradingState.REDUCING,
+    RiskReason.DEAD_MAN: TradingState.HALTED,
     RiskReason.MANUAL: TradingState.HALTED,
 }
 
@@ -69,6 +71,15 @@ STICKY_REASONS: frozenset[RiskReason] = frozenset(
 
 def reason_state(reason: RiskReason) -> TradingState:
     return _STATE_OF[reason]
+
+
+def parse_reason(text: str) -> RiskReason:
+    """``"kill_switch"`` or ``"KILL_SWITCH"`` -> RiskReason; ValueError naming the valid codes."""
+    try:
+        return RiskReason(text.strip().upper())
+    except ValueError:
+        valid = ", ".join(r.value for r in RiskReason)
+        raise ValueError(f"risk reason must be one of {valid}, was {text!r}") from None
 
 
 class VenueOutcome(Enum):

@@ -27,6 +27,7 @@ from mmbot.domain.orders import (
     OrderCancelled,
     OrderFilled,
     OrderRejected,
+    OrderStatus,
     PlaceOrder,
     Quote,
     Side,
@@ -37,6 +38,7 @@ from mmbot.marketdata.book import L2Book
 from mmbot.portfolio.ledger import Ledger
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.risk.gate import Deny, RiskGate, RiskTransition
+from mmbot.risk.watchdog import SilenceWatchdog, apply_rule, check_silence
 from mmbot.strategy.model import Decision, MarketContext, QuoteModel
 
 
@@ -44,7 +46,8 @@ from mmbot.strategy.model import Decision, MarketContext, QuoteModel
 class EngineConfig:
     min_requote_interval_ms: float = 100.0
     update_every_n: int = 1  # decide on every N-th eligible step
-    stale_book_ms: float = 5_000.0
+    stale_book_ms: float = 5_000.0  # STALE_BOOK: no depth update for this long (capture/exchange time)
+    feed_silent_ms: float = 10_000.0  # FEED_SILENT: no market-data message of any kind for this long
     coid_prefix: str = "mmb-"
     requote_tolerance_ticks: int = 0
 
@@ -95,10 +98,23 @@ class Engine:
         self.filled_orders: set[str] = set()
         self.denials = 0
         self.fill_reasons: dict[str, int] = {}
+        # Watchdogs on market-data time (risk/watchdog.py); evaluated in on_timer.
+        self.book_watchdog = SilenceWatchdog(RiskReason.STALE_BOOK, self.config.stale_book_ms)
+        self.feed_watchdog = SilenceWatchdog(RiskReason.FEED_SILENT, self.config.feed_silent_ms)
 
     # --- helpers ---------------------------------------------------------------------
     def _emit(self, kind: str, ts: int, **payload: Any) -> None:
         self.events.append(EngineEvent(kind, ts, payload))
+
+    def note(self, kind: str, ts: int, **payload: Any) -> None:
+        """An event decided outside the engine (kill switch confirmed, reload) for the observers."""
+        self._emit(kind, ts, **payload)
+
+    def _halt_cancels(self, now_ns: int, reason: str) -> list[Command]:
+        """Cancel-all when HALTED and some order is not already being cancelled."""
+        if self.gate.state is TradingState.HALTED and any(o.status is not OrderStatus.PENDING_CANCEL for o in self.om.orders.values()):
+            return self._cancel_all(now_ns, reason)
+        return []
 
     def _transition(self, t: RiskTransition | None) -> None:
         if t is not None:
@@ -135,6 +151,7 @@ class Engine:
 
     # --- market data -------------------------------------------------------------------
     def on_market(self, event: MarketEvent, now_ns: int) -> list[Command]:
+        self.feed_watchdog.beat(now_ns)
         if type(event) is BestBidAsk:
             self.bbo = event
         elif type(event) is Trade:
@@ -147,7 +164,12 @@ class Engine:
             self.events_count += len(event.bids) + len(event.asks)
             self.book_updates += 1
             self._last_book_update_ns = now_ns
+            self.book_watchdog.beat(now_ns)
             self._check_book(now_ns)
+            if self.gate.state is TradingState.HALTED:
+                halt = self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
+                if halt:
+                    return halt
         book = self.book
         if not book.is_synced:
             return []
@@ -155,7 +177,9 @@ class Engine:
         if mid is None:
             return []
         self.mid_ticks = mid
-        self.markouts.on_mid(now_ns, mid)
+        # Resolved markouts are published for metrics and fill dumps (fill index, horizon, bps).
+        for index, horizon_ns, bps in self.markouts.on_mid(now_ns, mid):
+            self._emit("markout", now_ns, fill_index=index, horizon_ns=horizon_ns, bps=bps)
         self.model.on_mid(now_ns, mid)
         if now_ns - self.last_decision_ns < self.config.min_requote_interval_ms * 1_000_000:
             return []
@@ -256,7 +280,9 @@ class Engine:
                 cmd,
                 now_ns=now_ns,
                 position_lots=self.ledger.position_lots,
-                resting_same_side_lots=om.resting_lots(q.side),
+                # Every live order on the side can still fill, takers in flight included.
+                resting_same_side_lots=sum(o.leaves_lots for o in om.orders.values() if o.side is q.side),
+                resting_opposite_side_lots=sum(o.leaves_lots for o in om.orders.values() if o.side is not q.side),
                 open_orders=om.open_count(),
                 mid_ticks=self.mid_ticks,
                 best_bid=touch[0],
@@ -301,10 +327,11 @@ class Engine:
             self.ledger.apply_fill(report.side, report.price_ticks, report.qty_lots, report.fee)
             self.filled_orders.add(report.client_order_id)
             self.fill_reasons[report.reason.value] = self.fill_reasons.get(report.reason.value, 0) + 1
-            self.markouts.on_fill(report.ts_ns, int(report.side), float(report.price_ticks))
+            fill_index = self.markouts.on_fill(report.ts_ns, int(report.side), float(report.price_ticks))
             self._emit(
                 "fill",
                 report.ts_ns,
+                fill_index=fill_index,
                 client_order_id=report.client_order_id,
                 side=report.side.name,
                 price=report.price_ticks,
@@ -319,7 +346,8 @@ class Engine:
             if self.mid_ticks is not None:
                 net = self.ledger.net_pnl(int(self.mid_ticks))
                 self._transition(self.gate.on_pnl(net, now_ns))
-            return []
+            self._transition(self.gate.on_position(self.ledger.position_lots, now_ns))
+            return self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
         if isinstance(report, OrderRejected):
             if not report.for_cancel:
                 self._emit("reject", report.ts_ns, client_order_id=report.client_order_id, code=report.code, message=report.message)
@@ -339,10 +367,20 @@ class Engine:
     # --- timers and operator actions ---------------------------------------------------------
     def on_timer(self, now_ns: int) -> list[Command]:
         gate = self.gate
-        if self.book.is_synced and self._last_book_update_ns:
-            age = now_ns - self._last_book_update_ns
-            if age > self.config.stale_book_ms * 1_000_000 and not gate.has(RiskReason.STALE_BOOK):
-                self._transition(gate.raise_reason(RiskReason.STALE_BOOK, now_ns, f"no book update for {age // 1_000_000} ms"))
+        # A book that is not synced is BOOK_GAP's business (or not started yet).
+        if self.book.is_synced or gate.has(RiskReason.STALE_BOOK):
+            self._transition(check_silence(gate, self.book_watchdog, now_ns))
+        self._transition(check_silence(gate, self.feed_watchdog, now_ns))
+        if self.mid_ticks is not None:
+            # Mark-to-market between fills counts toward drawdown and daily loss too.
+            self._transition(gate.on_pnl(self.ledger.net_pnl(int(self.mid_ticks)), now_ns))
+            om = self.om
+            gate.publish_exposure(
+                self.ledger.position_lots,
+                sum(o.leaves_lots for o in om.orders.values() if o.side is Side.BUY),
+                sum(o.leaves_lots for o in om.orders.values() if o.side is Side.SELL),
+                self.mid_ticks,
+            )
         self._transition(gate.tick(now_ns))
         if gate.state is TradingState.HALTED and self.om.orders:
             return self._cancel_all(now_ns, "halted")
@@ -353,6 +391,11 @@ class Engine:
         if self.gate.state is TradingState.HALTED:
             return self._cancel_all(now_ns, reason.value)
         return []
+
+    def watchdog(self, reason: RiskReason, tripped: bool, now_ns: int, cause: str = "") -> list[Command]:
+        """An outside watchdog's verdict (loop lag, dead-man): raise while tripped, then clear after calm."""
+        self._transition(apply_rule(self.gate, reason, tripped, now_ns, cause))
+        return self._halt_cancels(now_ns, reason.value) if tripped else []
 
     def clear_reason(self, reason: RiskReason, now_ns: int, cause: str = "operator") -> None:
         self._transition(self.gate.clear(reason, now_ns, cause))

@@ -28,6 +28,7 @@ from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent
 from mmbot.domain.orders import Command, ExecReport
 from mmbot.engine.engine import Engine
 from mmbot.marketdata.book import ApplyResult, BookState, L2Book
+from mmbot.sim.latency import LatencySampler
 from mmbot.sim.venue import SimVenue
 
 
@@ -85,6 +86,12 @@ class ReplaySession:
         if self.shared_book and (md_latency_ms > 0 or faults):
             raise ValueError("the engine needs its own book when market data is delayed or faulted")
         self.md_latency_ns = int(md_latency_ms * 1_000_000)
+        # Market-data latency: constant or drawn from the venue's seeded distribution.
+        vcfg = venue.config
+        self._md_latency = LatencySampler(md_latency_ms, vcfg.latency_model, vcfg.latency_jitter_ms, seed=vcfg.seed, stream="md")
+        if self.shared_book and not self._md_latency.is_zero:
+            raise ValueError("the engine needs its own book when market data is delayed or faulted")
+        self.venue_gaps = 0
         self.rest_latency_ns = int(rest_latency_ms * 1_000_000)
         self.timer_interval_ns = int(timer_interval_ms * 1_000_000)
         self.faults = faults
@@ -166,7 +173,8 @@ class ReplaySession:
         venue = self.venue
         kind = type(event)
         if kind is BookDelta:
-            self.venue_book.apply_delta(event)  # type: ignore[arg-type]
+            if self.venue_book.apply_delta(event) is ApplyResult.GAP:  # type: ignore[arg-type]
+                self._venue_resync(event)  # type: ignore[arg-type]
             if venue.has_orders:
                 self._handle_reports(venue.on_depth(event), t)  # type: ignore[arg-type]
         elif kind is Trade:
@@ -176,6 +184,8 @@ class ReplaySession:
             self.venue_book.apply_snapshot(event)  # type: ignore[arg-type]
             if venue.has_orders:
                 self._handle_reports(venue.on_depth(event), t)  # type: ignore[arg-type]
+        elif kind is BestBidAsk:
+            self._handle_reports(venue.on_bbo(event), t)  # type: ignore[arg-type]
         # The engine sees it after market-data latency, through the fault filter.
         if self.faults:
             event_or_none = self._apply_faults(event, t)
@@ -183,7 +193,7 @@ class ReplaySession:
                 return
             deliver_at = self._deliver_time(t)
         else:
-            deliver_at = t + self.md_latency_ns
+            deliver_at = t + self._md_latency.sample_ns()
         if deliver_at <= t and not self._md:
             self._engine_event(event, t)
         else:
@@ -199,7 +209,7 @@ class ReplaySession:
         for fault in self.faults:
             if fault.kind == "freeze" and fault.at_ms <= offset_ms < fault.at_ms + fault.duration_ms:
                 return self._start_ns + int((fault.at_ms + fault.duration_ms) * 1_000_000)
-        return t + self.md_latency_ns
+        return t + self._md_latency.sample_ns()
 
     def _apply_faults(self, event: MarketEvent, t: int) -> MarketEvent | None:
         assert self._start_ns is not None
@@ -232,6 +242,18 @@ class ReplaySession:
         if commands:
             self.submit(commands, t)
             self._advance_to(t)
+
+    def _venue_resync(self, delta: BookDelta) -> None:
+        """A sequence gap in the data itself: the exchange's book never stops.
+
+        The venue keeps its levels and applies the diff (the missing diffs' changes
+        are lost, as they are for everyone replaying this data); the engine's own
+        book sees the gap and recovers through a snapshot request, as live.
+        """
+        self.venue_gaps += 1
+        book = self.venue_book
+        bids, asks = book.snapshot_levels()
+        book.apply_snapshot(BookSnapshot(delta.symbol, delta.ts_local_ns, delta.first_update_id - 1, bids, asks))
 
     def _request_snapshot(self, t: int) -> None:
         if self._snapshot_due is None:

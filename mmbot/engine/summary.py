@@ -7,10 +7,12 @@ snapshots plus trades; best-bid/ask messages not counted).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from mmbot.engine.engine import Engine
+from mmbot.portfolio.metrics import METRIC_FIELDS, fill_rate
 
 SUMMARY_FIELDS = (
     "run_id",
@@ -34,6 +36,8 @@ SUMMARY_FIELDS = (
     "wall_seconds",
     "events_per_second",
 )
+# Added by runs that keep a run record (paper, L2 and bar backtests): mmbot.portfolio.metrics.
+METRIC_SUMMARY_FIELDS = METRIC_FIELDS
 
 
 def _q(value: Decimal) -> str:
@@ -47,7 +51,9 @@ def build_summary(
     wall_seconds: float,
     open_orders: int,
     extra: dict[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The summary of an engine run; ``metrics`` are :meth:`Performance.fields` of the run record."""
     ledger = engine.ledger
     inst = engine.instrument
     mark = engine.mark_ticks()
@@ -73,7 +79,7 @@ def build_summary(
         "bid_fills": ledger.bid_fills,
         "ask_fills": ledger.ask_fills,
         "filled_orders": filled_orders,
-        "fill_rate": round(filled_orders / placed, 6) if placed else 0.0,
+        "fill_rate": round(fill_rate(filled_orders, placed), 6),
         "volume_base": str(inst.qty(ledger.volume_lots)),
         "volume_quote": _q(ledger.volume_notional),
         "gross_pnl": _q(gross),
@@ -91,9 +97,14 @@ def build_summary(
         "kill_switch_engaged": engine.gate.kill_switch_engaged,
         "risk_denials": engine.denials,
         "risk_denials_by_reason": dict(sorted(engine.gate.denials.items())),
+        # State changes with their reasons and cause (the last 1000; the total counts all).
+        "risk_transitions": [t.as_dict() for t in engine.gate.transitions],
+        "risk_transitions_total": engine.gate.transitions_total,
         "fill_reasons": dict(sorted(engine.fill_reasons.items())),
         **markouts,
     }
+    if metrics:
+        summary.update(metrics)
     if extra:
         summary.update(extra)
     return summary

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
 from mmbot.domain.orders import CancelAll, Command, ExecReport
 from mmbot.sim.venue import SimVenue
 
@@ -39,6 +39,8 @@ class PaperExecutor:
             self._push(venue.on_trade(event))
         elif isinstance(event, (BookDelta, BookSnapshot)):
             self._push(venue.on_depth(event))
+        elif isinstance(event, BestBidAsk):
+            self._push(venue.on_bbo(event))
 
     async def reports(self) -> AsyncIterator[ExecReport]:
         while True:

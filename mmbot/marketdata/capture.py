@@ -5,10 +5,12 @@ the JSON is a Binance websocket payload (combined-stream envelope
 ``{"stream": ..., "data": ...}`` or bare) or a bare REST depth snapshot
 ``{"lastUpdateId", "bids", "asks"}``. Several files are read in order as one stream.
 
-Bad input: a missing, empty or non-gzip file raises :class:`DataError` naming the
-file; a truncated gzip tail ends that file with a warning (the readable part is
-kept); a garbage line or a timestamp going backwards is counted and skipped
-(timestamps are clamped so the replay clock never goes back).
+Bad input: a missing, unreadable, empty or non-gzip file, or one cut off before its
+first complete line, raises :class:`DataError` naming the file (checked up front by
+:func:`check_capture_files`, before anything runs); a truncated gzip tail ends that
+file with a warning (the complete lines before it are kept, a cut-off fragment is
+dropped); a garbage line is counted, logged and skipped; a timestamp going backwards
+is counted, logged and clamped so the replay clock never goes back.
 """
 
 from __future__ import annotations
@@ -137,28 +139,58 @@ class CaptureParser:
         return None
 
 
+_TRUNCATED = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
 def _open_checked(path: Path) -> gzip.GzipFile:
     if not path.exists():
         raise DataError(f"capture file {path} does not exist")
     if not path.is_file():
         raise DataError(f"capture file {path} is not a regular file")
-    if path.stat().st_size == 0:
-        raise DataError(f"capture file {path} is empty")
-    with open(path, "rb") as head:
-        magic = head.read(2)
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"capture file {path} is empty")
+        with open(path, "rb") as head:
+            magic = head.read(2)
+    except OSError as exc:
+        raise DataError(f"capture file {path} cannot be read: {exc.strerror or exc}") from exc
     if magic != b"\x1f\x8b":
         raise DataError(f"capture file {path} is not gzip-compressed (expected the capture format)")
     return gzip.GzipFile(path, "rb")
 
 
+def _check_readable(path: Path) -> None:
+    """The file must hold at least one complete line (a truncated tail is only a warning)."""
+    fh = _open_checked(path)
+    try:
+        first = fh.readline()
+    except _TRUNCATED as exc:
+        raise DataError(f"capture file {path} is truncated or corrupt before its first complete line: {exc}") from exc
+    except OSError as exc:
+        raise DataError(f"capture file {path} cannot be read: {exc}") from exc
+    finally:
+        fh.close()
+    if not first:
+        raise DataError(f"capture file {path} is empty (a gzip stream with no lines)")
+    if not first.endswith(b"\n"):
+        # One line and no newline: fine if the gzip stream itself is complete.
+        fh = _open_checked(path)
+        try:
+            fh.read()
+        except _TRUNCATED as exc:
+            raise DataError(f"capture file {path} is truncated before its first complete line: {exc}") from exc
+        finally:
+            fh.close()
+
+
 def check_capture_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Validate that every file exists, is non-empty gzip; raise DataError otherwise."""
+    """Every file exists, is non-empty gzip and has a readable first line; else DataError."""
     if not paths:
         raise DataError("no capture file given")
     checked = []
     for p in paths:
         path = Path(p)
-        _open_checked(path).close()
+        _check_readable(path)
         checked.append(path)
     return checked
 
@@ -172,12 +204,17 @@ def iter_lines(
         stats.files.append(str(path))
         fh = _open_checked(path)
         try:
+            line = b""
             while True:
                 try:
                     line = fh.readline()
-                except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                    if line and not line.endswith(b"\n"):
+                        # The last line of a file, or the cut-off end of a truncated one:
+                        # read on to find out, and drop the fragment if the stream is cut.
+                        fh.read()
+                except (*_TRUNCATED, OSError) as exc:
                     stats.truncated_files.append(str(path))
-                    warn("capture_truncated", {"file": str(path), "error": str(exc)})
+                    warn("capture_truncated", {"file": str(path), "error": str(exc), "lines_read": stats.lines})
                     break
                 if not line:
                     break

@@ -23,15 +23,17 @@ avg_fill_edge_bps       mean over fills of side*(mid_ref - price)/mid_ref*10_000
                         mid the quote was priced from (bars: the quoting close; L2: the engine's
                         mid when the fill was seen); a buy below the mid earns a positive edge
 max_inventory           max |inventory| over the run (base units)
-time_at_max_inventory   time with |inventory| >= the inventory limit Q (seconds and share)
+time_at_max_inventory   time with |inventory| >= the inventory limit Q (seconds and share),
+                        from the inventory sampled at the end of each interval (bar close)
 sharpe                  mean(r)/std(r) * sqrt(N), r = changes of net PnL (quote currency) over
-                        one return interval (the run's sampling interval: 1 bar for bar
-                        backtests, ``record.interval_ms`` for L2 runs), std with ddof=1,
+                        one return interval (bar backtests: one day = 1440 one-minute bars,
+                        ``backtest.sharpe_interval_s``; L2 and paper runs: the sampling interval
+                        ``record.interval_ms``), whole intervals only, std with ddof=1,
                         N = 365*86400 / interval_s intervals a year (crypto trades every day)
 sortino                 mean(r)/dd * sqrt(N), dd = sqrt(mean(min(r, 0)^2)) over all intervals
 max_drawdown            max over t of (max_{s<=t} equity_s - equity_t), equity = net PnL,
                         starting from 0 (quote currency, >= 0)
-inventory_balance       share of time with |inventory| <= band * Q (band default 0.1)
+inventory_balance       share of samples (= of time) with |inventory| <= band * Q (band 0.1)
 markout_<h>s_bps        mean over fills of side*(mid(t_fill + h) - price)/price*10_000, mid(t) the
                         first mid observed at or after t (see :mod:`mmbot.portfolio.markout`)
 trades_per_day          fills / (run duration in days)
@@ -122,10 +124,13 @@ def fifo_round_trips(fills: Sequence[FillRecord]) -> list[RoundTrip]:
 
 
 def win_rate(trips: Sequence[RoundTrip]) -> float | None:
-    """Share of round trips closed with net pnl > 0 (a break-even trip is not a win)."""
+    """Share of round trips closed with net pnl > 0 (a break-even trip is not a win).
+
+    "> 0" means above float noise: more than 1e-9 of the trip's entry notional.
+    """
     if not trips:
         return None
-    return sum(1 for t in trips if t.net_pnl > 0) / len(trips)
+    return sum(1 for t in trips if t.net_pnl > 1e-9 * t.entry_price * t.qty) / len(trips)
 
 
 def avg_spread_captured_bps(trips: Sequence[RoundTrip]) -> float | None:
@@ -146,36 +151,37 @@ def max_abs_inventory(inventory: Sequence[float]) -> float:
     return max((abs(q) for q in inventory), default=0.0)
 
 
-def _durations_ns(ts_ns: Sequence[int], end_ns: int) -> list[int]:
-    """Each sample holds until the next one; the last until ``end_ns``."""
-    n = len(ts_ns)
-    return [(ts_ns[i + 1] if i + 1 < n else end_ns) - ts_ns[i] for i in range(n)]
+def time_at_max_inventory(inventory: Sequence[float], max_inventory: float, interval_s: float) -> tuple[float, float]:
+    """(seconds, share of samples) with |inventory| >= max_inventory (the configured limit).
 
-
-def time_at_max_inventory(
-    ts_ns: Sequence[int], inventory: Sequence[float], end_ns: int, max_inventory: float
-) -> tuple[float, float]:
-    """(seconds, share of the run) with |inventory| >= max_inventory (the configured limit)."""
-    durations = _durations_ns(ts_ns, end_ns)
-    total = sum(durations)
+    ``inventory`` is sampled at the end of each interval (each bar's close), so every
+    sample stands for one interval of ``interval_s`` seconds.
+    """
     threshold = max_inventory * (1.0 - 1e-9)
-    at_max = sum(d for d, q in zip(durations, inventory, strict=True) if abs(q) >= threshold)
-    return at_max / NS_PER_S, (at_max / total if total > 0 else 0.0)
+    at_max = sum(1 for q in inventory if abs(q) >= threshold)
+    return at_max * interval_s, (at_max / len(inventory) if inventory else 0.0)
 
 
-def inventory_balance(
-    ts_ns: Sequence[int], inventory: Sequence[float], end_ns: int, max_inventory: float, band: float = 0.1
-) -> float:
-    """Share of time with |inventory| <= band * max_inventory (the neutral band)."""
-    durations = _durations_ns(ts_ns, end_ns)
-    total = sum(durations)
+def inventory_balance(inventory: Sequence[float], max_inventory: float, band: float = 0.1) -> float:
+    """Share of samples (= of time) with |inventory| <= band * max_inventory (the neutral band)."""
     limit = band * max_inventory * (1.0 + 1e-9)
-    inside = sum(d for d, q in zip(durations, inventory, strict=True) if abs(q) <= limit)
-    return inside / total if total > 0 else 0.0
+    return sum(1 for q in inventory if abs(q) <= limit) / len(inventory) if inventory else 0.0
 
 
-def interval_returns(equity: Sequence[float]) -> list[float]:
-    return [equity[i] - equity[i - 1] for i in range(1, len(equity))]
+def period_returns(equity: Sequence[float], period: int = 1, start: float = 0.0) -> list[float]:
+    """Changes of equity over whole periods of ``period`` samples, from ``start`` before the first.
+
+    The equity at samples ``period-1, 2*period-1, ...`` is differenced; a trailing
+    partial period is left out (so daily Sharpe uses whole days only).
+    """
+    if period < 1:
+        raise ValueError(f"period must be >= 1, was {period}")
+    out = []
+    last = start
+    for i in range(period - 1, len(equity), period):
+        out.append(equity[i] - last)
+        last = equity[i]
+    return out
 
 
 def periods_per_year(interval_s: float) -> float:
@@ -220,8 +226,28 @@ def max_drawdown(equity: Sequence[float], start: float = 0.0) -> float:
     return max(drawdown_series(equity, start), default=0.0)
 
 
-def trades_per_day(fills: int, duration_ns: int) -> float | None:
-    return fills / (duration_ns / (86_400 * NS_PER_S)) if duration_ns > 0 else None
+def trades_per_day(fills: int, duration_s: float) -> float | None:
+    return fills / (duration_s / 86_400) if duration_s > 0 else None
+
+
+METRIC_FIELDS = (
+    "round_trips",
+    "win_rate",
+    "avg_spread_captured_bps",
+    "avg_fill_edge_bps",
+    "max_inventory",
+    "time_at_max_inventory_s",
+    "time_at_max_inventory_share",
+    "inventory_balance",
+    "neutral_band",
+    "sharpe",
+    "sortino",
+    "return_interval_s",
+    "sharpe_periods_per_year",
+    "max_drawdown",
+    "trades_per_day",
+    "duration_s",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,23 +299,24 @@ class Performance:
 def compute_performance(
     *,
     fills: Sequence[FillRecord],
-    ts_ns: Sequence[int],
     inventory: Sequence[float],
     net_pnl: Sequence[float],
-    end_ns: int,
-    interval_s: float,
+    sample_interval_s: float,
     max_inventory_limit: float,
+    return_period: int = 1,
     neutral_band: float = 0.1,
 ) -> Performance:
-    """Every metric from the fills and the series sampled once per return interval.
+    """Every metric from the fills and the series sampled at the end of each interval.
 
-    ``ts_ns``/``inventory``/``net_pnl`` are the run's samples (state at each time);
-    ``end_ns`` closes the last sample's interval.
+    ``inventory``/``net_pnl`` hold the state at the end of each sampling interval
+    (each bar's close); the run starts flat with equity 0. Sharpe and Sortino use
+    returns over ``return_period`` samples (1440 one-minute bars = one day).
     """
     trips = fifo_round_trips(fills)
-    returns = interval_returns([0.0, *net_pnl])
-    secs, share = time_at_max_inventory(ts_ns, inventory, end_ns, max_inventory_limit)
-    duration = end_ns - ts_ns[0] if ts_ns else 0
+    return_interval_s = sample_interval_s * return_period
+    returns = period_returns(net_pnl, return_period)
+    secs, share = time_at_max_inventory(inventory, max_inventory_limit, sample_interval_s)
+    duration_s = len(inventory) * sample_interval_s
     return Performance(
         fills=len(fills),
         round_trips=len(trips),
@@ -299,15 +326,15 @@ def compute_performance(
         max_inventory=max(max_abs_inventory(inventory), max_abs_inventory(_fill_path(fills))),
         time_at_max_inventory_s=secs,
         time_at_max_inventory_share=share,
-        inventory_balance=inventory_balance(ts_ns, inventory, end_ns, max_inventory_limit, neutral_band),
+        inventory_balance=inventory_balance(inventory, max_inventory_limit, neutral_band),
         neutral_band=neutral_band,
-        sharpe=sharpe_ratio(returns, interval_s),
-        sortino=sortino_ratio(returns, interval_s),
-        return_interval_s=interval_s,
-        periods_per_year=periods_per_year(interval_s),
+        sharpe=sharpe_ratio(returns, return_interval_s),
+        sortino=sortino_ratio(returns, return_interval_s),
+        return_interval_s=return_interval_s,
+        periods_per_year=periods_per_year(return_interval_s),
         max_drawdown=max_drawdown(net_pnl),
-        trades_per_day=trades_per_day(len(fills), duration),
-        duration_s=duration / NS_PER_S,
+        trades_per_day=trades_per_day(len(fills), duration_s),
+        duration_s=duration_s,
     )
 
 

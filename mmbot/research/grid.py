@@ -35,23 +35,29 @@ Rules (bars ``i = 0..N-1``; prices in integer ticks, sizes in integer lots)
 Objectives (per combination; see docs/optimization.md for the metrics-module mapping)
 ------------------------------------------------------------------------------------
 - ``net_pnl``: final equity (quote currency). ``gross_pnl``: before fees/slippage.
-- ``sharpe``: mean / std (ddof 1) of equity changes over periods of ``period_bars``
-  bars, times ``sqrt(periods_per_year)`` (default: daily periods, 365 per year).
+- ``sharpe``: mean / std (ddof 1) of equity changes over whole periods of ``period_bars``
+  bars, times ``sqrt(periods_per_year)`` (default: daily periods, 365 per year); NaN
+  where :func:`mmbot.portfolio.metrics.sharpe_ratio` gives None (< 2 periods, no variation).
 - ``max_drawdown``: max over bars of (running peak equity - equity), quote currency, >= 0.
-- ``inventory_balance``: share of bars whose closing ``|q| <= neutral_band * Q``.
+- ``inventory_balance``: share of bars whose closing ``|q| <= neutral_band * Q`` (band 0.1).
+- ``max_abs_inventory``: max ``|q|`` at closes and right after each fill (base units).
+- ``time_at_max_inventory``: share of bars whose closing ``|q| >= Q``.
 - ``fill_rate``: fills / orders placed (each quote placed at an update bar is one order).
 """
 
 from __future__ import annotations
 
-import gzip
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
+
+if TYPE_CHECKING:
+    from mmbot.research.bars import Bars
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -156,19 +162,15 @@ def tick_bars_from_ohlc(rows: npt.ArrayLike, tick_size: float = TICK_SIZE) -> Ti
     )
 
 
-BUNDLED_BARS = Path(__file__).resolve().parents[1] / "data" / "binance_spot_BTC_USDT-1m_2023-04-05_2023-05-05.json.gz"
-
-
-def load_bundled_rows(path: str | Path | None = None) -> list[list[float]]:
-    """Read a freqtrade JSON bar file (``[[ts_ms, o, h, l, c, v], ...]``, optionally gzipped)."""
-    import orjson
-
-    p = Path(path) if path is not None else BUNDLED_BARS
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    rows: list[list[float]] = orjson.loads(raw)
-    return rows
+def tick_bars_from_bars(bars: Bars, tick_size: float = TICK_SIZE) -> TickBars:
+    """:class:`mmbot.research.bars.Bars` -> :class:`TickBars` (the same ``rint(price / tick)``)."""
+    return TickBars(
+        np.asarray(bars.ts_ms, dtype=np.int64),
+        to_ticks(bars.open, tick_size),
+        to_ticks(bars.high, tick_size),
+        to_ticks(bars.low, tick_size),
+        to_ticks(bars.close, tick_size),
+    )
 
 
 def param_matrix(combos: list[dict[str, float]]) -> F64:
@@ -184,7 +186,7 @@ def param_matrix(combos: list[dict[str, float]]) -> F64:
 
 
 @njit(cache=True, nogil=True)
-def _simulate(  # noqa: PLR0913 - the kernel takes flat arrays and scalars on purpose
+def _simulate(
     o: I64,
     h: I64,
     lo: I64,
@@ -253,6 +255,8 @@ def _simulate(  # noqa: PLR0913 - the kernel takes flat arrays and scalars on pu
                         fill_price[fills] = px
                     fills += 1
                     bid_fills += 1
+                    if abs(q) > max_abs:
+                        max_abs = abs(q)
             if has_ask:
                 px = -1
                 if bt_semantics:
@@ -271,6 +275,8 @@ def _simulate(  # noqa: PLR0913 - the kernel takes flat arrays and scalars on pu
                         fill_price[fills] = px
                     fills += 1
                     ask_fills += 1
+                    if abs(q) > max_abs:
+                        max_abs = abs(q)
         ci = c[i]
         equity = (cash + q * ci) * unit - costs
         if equity > peak:
@@ -304,8 +310,8 @@ def _simulate(  # noqa: PLR0913 - the kernel takes flat arrays and scalars on pu
                 ratio = -1.0
             r = mid * (1.0 - ratio * skew_factor)
             half = mid * spread_bps / 20_000.0
-            nb = int(math.floor(r - half))
-            na = int(math.ceil(r + half))
+            nb = int(math.floor(r - half))  # noqa: RUF046 - explicit int64 in numba
+            na = int(math.ceil(r + half))  # noqa: RUF046
             if clamp:
                 if nb > ci - 1:
                     nb = ci - 1
@@ -324,7 +330,7 @@ def _simulate(  # noqa: PLR0913 - the kernel takes flat arrays and scalars on pu
     out[0] = net
     out[1] = net + costs
     out[2] = costs
-    sharpe = 0.0
+    sharpe = math.nan  # the metrics module's None: < 2 periods or no variation
     if ns >= 2:
         mean = s1 / ns
         var = (s2 - ns * mean * mean) / (ns - 1)
@@ -345,7 +351,7 @@ def _simulate(  # noqa: PLR0913 - the kernel takes flat arrays and scalars on pu
 
 
 @njit(cache=True, nogil=True)
-def _run_chunk(  # noqa: PLR0913
+def _run_chunk(
     o: I64,
     h: I64,
     lo: I64,
@@ -364,13 +370,13 @@ def _run_chunk(  # noqa: PLR0913
     empty_i = np.empty(0, dtype=np.int64)
     empty_f = np.empty(0, dtype=np.float64)
     for k in range(params.shape[0]):
-        q_max = int(round(params[k, 1] * LOTS_PER_UNIT))
-        size = int(round(params[k, 2] * LOTS_PER_UNIT))
+        q_max = int(round(params[k, 1] * LOTS_PER_UNIT))  # noqa: RUF046
+        size = int(round(params[k, 2] * LOTS_PER_UNIT))  # noqa: RUF046
         _simulate(
             o, h, lo, c,
             params[k, 0], q_max, size, params[k, 3], int(params[k, 4]),
             clamp, open_gap, bt_semantics, cost_rate, unit,
-            neutral_band * q_max, period_bars, periods_per_year,
+            neutral_band * q_max * (1.0 + 1e-9), period_bars, periods_per_year,
             out[k], False, empty_i, empty_i, empty_i, empty_f, empty_i,
         )  # fmt: skip
 
@@ -381,7 +387,8 @@ def _rule_args(rules: GridRules) -> tuple[bool, bool, bool, float, float]:
         rules.fill_rule == "open_gap",
         rules.fill_semantics == "backtrader",
         (rules.maker_fee_bps + rules.slippage_bps) / 10_000.0,
-        rules.tick_size * QTY_UNIT,
+        # float(Decimal(tick) * Decimal(qty_unit)), exactly as Ledger.gross_pnl_float, so PnL is bit-identical
+        float(Decimal(repr(rules.tick_size)) * Decimal("0.00000001")),
     )
 
 
@@ -425,7 +432,7 @@ def run_one(bars: TickBars, params: dict[str, float], rules: GridRules) -> Trace
         bars.open, bars.high, bars.low, bars.close,
         float(params["spread_bps"]), q_max, round(float(params["order_size"]) * LOTS_PER_UNIT),
         float(params["skew_factor"]), int(params["update_freq"]),
-        clamp, open_gap, bt, cost_rate, unit, rules.neutral_band * q_max, rules.period_bars, rules.periods_per_year,
+        clamp, open_gap, bt, cost_rate, unit, rules.neutral_band * q_max * (1.0 + 1e-9), rules.period_bars, rules.periods_per_year,
         out, True, fb, fs, fp, eq, inv,
     )  # fmt: skip
     return Trace(dict(zip(OBJECTIVE_NAMES, out.tolist(), strict=True)), fb[:k], fs[:k], fp[:k], eq, inv)

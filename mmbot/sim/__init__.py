@@ -1,5 +1,6 @@
 """The simulated venue shared by backtests, paper trading and the emulator."""
 
-from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
+from mmbot.sim.latency import LatencyModel, LatencySampler
+from mmbot.sim.venue import FillModel, SimVenue, VenueConfig
 
-__all__ = ["FillModel", "LatencyModel", "SimVenue", "VenueConfig"]
+__all__ = ["FillModel", "LatencyModel", "LatencySampler", "SimVenue", "VenueConfig"]

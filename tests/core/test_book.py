@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,7 +114,7 @@ def merge(deltas: list[BookDelta]) -> BookDelta:
 
 def rechunk(deltas: list[BookDelta], cuts: list[int]) -> list[BookDelta]:
     bounds = sorted({c % (len(deltas) + 1) for c in cuts} | {0, len(deltas)})
-    return [merge(deltas[a:b]) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [merge(deltas[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,64 @@
+"""Process-wide counters that edge components bump without importing prometheus_client.
+
+The journal writer, the websocket feeds and the exchange adapter call these plain
+functions (an integer add under a lock, safe from worker threads such as a journal
+writer running in ``asyncio.to_thread``); :mod:`mmbot.observability.metrics` reads
+them at scrape time and exports
+
+* ``mmbot_journal_records_total``            records appended to the audit journal
+* ``mmbot_websocket_reconnects_total{symbol}`` market-data / user-stream reconnects
+* ``mmbot_exchange_errors_total{kind}``        venue errors by outcome kind
+  (the values of :class:`mmbot.domain.risk.VenueOutcome`; every kind exists at zero)
+
+Usage::
+
+    from mmbot.observability import counters
+    counters.journal_records_written(3)
+    counters.websocket_reconnected("BTC/USDT")
+    counters.exchange_error(VenueOutcome.RATE_LIMITED)
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from mmbot.domain.risk import VenueOutcome
+
+ERROR_KINDS: tuple[str, ...] = tuple(kind.value for kind in VenueOutcome)
+
+
+@dataclass
+class ProcessCounters:
+    journal_records: int = 0
+    websocket_reconnects: dict[str, int] = field(default_factory=dict)
+    exchange_errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+COUNTERS = ProcessCounters()
+
+
+def journal_records_written(n: int = 1) -> None:
+    with COUNTERS.lock:
+        COUNTERS.journal_records += n
+
+
+def websocket_reconnected(symbol: str) -> None:
+    with COUNTERS.lock:
+        COUNTERS.websocket_reconnects[symbol] = COUNTERS.websocket_reconnects.get(symbol, 0) + 1
+
+
+def exchange_error(kind: VenueOutcome | str) -> None:
+    """Count one venue error; unknown strings are counted as ``unknown`` (labels stay bounded)."""
+    value = kind.value if isinstance(kind, VenueOutcome) else kind
+    if value not in ERROR_KINDS:
+        value = VenueOutcome.UNKNOWN.value
+    with COUNTERS.lock:
+        COUNTERS.exchange_errors[value] += 1
+
+
+def snapshot() -> tuple[int, dict[str, int], dict[str, int]]:
+    """(journal_records, reconnects by symbol, errors by kind), copied under the lock."""
+    with COUNTERS.lock:
+        return COUNTERS.journal_records, dict(COUNTERS.websocket_reconnects), dict(COUNTERS.exchange_errors)

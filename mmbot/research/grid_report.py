@@ -1,0 +1,151 @@
+"""Self-contained HTML report of a grid run: ranking, Pareto front, heatmaps, walk-forward.
+
+plotly with its JavaScript inlined once (the file opens without a network), SVG
+traces only (``Scatter``/``Heatmap``, never WebGL), so a headless browser renders it.
+
+Heatmaps show, for each (row parameter, column parameter) cell, the *best* value of
+the ranking objective over the other three parameters: the question a user asks is
+"what is the most I can get with this spread and this skew".
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmbot.research.grid import COL, PARAM_NAMES
+from mmbot.research.optimize import OBJECTIVES, GridResult, pareto_front
+from mmbot.research.walkforward import WalkForwardResult
+
+HEATMAPS: tuple[tuple[str, str], ...] = (
+    ("spread_bps", "skew_factor"),
+    ("spread_bps", "max_inventory"),
+    ("order_size", "update_freq"),
+)
+
+
+def heatmap_matrix(result: GridResult, row: str, col: str, objective: str) -> tuple[list[float], list[float], list[list[float]]]:
+    """(row values, column values, best objective per cell)."""
+    ri = PARAM_NAMES.index(row)
+    ci = PARAM_NAMES.index(col)
+    rows = sorted(set(result.params[:, ri].tolist()))
+    cols = sorted(set(result.params[:, ci].tolist()))
+    values = result.objectives[:, COL[objective]]
+    best = max if OBJECTIVES[objective] == "max" else min
+    z: list[list[float]] = []
+    for rv in rows:
+        line = []
+        for cv in cols:
+            mask = (result.params[:, ri] == rv) & (result.params[:, ci] == cv)
+            cell = [v for v in values[mask].tolist() if v == v]  # drop NaN
+            line.append(best(cell) if cell else float("nan"))
+        z.append(line)
+    return rows, cols, z
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "n/a"
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return html.escape(str(v))
+
+
+def _table(records: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in records)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+TABLE_COLUMNS = ["rank", *PARAM_NAMES, "net_pnl", "sharpe", "max_drawdown", "inventory_balance", "fill_rate", "fills"]
+
+
+def write_report(
+    path: str | Path,
+    result: GridResult,
+    *,
+    objective: str,
+    title: str,
+    info: dict[str, Any],
+    walk: WalkForwardResult | None = None,
+    top: int = 20,
+) -> Path:
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    order = result.ranking(objective)
+    front = pareto_front(result.objectives)
+    records = result.records(order[:top])
+    for k, r in enumerate(records, start=1):
+        r["rank"] = k
+    figs: list[tuple[str, Any]] = []
+
+    pnl = result.objectives[:, COL["net_pnl"]]
+    dd = result.objectives[:, COL["max_drawdown"]]
+    labels = [", ".join(f"{n}={v:g}" for n, v in result.combo(k).items()) for k in range(result.size)]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=dd, y=pnl, mode="markers", name="all combinations", text=labels,
+                             marker={"color": "#b0b0b0", "size": 5}))  # fmt: skip
+    fig.add_trace(go.Scatter(x=dd[front], y=pnl[front], mode="markers", name=f"Pareto front ({len(front)})",
+                             text=[labels[k] for k in front], marker={"color": "#d62728", "size": 8}))  # fmt: skip
+    fig.update_layout(title="Pareto front over net PnL, Sharpe, max drawdown, inventory balance, fill rate",
+                      xaxis_title="max drawdown (quote ccy)", yaxis_title="net PnL (quote ccy)", height=520)  # fmt: skip
+    figs.append(("pareto", fig))
+
+    for row, col in HEATMAPS:
+        rows, cols, z = heatmap_matrix(result, row, col, objective)
+        hm = go.Figure(go.Heatmap(z=z, x=[f"{c:g}" for c in cols], y=[f"{r:g}" for r in rows],
+                                  colorscale="RdYlGn" if OBJECTIVES[objective] == "max" else "RdYlGn_r",
+                                  colorbar={"title": objective}, text=np.round(np.array(z), 1).tolist(),
+                                  texttemplate="%{text}"))  # fmt: skip
+        hm.update_layout(title=f"best {objective} by {row} x {col}", xaxis_title=col, yaxis_title=row, height=420)
+        hm.update_xaxes(type="category")
+        hm.update_yaxes(type="category")
+        figs.append((f"heatmap_{row}_{col}", hm))
+
+    wf_html = ""
+    if walk is not None:
+        s = walk.summary()
+        wrec = [
+            {"window": w.index, "test_start_ms": w.test_start_ms, **w.params,
+             "is_net_pnl": w.in_sample["net_pnl"], "oos_net_pnl": w.out_of_sample["net_pnl"],
+             "is_sharpe": w.in_sample["sharpe"], "oos_fill_rate": w.out_of_sample["fill_rate"]}
+            for w in walk.windows
+        ]  # fmt: skip
+        wf = go.Figure()
+        x = [w.index for w in walk.windows]
+        wf.add_trace(go.Bar(x=x, y=[w.out_of_sample["net_pnl"] for w in walk.windows], name="out-of-sample net PnL"))
+        wf.add_trace(go.Scatter(x=x, y=np.cumsum([w.out_of_sample["net_pnl"] for w in walk.windows]).tolist(),
+                                mode="lines+markers", name="cumulative out-of-sample"))  # fmt: skip
+        wf.update_layout(title="walk-forward: out-of-sample net PnL per test window", xaxis_title="window", height=420)
+        figs.append(("walkforward", wf))
+        wf_html = (
+            "<h2>Walk-forward</h2>"
+            + _table([s], list(s))
+            + _table(wrec, list(wrec[0]) if wrec else [])
+        )
+
+    parts = []
+    for k, (name, f) in enumerate(figs):
+        parts.append(f'<div class="chart" id="{name}">' + pio.to_html(f, full_html=False, include_plotlyjs=(k == 0)) + "</div>")
+    info_rows = [{"field": k, "value": v} for k, v in info.items()]
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{background:#eee}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+{_table(info_rows, ["field", "value"])}
+<h2>Top {len(records)} by {html.escape(objective)}</h2>
+{_table(records, TABLE_COLUMNS)}
+{parts[0]}
+<h2>Heatmaps</h2>
+{"".join(parts[1 : 1 + len(HEATMAPS)])}
+{wf_html}
+{"".join(parts[1 + len(HEATMAPS) :])}
+</body></html>"""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(doc, encoding="utf-8")
+    return out

@@ -1,0 +1,46 @@
+"""Report building without a browser: SVG trace types, downsampling, record round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mmbot.research.bars import bar_performance, bundled_bars_path, load_bars, run_bar_backtest
+from mmbot.research.record import bar_tables, load_record, write_record
+from mmbot.research.report import CHART_IDS, MAX_POINTS, build_figures, minmax_indices, write_png
+from mmbot.strategy.simple import SimpleParams
+
+
+def test_minmax_indices_when_long_series_then_keeps_spikes_and_ends_within_budget() -> None:
+    values = np.zeros(100_000)
+    values[12_345] = 50.0
+    values[77_777] = -40.0
+
+    keep = minmax_indices(values, 1000)
+
+    assert keep.shape[0] <= 1002
+    assert {0, 12_345, 77_777, 99_999} <= set(keep.tolist())
+
+
+def test_build_figures_when_month_of_bars_then_six_svg_charts_downsampled(tmp_path: Path) -> None:
+    bars = load_bars(bundled_bars_path())
+    result = run_bar_backtest(bars, SimpleParams())
+    perf = bar_performance(result, bars)
+    series, fills = bar_tables(result, bars)
+    summary = {"run_id": "month", "symbol": "BTC/USDT", "quote_ccy": "USDT", "max_inventory_limit": 10.0, **perf.fields()}
+    d = write_record(tmp_path / "run", summary, series, fills, kind="bars", interval_s=60, markout_horizons_s=[60, 300, 1800])
+
+    rec = load_record(d / "summary.json")
+    figs = build_figures(rec)
+    png = write_png(rec, tmp_path / "main.png")
+
+    assert rec.series["ts_ns"].shape[0] == 43_199  # the record keeps every bar
+    assert rec.fills["ts_ns"].shape[0] == len(result.fills)
+    assert np.nanmax(rec.fills["markout_60s_bps"]) > 0  # markouts recorded per fill
+    assert tuple(figs) == CHART_IDS
+    for fig in figs.values():
+        for trace in fig.data:
+            assert trace.type in ("scatter", "bar")  # SVG, never scattergl
+            assert len(trace.x) <= 2 * MAX_POINTS + 4
+    assert png.stat().st_size > 20_000

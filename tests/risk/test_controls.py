@@ -1,0 +1,173 @@
+"""The runner's wall-clock side: kill switch sources, dead-man, loop lag, reload (fake clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmbot.app.controls import Controls, wall_watchdogs_enabled
+from mmbot.app.runner import Runner, RunOptions
+from mmbot.app.settings import load_settings
+from mmbot.domain.risk import RiskReason, TradingState
+from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from tests.conftest import CAPTURE
+
+MS = 1_000_000
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.ns = 10**12
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance_ms(self, ms: float) -> None:
+        self.ns += int(ms * MS)
+
+
+def quoting_runner(tmp_path: Path, *, overrides: dict[str, object] | None = None, config: str | None = None,
+                   events: int = 3000) -> tuple[Runner, FakeClock]:
+    settings = load_settings(config, environ={}, overrides=overrides or {})
+    runner = Runner(settings, "20260101T000000Z-test0000", RunOptions(paths=CAPTURE, config_path=config, status=False))
+    clock = FakeClock()
+    runner.controls = Controls(runner, clock=clock)
+    session = runner.state.built.session
+    parser = CaptureParser([runner.state.built.instrument])
+    for i, event in enumerate(read_events(CAPTURE, parser, ReadStats())):
+        session.step(event)
+        if i >= events:
+            break
+    runner._drain()
+    return runner, clock
+
+
+def test_set_kill_switch_when_engaged_then_halted_zero_orders_and_confirmed(tmp_path: Path) -> None:
+    runner, _ = quoting_runner(tmp_path)
+    controls = runner.controls
+    before = controls.open_orders()
+    seen: list[str] = []
+    runner.state.observers.append(lambda evs: seen.extend(e.kind for e in evs))
+
+    status = controls.set_kill_switch(True, "test")
+    released = controls.set_kill_switch(False, "test")
+
+    assert before > 0
+    assert status["risk_state"] == "HALTED" and status["open_orders"] == 0 and status["confirmed"] is True
+    assert released["risk_state"] == "ACTIVE" and released["kill_switch_engaged"] is False
+    assert "kill_switch" in seen and "kill_switch_confirmed" in seen and "cancel_all" in seen
+
+
+def test_poll_kill_file_when_file_appears_then_engaged_and_release_elsewhere_refused(tmp_path: Path) -> None:
+    flag = tmp_path / "KILL"
+    runner, clock = quoting_runner(tmp_path, overrides={"risk": {"kill_switch_file": str(flag)}})
+    controls = runner.controls
+
+    flag.write_text("")
+    clock.advance_ms(300)
+    controls.on_tick(0.0)
+    engaged = controls.kill_status()
+    refused = controls.set_kill_switch(False, "SIGUSR1")
+    flag.unlink()
+    clock.advance_ms(300)
+    controls.on_tick(0.0)
+
+    assert engaged["kill_switch_engaged"] is True and engaged["open_orders"] == 0
+    assert refused["refused"] == "kill switch file exists" and refused["kill_switch_engaged"] is True
+    assert controls.kill_status()["kill_switch_engaged"] is False
+
+
+def test_deadman_when_quoting_loop_silent_but_event_loop_healthy_then_cancels_all(tmp_path: Path) -> None:
+    runner, clock = quoting_runner(tmp_path, overrides={"risk": {"wall_clock_watchdogs": "on", "deadman_ms": 1000}})
+    controls = runner.controls
+    controls.beat()
+    before = controls.open_orders()
+
+    for _ in range(30):  # 1.5 s of healthy 50 ms ticks without a beat
+        clock.advance_ms(50)
+        controls.on_tick(0.5)
+
+    assert before > 0
+    assert runner.state.built.engine.gate.reasons == ("DEAD_MAN",)
+    assert controls.open_orders() == 0
+    assert controls.deadman.trips == 1
+
+
+def test_deadman_when_whole_event_loop_blocked_then_not_blamed_on_quoting_loop(tmp_path: Path) -> None:
+    runner, clock = quoting_runner(tmp_path, overrides={"risk": {"wall_clock_watchdogs": "on", "deadman_ms": 1000,
+                                                                 "loop_lag_ms": 100_000}})
+    controls = runner.controls
+    controls.beat()
+
+    clock.advance_ms(3000)
+    controls.on_tick(2950.0)  # the loop itself was blocked for 2.95 s
+
+    assert not runner.state.built.engine.gate.has(RiskReason.DEAD_MAN)
+
+
+def test_loop_lag_when_watchdogs_on_then_halts_and_clears_after_calm(tmp_path: Path) -> None:
+    runner, _ = quoting_runner(tmp_path, overrides={"risk": {"wall_clock_watchdogs": "on", "loop_lag_ms": 200,
+                                                                 "calm_period_ms": 0}})
+    controls = runner.controls
+    controls.beat()
+
+    controls.on_tick(350.0)
+    halted = runner.state.built.engine.gate.state
+    controls.beat()
+    controls.on_tick(1.0)
+
+    assert halted is TradingState.HALTED
+    assert runner.state.built.engine.gate.state is TradingState.ACTIVE
+    assert controls.loop_lag.trips == 1
+
+
+def test_loop_lag_when_replay_with_auto_then_measured_but_never_acts(tmp_path: Path) -> None:
+    runner, _ = quoting_runner(tmp_path)
+    controls = runner.controls
+
+    controls.on_tick(5000.0)
+
+    assert wall_watchdogs_enabled(runner.settings) is False
+    assert runner.state.built.engine.gate.state is TradingState.ACTIVE
+    assert controls.status()["watchdogs"]["loop_lag_worst_ms"] == 5000.0
+
+
+def test_reload_when_file_invalid_then_refused_and_old_parameters_stay(tmp_path: Path) -> None:
+    path = tmp_path / "mmbot.yaml"
+    path.write_text("strategy:\n  spread_bps: 3.0\n  order_size: 0.01\n  max_inventory: 0.05\n")
+    runner, _ = quoting_runner(tmp_path, config=str(path))
+    controls = runner.controls
+    old_hash = controls.config_hash
+
+    path.write_text("strategy:\n  spread_bps: -1\n")
+    refused = controls.reload()
+    error = controls.last_reload_error
+    kept = controls.status()["params"]["spread_bps"]
+    path.write_text("strategy:\n  spread_bps: 4.0\n  order_size: 0.01\n  max_inventory: 0.04\n")
+    applied = controls.reload()
+
+    assert refused is False and controls.reload_failures == 1 and "spread_bps" in error and kept == 3.0
+    assert applied is True and controls.reloads == 1 and controls.config_hash != old_hash
+    status = controls.status()
+    assert status["params"]["spread_bps"] == 4.0 and status["params"]["max_inventory"] == "0.04000000"
+
+
+def test_clear_reason_when_sticky_manual_then_operator_clear_resumes(tmp_path: Path) -> None:
+    runner, _ = quoting_runner(tmp_path)
+    engine = runner.state.built.engine
+    engine.raise_reason(RiskReason.MANUAL, runner.state.built.session.now_ns, "test")
+
+    result = runner.controls.clear_reason(RiskReason.MANUAL, "test")
+
+    assert result == {"cleared": True, "reason": "MANUAL", "risk_state": "ACTIVE", "risk_reasons": []}
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({}, False),
+    ({"risk": {"wall_clock_watchdogs": "on"}}, True),
+    ({"mode": "sandbox"}, True),
+    ({"mode": "sandbox", "risk": {"wall_clock_watchdogs": "off"}}, False),
+])
+def test_wall_watchdogs_enabled_when_auto_then_on_only_off_replay(overrides: dict[str, object], expected: bool) -> None:
+    assert wall_watchdogs_enabled(load_settings(None, environ={}, overrides=overrides)) is expected
