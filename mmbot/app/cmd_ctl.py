@@ -23,7 +23,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from mmbot.app.admin import ADMIN_HOST
 from mmbot.domain.risk import parse_reason
 from mmbot.errors import ConfigError, MmbotError
 
@@ -37,6 +36,7 @@ class DaemonUnreachable(MmbotError):
 
 
 def _target(config: str | None, port: int | None) -> tuple[str, str]:
+    from mmbot.app.admin import ADMIN_HOST  # imported here: aiohttp is slow to import for every CLI call
     from mmbot.app.settings import load_settings
 
     settings = load_settings(config)

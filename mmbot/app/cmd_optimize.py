@@ -126,29 +126,38 @@ def run_optimize(
     compile_s = warm_up()
     err_console.print(f"numba kernels ready in {compile_s:.2f} s (compile, or load from numba's cache)", highlight=False)
 
-    walk = None
-    if walk_forward:
-        train_bars, test_bars = parse_walk_forward(walk_forward, raw.interval_ms)
-        runner = None
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        session = None
         if scheduler:
-            from mmbot.research.distributed import run_grid_dask
+            from mmbot.research.distributed import DaskGridSession
 
-            def runner(b: Any, p: Any) -> Any:
-                return run_grid_dask(b, p, rules, scheduler=scheduler, workers=workers).objectives
+            err_console.print(f"connecting to Dask ({scheduler})", highlight=False)
+            session = stack.enter_context(DaskGridSession(scheduler, workers=workers))
+        walk = None
+        if walk_forward:
+            train_bars, test_bars = parse_walk_forward(walk_forward, raw.interval_ms)
+            runner = None
+            if session is not None:
+                dask_session = session
 
-        with _progress(err_console, "walk-forward windows") as prog:
-            task = prog.add_task("wf", total=None)
-            walk = run_walk_forward(
-                ticks, spec, rules, train_bars, test_bars, run=runner,
+                def runner(b: Any, p: Any) -> Any:
+                    return dask_session.run(b, p, rules).objectives
+
+            with _progress(err_console, "walk-forward windows") as prog:
+                task = prog.add_task("wf", total=None)
+                walk = run_walk_forward(
+                    ticks, spec, rules, train_bars, test_bars, run=runner,
+                    progress=lambda d, n: prog.update(task, completed=d, total=n),
+                )  # fmt: skip
+
+        with _progress(err_console, f"grid {spec.size} combinations") as prog:
+            task = prog.add_task("grid", total=spec.size)
+            result = run_grid(
+                ticks, spec, rules, workers=workers, session=session,
                 progress=lambda d, n: prog.update(task, completed=d, total=n),
             )  # fmt: skip
-
-    with _progress(err_console, f"grid {spec.size} combinations") as prog:
-        task = prog.add_task("grid", total=spec.size)
-        result = run_grid(
-            ticks, spec, rules, workers=workers, scheduler=scheduler,
-            progress=lambda d, n: prog.update(task, completed=d, total=n),
-        )  # fmt: skip
 
     order = result.ranking(spec.objective)
     front = pareto_front(result.objectives)

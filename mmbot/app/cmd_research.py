@@ -15,9 +15,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 import typer
 
 from mmbot.app.settings import Settings, make_run_id
+from mmbot.errors import DataError
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +76,14 @@ def write_l2_record(
         "fill_model": settings.sim.fill_model, "maker_fee_bps": str(settings.fees.maker_fee_bps),
     }  # fmt: skip
     directory = Path(out) if out else Path(settings.record.dir) / str(summary["run_id"])
-    return recorders[0].write(directory, summary)  # type: ignore[no-any-return]
+    try:
+        return recorders[0].write(directory, summary)  # type: ignore[no-any-return]
+    except OSError as exc:
+        if out:
+            raise DataError(f"cannot write the run record to {directory}: {exc}") from exc
+        # A paper run must still stop cleanly and write its summary.
+        structlog.get_logger("mmbot.record").warning("run_record_not_written", dir=str(directory), error=str(exc))
+        return None
 
 
 def print_report(record_dir: str | Path) -> tuple[Path, Path]:
@@ -152,7 +161,7 @@ def bar_summary(
             "skew_factor": s.skew_factor, "update_freq": s.update_freq, "cross_policy": s.cross_policy,
             "fill_rule": rules.fill_rule, "fill_semantics": rules.fill_semantics,
             "maker_fee_bps": str(fees.maker_fee_bps), "slippage_bps": str(fees.slippage_bps),
-        },  # fmt: skip
+        },
         "events": len(bars),
         "quotes": result.orders_placed,
         "orders_placed": result.orders_placed,
@@ -203,11 +212,12 @@ def run_bar_backtest_command(
     for line in summary["data_notes"]:
         console.print(line, highlight=False, soft_wrap=True)
     record_dir = Path(out) if out else Path(settings.record.dir) / run_id
-    series, fills = bar_tables(result, bar_data)
-    write_record(
-        record_dir, summary, series, fills, kind="bars", interval_s=bar_data.interval_ms / 1000,
-        markout_horizons_s=[h / 1e9 for h in result.markout_horizons_ns],
-    )  # fmt: skip
+    if settings.record.enabled or out or report:
+        series, fills = bar_tables(result, bar_data)
+        write_record(
+            record_dir, summary, series, fills, kind="bars", interval_s=bar_data.interval_ms / 1000,
+            markout_horizons_s=[h / 1e9 for h in result.markout_horizons_ns],
+        )  # fmt: skip
     if summary_json:
         write_json_atomic(summary_json, summary)
     print_summary(summary, "bar backtest summary")

@@ -235,6 +235,11 @@ class Controls:
                 log.error("dead_man_tripped", silent_ms=self.deadman.age_ms(now), action="cancel all orders")
             cause = f"quoting loop silent {self.deadman.age_ms(now) or 0:.0f} ms" if dead else ""
             self._act(engine.watchdog(RiskReason.DEAD_MAN, dead, session.now_ns, cause))
+        else:
+            # Switched off by a reload: let reasons they raised clear through the calm period.
+            for reason in (RiskReason.LOOP_LAG, RiskReason.DEAD_MAN):
+                if engine.gate.has(reason):
+                    self._act(engine.watchdog(reason, False, session.now_ns))
         if now - self._file_checked_ns >= self.runner.settings.risk.kill_switch_poll_ms * 1e6:
             self._file_checked_ns = now
             self.poll_kill_file()
@@ -293,6 +298,7 @@ class Controls:
         engine.feed_watchdog.limit_ms = new.risk.feed_silent_ms
         self.loop_lag.limit = new.risk.loop_lag_ms
         self.deadman.limit_ms = new.risk.deadman_ms
+        self.wall_enabled = self.loop_lag.enabled = self.deadman.enabled = wall_watchdogs_enabled(new)
         needs_restart = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(old, s)]
         old_hash = self.config_hash
         runner.settings = new

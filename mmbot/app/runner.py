@@ -226,6 +226,7 @@ class Runner:
                 if speed == 0 and count & 1023 == 0:
                     await asyncio.sleep(0)
                 state.last_event_wall = time.monotonic()
+                self.controls.beat()  # the dead-man's sign of life
                 if state.stop.is_set():
                     state.stop_reason = state.stop_reason or "signal"
                     break

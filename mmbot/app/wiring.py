@@ -99,7 +99,7 @@ def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
         )
     except ValueError as exc:
         raise ConfigError(f"strategy: {exc}") from exc
-    return c.ComposedModel(params)
+    return c.ComposedModel(params, instrument)
 
 
 def build_global_limit(settings: Settings) -> GlobalLimit | None:

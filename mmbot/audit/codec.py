@@ -29,6 +29,11 @@ FORMAT = "mmbot-journal/1"
 _SORT = orjson.OPT_SORT_KEYS
 
 
+def _default(value: Any) -> str:
+    # Decimal money and anything else orjson does not know: its exact string form.
+    return str(value)
+
+
 class RecordError(ValueError):
     """A journal line that is not a valid record (why in the message)."""
 
@@ -53,6 +58,7 @@ def encode_record(
             "ts_wall_ns": ts_wall_ns,
             "type": rtype,
         },
+        default=_default,
         option=_SORT,
     )
     digest = hashlib.sha256(body).hexdigest()

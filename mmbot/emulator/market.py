@@ -101,11 +101,11 @@ class SymbolMarket:
             data = entry.data()
             data["s"] = self.venue_symbol
             data["u"] = int(data["u"]) + self.id_offset
-            reports: list[ExecReport] = []
+            bbo_reports: list[ExecReport] = []
             if self.venue.has_orders:
                 bbo = self.tape.bbo(entry)
-                reports = self.venue.on_bbo(bbo._replace(symbol=self.instrument.symbol, ts_local_ns=now_ns, update_id=data["u"]))
-            return [(f"{self.stream_prefix}@bookTicker", data)], reports
+                bbo_reports = self.venue.on_bbo(bbo._replace(symbol=self.instrument.symbol, ts_local_ns=now_ns, update_id=data["u"]))
+            return [(f"{self.stream_prefix}@bookTicker", data)], bbo_reports
         assert kind == RESET and entry.reset_levels is not None
         return self.reset_to(entry.reset_levels[0], entry.reset_levels[1], entry.reset_id, now_ns)
 

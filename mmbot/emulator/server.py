@@ -34,7 +34,7 @@ import hmac
 import ipaddress
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -48,11 +48,13 @@ from mmbot.domain.instrument import Instrument
 from mmbot.emulator.account import Account, ApiError
 from mmbot.emulator.faults import FaultSpec, FaultState
 from mmbot.emulator.market import Frame, SymbolMarket
-from mmbot.emulator.tape import DEPTH, Tape, load_tapes
+from mmbot.emulator.tape import DEPTH, Tape, load_tapes_cached
 from mmbot.errors import ConfigError
 from mmbot.sim.venue import FillModel, VenueConfig
 
 log = structlog.get_logger("mmbot.emulator")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_API_KEY = "mmbot-emulator-key"
 DEFAULT_SECRET = "mmbot-emulator-secret"
@@ -159,7 +161,7 @@ class Emulator:
         self.instrument_template = Instrument.from_symbol(
             base, tick_size=config.tick_size, step_size=config.step_size, min_notional=config.min_notional
         )
-        tapes = load_tapes(config.paths, self.instrument_template)
+        tapes = load_tapes_cached(config.paths, self.instrument_template)
         first = next(iter(tapes.values()))
         venue_cfg = VenueConfig(
             fill_model=FillModel(config.fill_model), maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps
@@ -382,7 +384,7 @@ class Emulator:
 
     # --- REST -----------------------------------------------------------------------------
     @web.middleware
-    async def rest_faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def rest_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
         now = self.mono()
@@ -595,7 +597,7 @@ class Emulator:
 
     # --- admin ------------------------------------------------------------------------------
     @web.middleware
-    async def loopback_admin(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def loopback_admin(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/admin") and not _is_loopback(request.remote):
             return web.json_response({"error": "admin endpoint is loopback only"}, status=403)
         return await handler(request)
@@ -738,9 +740,7 @@ async def run_emulator(
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"emulator: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
-    server = site._server
-    assert server is not None
-    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = int(runner.addresses[0][1])
     emulator.started_mono = time.monotonic()
     try:
         async with asyncio.TaskGroup() as tg:

@@ -147,6 +147,26 @@ class _Loader:
             self.tape.entries.append(entry)
 
 
+_CACHE: dict[tuple[Any, ...], dict[str, Tape]] = {}
+_CACHE_MAX = 4
+
+
+def load_tapes_cached(paths: Sequence[str | os.PathLike[str]], instrument: Instrument) -> dict[str, Tape]:
+    """:func:`load_tapes`, remembered per process (files unchanged): tapes are read-only
+    once loaded (the lazily parsed payloads are the same for every reader)."""
+    key: tuple[Any, ...] = (
+        tuple((str(p), os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in paths),
+        instrument.tick_size, instrument.step_size, instrument.min_notional, instrument.quote_ccy,
+    )
+    tapes = _CACHE.get(key)
+    if tapes is None:
+        tapes = load_tapes(paths, instrument)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = tapes
+    return tapes
+
+
 def load_tapes(paths: Sequence[str | os.PathLike[str]], instrument: Instrument) -> dict[str, Tape]:
     """Read capture files into one tape per venue symbol (prices on ``instrument``'s grid)."""
     loaders: dict[str, _Loader] = {}

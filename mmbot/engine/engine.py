@@ -11,6 +11,13 @@ depth stream arrives every 100 ms while bookTicker is real time.
 Every notable thing (fill, order action, denial, risk transition, decision) is
 appended to ``events`` for observers (journal, metrics, status line), which the
 driver drains; observers never steer the engine.
+
+Risk: every placement passes ``RiskGate.check_place`` (mmbot/risk/gate.py). The
+market-data watchdogs run on the engine's clock: STALE_BOOK (no depth update for
+``stale_book_ms``) and FEED_SILENT (no message at all for ``feed_silent_ms``) in
+``on_timer``; BOOK_GAP and CROSSED_BOOK per update. Whenever the gate is HALTED the
+engine cancels everything at once (``_halt_cancels``) and ``on_timer`` re-sends the
+cancel-all while orders remain.
 """
 
 from __future__ import annotations

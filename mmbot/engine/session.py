@@ -268,8 +268,19 @@ class ReplaySession:
             self._advance_to(self.now_ns)
 
     def flush(self) -> None:
-        """Process everything still pending at the last event time (end of data)."""
-        self._advance_to(self.now_ns)
+        """End of data: process everything still pending, including market data in flight.
+
+        With market-data latency the engine has not yet seen the last events; they
+        are delivered (and the engine reacts) before the caller cancels everything,
+        so no quote is placed after the shutdown's cancel-all.
+        """
+        last = self.now_ns
+        if self._md:
+            last = max(last, max(deliver for deliver, _, _ in self._md))
+        if self._snapshot_due is not None:
+            last = max(last, self._snapshot_due)
+        self._advance_to(last)
+        self.now_ns = max(self.now_ns, last)
 
     def drain_until(self, t: int) -> None:
         self._advance_to(t)

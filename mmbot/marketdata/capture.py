@@ -198,8 +198,11 @@ def check_capture_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 def iter_lines(
     paths: Sequence[str | os.PathLike[str]], stats: ReadStats, warn: Warn = _noop_warn
 ) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(ts_local_ns, json_bytes)`` for every well-formed line, in file order."""
-    last_ts = 0
+    """Yield ``(ts_local_ns, json_bytes)`` for every line with a timestamp, in file order.
+
+    Timestamps are not checked for order here: :func:`read_events` does it on lines
+    that parse, so one garbage line cannot drag the replay clock.
+    """
     for path in check_capture_files(paths):
         stats.files.append(str(path))
         fh = _open_checked(path)
@@ -228,11 +231,6 @@ def iter_lines(
                     stats.garbage_lines += 1
                     warn("capture_garbage_line", {"file": str(path), "line": stats.lines})
                     continue
-                if ts < last_ts:
-                    stats.backwards_ts += 1
-                    warn("capture_timestamp_backwards", {"file": str(path), "line": stats.lines})
-                    ts = last_ts
-                last_ts = ts
                 yield ts, body
         finally:
             fh.close()
@@ -248,6 +246,7 @@ def read_events(
     stats = stats if stats is not None else ReadStats()
     loads = orjson.loads
     parse = parser.parse
+    last_ts = 0
     for ts, body in iter_lines(paths, stats, warn):
         try:
             event = parse(ts, loads(body))
@@ -255,6 +254,14 @@ def read_events(
             stats.garbage_lines += 1
             warn("capture_garbage_line", {"line": stats.lines, "error": str(exc)[:200]})
             continue
+        if ts < last_ts:
+            # Clamped so the replay clock never goes back (the event keeps its place).
+            stats.backwards_ts += 1
+            warn("capture_timestamp_backwards", {"line": stats.lines, "behind_ms": (last_ts - ts) / 1e6})
+            if event is not None:
+                event = event._replace(ts_local_ns=last_ts)
+        else:
+            last_ts = ts
         if event is not None:
             yield event
 

@@ -214,9 +214,9 @@ def _ts_to_ms(value: Any) -> int:
                 raise DataError(f"bar timestamp {text!r} is neither a number nor an ISO date") from exc
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-            return int(round(dt.timestamp() * 1000))
+            return round(dt.timestamp() * 1000)
     if v < 1e11:  # seconds (until year 5138)
-        return int(round(v * 1000))
+        return round(v * 1000)
     if v < 1e14:
         return int(v)
     if v < 1e17:

@@ -67,31 +67,48 @@ def _connect(scheduler: str, workers: int | None) -> tuple[Any, Any]:
     return client, None
 
 
-def run_grid_dask(
-    bars: TickBars,
-    params: F64,
-    rules: GridRules,
-    *,
-    scheduler: str,
-    workers: int | None = None,
-    chunks_per_thread: int = 2,
-    progress: ProgressFn | None = None,
-    wait_workers_s: float = 30.0,
-) -> GridResult:
-    """Same contract as :func:`mmbot.research.optimize.run_grid_local`, on a Dask cluster."""
-    from dask.distributed import as_completed
+class DaskGridSession:
+    """One connection to a Dask cluster (and its LocalCluster, for ``"local"``) for several grid runs.
 
-    client, cluster = _connect(scheduler, workers)
-    try:
-        want = workers or 1  # with an address, --workers N waits for N workers to join
+    Connect once, warm the workers' numba kernels once, then :meth:`run` any number of
+    grids (a walk-forward runs one per window). Use as a context manager.
+    """
+
+    def __init__(self, scheduler: str, *, workers: int | None = None, wait_workers_s: float = 30.0, chunks_per_thread: int = 2) -> None:
+        self.scheduler = scheduler
+        self.chunks_per_thread = chunks_per_thread
+        self._client, self._cluster = _connect(scheduler, workers)
         try:
-            client.wait_for_workers(want, timeout=wait_workers_s)
-        except TimeoutError as exc:
-            raise MmbotError(f"fewer than {want} Dask worker(s) joined {scheduler} within {wait_workers_s:.0f} s") from exc
-        info = client.scheduler_info()
-        nthreads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()) or 1
-        # Compile (or load numba's cache) on every worker before timing the grid.
-        warm = client.run(_warm_task)
+            want = workers or 1  # with an address, --workers N waits for N workers to join
+            try:
+                self._client.wait_for_workers(want, timeout=wait_workers_s)
+            except TimeoutError as exc:
+                raise MmbotError(f"fewer than {want} Dask worker(s) joined {scheduler} within {wait_workers_s:.0f} s") from exc
+            info = self._client.scheduler_info()
+            self.nthreads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()) or 1
+            # Compile (or load numba's cache) on every worker before any grid is timed.
+            self.warmup = {str(k): round(float(v), 3) for k, v in self._client.run(_warm_task).items()}
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> DaskGridSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def run(self, bars: TickBars, params: F64, rules: GridRules, progress: ProgressFn | None = None) -> GridResult:
+        """Same contract as :func:`mmbot.research.optimize.run_grid_local`."""
+        from dask.distributed import as_completed
+
+        client = self._client
         n = params.shape[0]
         out = np.zeros((n, len(OBJECTIVE_NAMES)), dtype=np.float64)
         t0 = time.perf_counter()
@@ -101,7 +118,7 @@ def run_grid_dask(
         rules_f = client.scatter(rules, broadcast=True)
         futures = [
             client.submit(_chunk_task, bars_f, params[a:b], rules_f, a, pure=False)
-            for a, b in chunk_bounds(n, nthreads * chunks_per_thread)
+            for a, b in chunk_bounds(n, self.nthreads * self.chunks_per_thread)
         ]
         done = 0
         for fut in as_completed(futures):  # type: ignore[no-untyped-call]
@@ -116,15 +133,23 @@ def run_grid_dask(
             objectives=out,
             wall_seconds=wall,
             backend="dask",
-            workers=nthreads,
+            workers=self.nthreads,
             bars=len(bars),
-            meta={
-                "scheduler": str(client.scheduler.address),
-                "tasks": len(futures),
-                "worker_warmup_seconds": {str(k): round(float(v), 3) for k, v in warm.items()},
-            },
+            meta={"scheduler": str(client.scheduler.address), "tasks": len(futures), "worker_warmup_seconds": self.warmup},
         )
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+
+
+def run_grid_dask(
+    bars: TickBars,
+    params: F64,
+    rules: GridRules,
+    *,
+    scheduler: str,
+    workers: int | None = None,
+    chunks_per_thread: int = 2,
+    progress: ProgressFn | None = None,
+    wait_workers_s: float = 30.0,
+) -> GridResult:
+    """One grid on a Dask cluster: connect, run, disconnect."""
+    with DaskGridSession(scheduler, workers=workers, wait_workers_s=wait_workers_s, chunks_per_thread=chunks_per_thread) as session:
+        return session.run(bars, params, rules, progress)

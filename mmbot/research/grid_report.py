@@ -81,6 +81,10 @@ def write_report(
     records = result.records(order[:top])
     for k, r in enumerate(records, start=1):
         r["rank"] = k
+    rank_of = {k: r for r, k in enumerate(order, start=1)}
+    front_records = result.records(sorted(front, key=rank_of.__getitem__)[:top])
+    for r in front_records:
+        r["rank"] = rank_of[int(r["index"])]
     figs: list[tuple[str, Any]] = []
 
     pnl = result.objectives[:, COL["net_pnl"]]
@@ -139,6 +143,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{background:#
 {_table(info_rows, ["field", "value"])}
 <h2>Top {len(records)} by {html.escape(objective)}</h2>
 {_table(records, TABLE_COLUMNS)}
+<h2>Pareto front: {len(front)} of {result.size} combinations (first {len(front_records)} by rank)</h2>
+{_table(front_records, TABLE_COLUMNS)}
 {parts[0]}
 <h2>Heatmaps</h2>
 {"".join(parts[1 : 1 + len(HEATMAPS)])}

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from mmbot.research.grid import (
     param_matrix,
     run_chunk,
 )
+
+if TYPE_CHECKING:
+    from mmbot.research.distributed import DaskGridSession
 
 OBJECTIVES: dict[str, str] = {
     "net_pnl": "max",
@@ -259,9 +262,12 @@ def run_grid(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: ProgressFn | None = None,
+    session: DaskGridSession | None = None,
 ) -> GridResult:
-    """Local threads by default; a Dask cluster when ``scheduler`` is an address."""
+    """Local threads by default; a Dask cluster when ``scheduler`` is an address (or an open ``session``)."""
     params = param_matrix(spec.combinations())
+    if session is not None:
+        return session.run(bars, params, rules, progress)
     if scheduler:
         from mmbot.research.distributed import run_grid_dask
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +35,7 @@ import orjson
 from mmbot.engine.engine import Engine, EngineEvent
 from mmbot.errors import DataError
 from mmbot.portfolio.metrics import FillRecord, Performance, compute_performance
-from mmbot.research.bars import Bars, BarResult
+from mmbot.research.bars import BarResult, Bars
 
 RECORD_VERSION = 1
 SUMMARY_FILE = "summary.json"
@@ -57,8 +57,8 @@ def _cell(v: float | int | None) -> str:
 def write_record(
     out_dir: str | Path,
     summary: dict[str, Any],
-    series: dict[str, Sequence[float | int | None]],
-    fills: dict[str, Sequence[float | int | None]],
+    series: Mapping[str, Sequence[float | int | None]],
+    fills: Mapping[str, Sequence[float | int | None]],
     *,
     kind: str,
     interval_s: float,
@@ -168,11 +168,15 @@ class SeriesRecorder:
     engine's event stream through :meth:`on_events` (an observer; it never steers).
     """
 
-    def __init__(self, engine: Engine, interval_ms: float, max_inventory: float, neutral_band: float = 0.1) -> None:
+    def __init__(
+        self, engine: Engine, interval_ms: float, max_inventory: float, neutral_band: float = 0.1, max_samples: int = 200_000
+    ) -> None:
         self.engine = engine
         self.interval_ns = max(1, int(interval_ms * 1_000_000))
         self.max_inventory = max_inventory
         self.neutral_band = neutral_band
+        self.max_samples = max(2, max_samples)
+        self.origin_ns = 0
         self.next_ns: int = -1  # first event sets the origin
         self.cols: dict[str, list[float | int | None]] = {
             name: [] for name in (*SERIES_BASE, "market_bid", "market_ask")
@@ -186,11 +190,27 @@ class SeriesRecorder:
 
     def advance(self, ts_ns: int) -> None:
         if self.next_ns < 0:
+            self.origin_ns = ts_ns
             self.next_ns = ts_ns + self.interval_ns
             return
         while ts_ns >= self.next_ns:
             self._sample(self.next_ns)
             self.next_ns += self.interval_ns
+            if len(self.cols["ts_ns"]) >= self.max_samples:
+                self._halve_resolution()
+
+    def _halve_resolution(self) -> None:
+        """Keep every other sample and double the interval: a daemon's memory stays bounded.
+
+        The kept samples are those at whole multiples of the new interval from the
+        origin, so every sample still holds the state at the end of its interval.
+        """
+        step = 2 * self.interval_ns
+        keep = [i for i, t in enumerate(self.cols["ts_ns"]) if (int(t or 0) - self.origin_ns) % step == 0]
+        for name, col in self.cols.items():
+            self.cols[name] = [col[i] for i in keep]
+        self.interval_ns = step
+        self.next_ns = self.origin_ns + ((self.next_ns - self.origin_ns + step - 1) // step) * step
 
     def _sample(self, ts_ns: int) -> None:
         e = self.engine
@@ -241,7 +261,7 @@ class SeriesRecorder:
             neutral_band=self.neutral_band,
         )
 
-    def fills_table(self) -> dict[str, Sequence[float | int | None]]:
+    def fills_table(self) -> Mapping[str, Sequence[float | int | None]]:
         marks = self.engine.markouts
         table: dict[str, list[float | int | None]] = {
             "ts_ns": [r[0] for r in self.fill_rows],
@@ -270,7 +290,10 @@ class SeriesRecorder:
 # --------------------------------------------------------------------------- bar runs
 
 
-def bar_tables(result: BarResult, bars: Bars) -> tuple[dict[str, Sequence[float | int | None]], dict[str, Sequence[float | int | None]]]:
+Table = Mapping[str, Sequence[float | int | None]]
+
+
+def bar_tables(result: BarResult, bars: Bars) -> tuple[Table, Table]:
     """(series, fills) tables of a bar backtest for :func:`write_record`."""
     tick = float(result.instrument.tick_size)
     unit = float(result.instrument.qty_unit)

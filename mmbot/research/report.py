@@ -23,7 +23,9 @@ inventory and net/gross PnL panels below it.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,7 @@ def minmax_indices(values: F64, max_points: int = MAX_POINTS) -> I64:
     edges = np.linspace(0, n, buckets + 1).astype(np.int64)
     keep = [0, n - 1]
     filled = np.where(np.isnan(values), np.nanmean(values) if np.any(~np.isnan(values)) else 0.0, values)
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges.tolist()):
         if b <= a:
             continue
         seg = filled[a:b]
@@ -127,7 +129,10 @@ def build_figures(rec: RunRecord, max_points: int = MAX_POINTS, max_fills: int =
     net = _col(rec, "net_pnl")
     ccy = rec.summary.get("quote_ccy", "")
     base = str(rec.summary.get("symbol", "/")).split("/")[0]
-    layout = {"height": 380, "margin": {"l": 70, "r": 20, "t": 50, "b": 40}, "hovermode": "x"}
+    layout = {
+        "height": 380, "margin": {"l": 70, "r": 20, "t": 50, "b": 40}, "hovermode": "x",
+        "template": "plotly", "plot_bgcolor": "#e8edf5", "showlegend": True,
+    }  # fmt: skip
     figs: dict[str, Any] = {}
 
     # price with quotes and fills
@@ -223,10 +228,8 @@ def _summary_table(rec: RunRecord) -> str:
             continue
         v = summ[key]
         if isinstance(v, str):
-            try:
+            with contextlib.suppress(ValueError):
                 v = float(v)
-            except ValueError:
-                pass
         unit = f" {ccy}" if key in ("gross_pnl", "net_pnl", "fees_paid", "slippage_paid", "max_drawdown") else ""
         rows.append(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}{html.escape(unit)}</td></tr>")
     return "<table class='metrics'>" + "".join(rows) + "</table>"

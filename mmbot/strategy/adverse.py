@@ -93,6 +93,11 @@ class AdverseSelectionGuard:
         self.reason = ""
         self.triggers = 0
 
+    def set_scales(self, ticks_to_quote: float, lots_to_base: float) -> None:
+        """Tick size and lot size, so trade notionals are in the quote currency."""
+        self._ticks_to_quote = ticks_to_quote
+        self._lots_to_base = lots_to_base
+
     def median_size(self) -> float | None:
         s = self._sorted
         if len(s) < self.params.min_trades:

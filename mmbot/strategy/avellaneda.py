@@ -123,11 +123,12 @@ def fit_intensity(distances: np.ndarray, span_s: float, points: int = 9) -> tupl
 class IntensityEstimator:
     """Rolling window of trade distances from the mid; refits (A, k) at most every refit_ms."""
 
-    def __init__(self, window_s: float = 600.0, *, min_trades: int = 50, refit_ms: float = 1000.0) -> None:
+    def __init__(self, window_s: float = 600.0, *, min_trades: int = 50, refit_ms: float = 5000.0) -> None:
         self.window_ns = int(window_s * 1e9)
         self.min_trades = min_trades
         self.refit_ns = int(refit_ms * 1_000_000)
-        self._trades: deque[tuple[int, float]] = deque()
+        self._ts: deque[int] = deque()  # parallel deques: numpy reads the distances in C
+        self._dist: deque[float] = deque()
         self._first_ns: int | None = None
         self._last_fit_ns: int | None = None
         self.fit: tuple[float, float] | None = None
@@ -135,23 +136,25 @@ class IntensityEstimator:
     def on_trade(self, ts_ns: int, distance: float) -> None:
         if self._first_ns is None:
             self._first_ns = ts_ns
-        self._trades.append((ts_ns, distance))
+        self._ts.append(ts_ns)
+        self._dist.append(distance)
 
     def elapsed_s(self, now_ns: int) -> float:
         return 0.0 if self._first_ns is None else (now_ns - self._first_ns) / 1e9
 
     def estimate(self, now_ns: int) -> tuple[float, float] | None:
         """(A, k) per second and per price unit, or None before enough data."""
-        trades = self._trades
-        while trades and now_ns - trades[0][0] > self.window_ns:
-            trades.popleft()
+        ts, dist = self._ts, self._dist
+        while ts and now_ns - ts[0] > self.window_ns:
+            ts.popleft()
+            dist.popleft()
         last = self._last_fit_ns
         if last is not None and now_ns - last < self.refit_ns:
             return self.fit
         self._last_fit_ns = now_ns
-        if len(trades) < self.min_trades or self._first_ns is None:
+        if len(dist) < self.min_trades or self._first_ns is None:
             self.fit = None
             return None
         span = min(self.window_ns, now_ns - self._first_ns) / 1e9
-        self.fit = fit_intensity(np.fromiter((d for _, d in trades), dtype=float, count=len(trades)), span)
+        self.fit = fit_intensity(np.fromiter(dist, dtype=float, count=len(dist)), span)
         return self.fit

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mmbot.domain.events import Trade
+from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Quote, Side
 from mmbot.strategy.adverse import AdverseSelectionGuard, AdverseSelectionParams
 from mmbot.strategy.avellaneda import IntensityEstimator, as_infinite_horizon_quotes, avellaneda_stoikov_quotes
@@ -119,7 +120,7 @@ class ComposedParams:
 class ComposedModel:
     """A :class:`~mmbot.strategy.model.QuoteModel` built from :class:`ComposedParams`."""
 
-    def __init__(self, params: ComposedParams) -> None:
+    def __init__(self, params: ComposedParams, instrument: Instrument | None = None) -> None:
         self.params = params
         p = params
         self._levels: tuple[LadderLevel, ...] = (
@@ -137,7 +138,8 @@ class ComposedModel:
         )
         self._sigma = EwmaVolatility(30.0, p.estimation_window_s, mode="absolute") if needs_sigma else None
         self._intensity = IntensityEstimator(p.estimation_window_s, min_trades=p.min_trades) if needs_intensity else None
-        self._guard: AdverseSelectionGuard | None = None
+        a = p.adverse_selection
+        self._guard = AdverseSelectionGuard(a) if a is not None else None
         self._tick = 0.0
         self._lot = 0.0
         self._min_notional = 0.0
@@ -147,19 +149,17 @@ class ComposedModel:
         self._last_hedge_ns = -(10**18)
         self._last_hedge_inventory: int | None = None
         self.warmup_decisions = 0
+        if instrument is not None:
+            self._set_instrument(instrument)
 
     # --- inputs ------------------------------------------------------------------------
     def on_trade(self, trade: Trade) -> None:
         guard = self._guard
         if guard is not None:
             guard.on_trade(trade.ts_local_ns, trade.price_ticks, trade.qty_lots)
-        elif self.params.adverse_selection is not None:
-            # Instrument scales are only known at the first decision; count sizes meanwhile.
-            self._ensure_guard(None)
-            assert self._guard is not None
-            self._guard.on_trade(trade.ts_local_ns, trade.price_ticks, trade.qty_lots)
-        if self._intensity is not None and self._mid_ticks is not None:
-            self._intensity.on_trade(trade.ts_local_ns, abs(trade.price_ticks - self._mid_ticks) * (self._tick or 1.0))
+        if self._intensity is not None and self._mid_ticks is not None and self._tick:
+            # Distance from the mid just before the trade, in the quote currency.
+            self._intensity.on_trade(trade.ts_local_ns, abs(trade.price_ticks - self._mid_ticks) * self._tick)
 
     def on_mid(self, now_ns: int, mid_ticks: float) -> None:
         if self._first_ns is None:
@@ -169,32 +169,23 @@ class ComposedModel:
             self._vol.on_mid(now_ns, mid_ticks)
         if self._sigma is not None:
             self._sigma.on_mid(now_ns, mid_ticks)  # ticks; converted to price units on use
-        if self.params.adverse_selection is not None:
-            self._ensure_guard(None)
-            assert self._guard is not None
+        if self._guard is not None:
             self._guard.on_mid(now_ns, mid_ticks)
 
-    def _ensure_guard(self, ctx: MarketContext | None) -> None:
-        a = self.params.adverse_selection
-        if a is None:
-            return
-        if self._guard is None:
-            self._guard = AdverseSelectionGuard(a)
-        if ctx is not None and self._guard._ticks_to_quote == 1.0:
-            self._guard._ticks_to_quote = float(ctx.instrument.tick_size)
-            self._guard._lots_to_base = float(ctx.instrument.qty_unit)
+    def _set_instrument(self, inst: Instrument) -> None:
+        self._tick = float(inst.tick_size)
+        self._lot = float(inst.qty_unit)
+        self._min_notional = float(inst.min_notional)
+        self._step_lots = inst.step_lots
+        if self._guard is not None:
+            self._guard.set_scales(self._tick, self._lot)
 
     # --- the decision ------------------------------------------------------------------
     def decide(self, ctx: MarketContext) -> Decision:
         p = self.params
         now = ctx.now_ns
         if self._tick == 0.0:
-            inst = ctx.instrument
-            self._tick = float(inst.tick_size)
-            self._lot = float(inst.qty_unit)
-            self._min_notional = float(inst.min_notional)
-            self._step_lots = inst.step_lots
-            self._ensure_guard(ctx)
+            self._set_instrument(ctx.instrument)
         mid = ctx.mid_ticks
         inv = ctx.inventory_lots
         widen = 1.0

@@ -16,8 +16,8 @@ The seed writes ``skew = q/Q * skew_factor`` then ``bid *= (1 - skew)`` and
 ``ask *= (1 + skew)``. When long (skew > 0) that lowers the bid but *raises* the
 ask: the quotes move apart and the ask moves away from the buyers we need to sell
 to. When short (skew < 0) it raises the bid and lowers the ask, pulling both
-inward until they cross (at ``skew <= -spread/(2 s)``: with the seed's 20 bps and
-skew_factor 0.001 that is a short of the full limit). What the seed *means*
+inward until they cross (they meet at ``skew = -spread/(2 s)``: with the seed's
+20 bps and skew_factor 0.001 at q = -Q, and cross beyond). What the seed *means*
 ("when long, decrease prices to encourage selling") is to shift both quotes
 against the position. We quote around a reservation price::
 

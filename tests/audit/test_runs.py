@@ -12,7 +12,7 @@ from mmbot.audit.verify import find_journals, verify_journal
 from tests.conftest import CAPTURE, MMBOT
 
 FIRST_FILE = CAPTURE[0]
-VOLATILE = {"run_id", "wall_seconds", "events_per_second"}
+VOLATILE = {"run_id", "wall_seconds", "events_per_second", "record_dir"}  # record_dir: per-run path
 
 
 def _run(args: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -85,3 +85,44 @@ def test_run_when_journal_write_fails_then_halted_with_journal_failure_and_exit_
     assert "JOURNAL_FAILURE" in summary["risk_reasons"]
     assert summary["stop_reason"] == "journal_failure"
     assert summary["open_orders"] == 0
+
+
+def test_backtest_when_journal_write_fails_then_halted_and_exit_3(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    out = tmp_path / "b.json"
+    proc = subprocess.run(
+        [*MMBOT, "backtest", "--data", FIRST_FILE, "--summary-json", str(out)],
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=_limit_file_size,
+    )
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "journal_write_failed" in proc.stderr and "File too large" in proc.stderr
+    summary = orjson.loads(out.read_bytes())
+    assert summary["risk_state"] == "HALTED" and "JOURNAL_FAILURE" in summary["risk_reasons"]
+
+
+def test_run_when_sigterm_then_signal_journaled_and_journal_sealed(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    import signal
+    import time
+
+    root = Path(clean_env["MMBOT_AUDIT__DIR"])
+    proc = subprocess.Popen([*MMBOT, "run", "--speed", "5", "--no-status", "--data", FIRST_FILE], env=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(b'"type":"place"' in p.read_bytes() for p in root.rglob("seg-*.jsonl")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no order journaled within 60 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    (journal,) = find_journals([str(root)])
+    result = verify_journal(journal)
+    assert result.status == "ok", result.describe()
+    signals = [r["payload"] for r in result.records if r["type"] == "signal"]
+    assert {"action": "shutdown", "signal": "SIGTERM"} in signals
+    assert result.records[-1]["payload"]["stop_reason"] == "SIGTERM"

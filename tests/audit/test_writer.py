@@ -91,3 +91,16 @@ def test_wash_check_when_order_crosses_own_resting_order_then_reported(tmp_path:
 def test_wash_check_when_normal_journal_then_nothing_reported(tmp_path: Path) -> None:
     state = fold(verify_journal(make_journal(tmp_path)).records)
     assert state.self_trades == [] and state.crossing_orders == []
+
+
+def test_writer_when_utc_day_changes_then_new_segment_and_chain_continues(tmp_path: Path) -> None:
+    writer = JournalWriter.create(tmp_path, "run", rotate_bytes=1 << 20, info={})
+    writer.append("run_start", {"instrument": instrument_json(INSTRUMENT)})
+    writer.flush()
+    writer._seg_day -= 1  # as if the segment had been opened yesterday
+    writer.append("place", {"client_order_id": "x-1", "side": "BUY", "price": 1, "qty": 1000})
+    writer.append("run_stop", {"summary": {}})
+    writer.seal()
+    writer.close()
+    assert len(list_segments(writer.directory)) == 2
+    assert verify_journal(writer.directory).status == "ok"

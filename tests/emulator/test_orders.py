@@ -112,7 +112,9 @@ async def test_ws_api_when_order_placed_and_cancelled_then_execution_reports_pus
     assert [o["id"] for o in pushed] == [placed["id"]]  # ccxt updates the cached order in place
     assert status["status"] == "open" and [o["id"] for o in open_ws] == [placed["id"]]
     assert cancelled["status"] == "canceled"
-    assert balance["BTC"]["free"] == 10
+    # ccxt 4.5.90 parses account.status without a market type and returns empty totals
+    # for spot; the emulator's answer itself is right.
+    assert {"asset": "BTC", "free": "10.00000000", "locked": "0.00000000"} in balance["info"]["balances"]
 
 
 async def test_resting_bid_when_market_trades_through_then_filled_by_replay() -> None:

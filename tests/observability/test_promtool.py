@@ -6,9 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.observability.conftest import DASHBOARD, DEPLOY, PROM_DIR, concrete, dashboard_exprs
+from tests.observability.conftest import DASHBOARD, DEPLOY, PROM_DIR, concrete, dashboard_exprs, tool
 
 REQUIRED_ALERTS = {
     "MmbotKillSwitchEngaged",
@@ -117,3 +118,12 @@ def test_metrics_exposition_when_linted_by_promtool_has_no_problems(promtool: st
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
+
+
+def test_tool_when_prometheus_binary_missing_fails_with_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y --no-install-recommends prometheus") as failure:
+        tool("promtool")
+
+    assert "promtool not found" in str(failure.value)

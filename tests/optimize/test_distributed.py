@@ -15,9 +15,10 @@ import orjson
 import pytest
 
 from mmbot.research.bars import Bars
-from mmbot.research.distributed import run_grid_dask
-from mmbot.research.grid import GridRules, TickBars, param_matrix
+from mmbot.research.distributed import DaskGridSession, run_grid_dask
+from mmbot.research.grid import COL, GridRules, TickBars, param_matrix, tick_bars_from_bars
 from mmbot.research.optimize import SEED_GRID, rank, run_grid_local
+from mmbot.research.walkforward import walk_forward
 from tests.conftest import MMBOT
 
 TWO_DAYS = 2880
@@ -33,20 +34,26 @@ def _dask_bin() -> str:
     return str(exe)
 
 
-def test_run_grid_dask_when_local_cluster_then_same_ranking_as_local_threads(month_ticks: TickBars) -> None:
+def test_dask_session_when_local_cluster_then_same_ranking_and_walk_forward_as_local_threads(month_ticks: TickBars) -> None:
     from dask.distributed import LocalCluster
 
     bars = month_ticks.slice(0, TWO_DAYS)
     params = param_matrix(SEED_GRID.combinations())
     rules = GridRules()
     local = run_grid_local(bars, params, rules, workers=2)
+    local_wf = walk_forward(month_ticks.slice(0, 3 * 1440), SEED_GRID, rules, 1440, 1440)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
         remote = run_grid_dask(bars, params, rules, scheduler=cluster.scheduler_address)
+        with DaskGridSession(cluster.scheduler_address, workers=2) as session:
+            remote_wf = walk_forward(month_ticks.slice(0, 3 * 1440), SEED_GRID, rules, 1440, 1440,
+                                     run=lambda b, p: session.run(b, p, rules).objectives)  # fmt: skip
     assert remote.backend == "dask"
     assert remote.meta["tasks"] == 4
     assert np.array_equal(remote.objectives, local.objectives, equal_nan=True)
-    assert rank(remote.objectives, "net_pnl") == rank(local.objectives, "net_pnl")
-    assert rank(remote.objectives, "sharpe") == rank(local.objectives, "sharpe")
+    for objective in ("net_pnl", "sharpe", "max_drawdown", "inventory_balance", "fill_rate"):
+        assert rank(remote.objectives, objective) == rank(local.objectives, objective)
+    assert repr(remote_wf.windows) == repr(local_wf.windows)  # repr: NaN Sharpe compares equal
+    assert len(remote_wf.windows) == 2
 
 
 def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -86,7 +93,6 @@ def test_optimize_cli_when_scheduler_address_then_same_ranking_as_local_run(
         common = [*MMBOT, "optimize", "--grid", "config/grids/seed.yaml", "--bars", str(bars_file), "--no-report"]
         remote = subprocess.run([*common, "--scheduler", address, "--workers", "2", "--out", str(tmp_path / "remote")],
                                 capture_output=True, text=True, env=clean_env, timeout=300)  # fmt: skip
-        local = subprocess.run([*common, "--out", str(tmp_path / "local")], capture_output=True, text=True, env=clean_env, timeout=300)
     finally:
         for proc in (worker, sched):
             if proc is not None:
@@ -97,13 +103,13 @@ def test_optimize_cli_when_scheduler_address_then_same_ranking_as_local_run(
                     proc.kill()
                     proc.wait()
     assert remote.returncode == 0, remote.stderr[-2000:]
-    assert local.returncode == 0, local.stderr[-2000:]
     r = json.loads((tmp_path / "remote" / "results.json").read_text())
-    loc = json.loads((tmp_path / "local" / "results.json").read_text())
+    ticks = tick_bars_from_bars(month_bars.slice(0, TWO_DAYS))
+    local = run_grid_local(ticks, param_matrix(SEED_GRID.combinations()), GridRules(), workers=2)
     assert r["info"]["backend"] == "dask"
     assert r["info"]["dask_scheduler"] == address
     assert r["info"]["workers"] == 2
-    assert loc["info"]["backend"] == "threads"
     assert len(r["ranking"]) == 960
-    assert r["ranking"] == loc["ranking"]
-    assert r["results"] == loc["results"]
+    assert r["ranking"] == rank(local.objectives, "net_pnl")
+    assert [row["net_pnl"] for row in r["results"]] == local.objectives[:, COL["net_pnl"]].tolist()
+    assert [row["fill_rate"] for row in r["results"]] == local.objectives[:, COL["fill_rate"]].tolist()

@@ -7,9 +7,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from mmbot.errors import ConfigError
+from mmbot.research.bars import Bars
 from mmbot.research.grid import COL, OBJECTIVE_NAMES, GridRules, TickBars, param_matrix, run_chunk
 from mmbot.research.optimize import SEED_GRID, GridSpec, load_grid, pareto_front, rank, run_grid_local
 from tests.conftest import MMBOT, ROOT
@@ -120,19 +122,27 @@ def test_optimize_cli_when_seed_grid_then_table_pareto_report_and_timing(tmp_pat
     assert doc["info"]["pareto_front_size"] == len(doc["pareto_front"]) > 0
     assert 'id="heatmap_spread_bps_skew_factor"' in html
     assert '"type":"heatmap"' in html
-    assert "<script" in html and "cdn.plot.ly" not in html
+    assert "<script" in html and "<script src=" not in html  # plotly inlined, no network needed
 
 
-def test_optimize_cli_when_walk_forward_then_in_and_out_of_sample_reported(tmp_path: Path, clean_env: dict[str, str]) -> None:
+def test_optimize_cli_when_walk_forward_then_in_and_out_of_sample_reported(
+    month_bars: Bars, tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    days = month_bars.slice(0, 5 * 1440)
+    rows = [list(r) for r in zip(days.ts_ms.tolist(), days.open.tolist(), days.high.tolist(), days.low.tolist(),
+                                 days.close.tolist(), days.volume.tolist(), strict=True)]  # fmt: skip
+    bars_file = tmp_path / "five_days.json"
+    bars_file.write_bytes(orjson.dumps(rows))
     out = tmp_path / "wf"
     proc = subprocess.run(
-        [*MMBOT, "optimize", "--grid", str(SEED_YAML), "--walk-forward", "7d:1d", "--out", str(out), "--no-report"],
+        [*MMBOT, "optimize", "--grid", str(SEED_YAML), "--bars", str(bars_file), "--walk-forward", "2d:1d",
+         "--out", str(out), "--no-report"],
         capture_output=True, text=True, env=clean_env, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     wf = json.loads((out / "results.json").read_text())["walk_forward"]
     assert "out-of-sample net PnL/day" in proc.stdout
-    assert wf["summary"]["windows"] == len(wf["windows"]) == 22
+    assert wf["summary"]["windows"] == len(wf["windows"]) == 3
     assert all(w["test"][0] == w["train"][1] for w in wf["windows"])
     assert {"is_net_pnl_per_day", "oos_net_pnl_per_day", "oos_sharpe"} <= set(wf["summary"])
 
@@ -144,11 +154,16 @@ def test_optimize_cli_when_walk_forward_then_in_and_out_of_sample_reported(tmp_p
         (["--walk-forward", "7d"], "TRAIN:TEST"),
         (["--scheduler", "localhost:8786"], "tcp://"),
         (["--fill-rule", "touch"], "fill_rule"),
+        (["--bars", "no/such/bars.csv"], "does not exist"),
     ],
 )
-def test_optimize_cli_when_bad_arguments_then_exit_2_one_line(args: list[str], message: str, clean_env: dict[str, str]) -> None:
-    proc = subprocess.run([*MMBOT, "optimize", *args, "--no-report", "--out", "/tmp/never"], capture_output=True, text=True,
-                          env=clean_env, timeout=120, cwd=ROOT)  # fmt: skip
-    assert proc.returncode == 2
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_optimize_cli_when_bad_arguments_then_exit_2_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mmbot.app.cli import app
+
+    result = CliRunner().invoke(app, ["optimize", *args, "--no-report", "--out", str(tmp_path / "never")])
+    assert result.exit_code == (1 if "bars" in args[0] else 2)
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "never").exists()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmbot.domain.orders import Side
 from mmbot.errors import DataError
@@ -257,3 +259,66 @@ def test_bar_performance_when_three_bars_then_metrics_from_the_metrics_module() 
     assert f["max_inventory"] == 1.0
     assert f["inventory_balance"] == 1.0  # neutral band 0.1 x 10 = 1: |q| <= 1 at every close
     assert f["return_interval_s"] == 60
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    moves=st.lists(st.tuples(st.integers(-40, 40), st.integers(0, 30), st.integers(0, 30)), min_size=2, max_size=60),
+    spread=st.sampled_from([10.0, 20.0, 30.0]),
+    skew=st.sampled_from([0.0, 0.001, 0.002, 0.02]),
+    q_max=st.sampled_from([1.0, 2.0, 5.0]),
+    cross=st.sampled_from(["clamp", "allow"]),
+    semantics=st.sampled_from(["strict", "backtrader"]),
+)
+def test_run_bar_backtest_when_any_bars_then_inventory_within_limit_and_pnl_identity(
+    moves: list[tuple[int, int, int]], spread: float, skew: float, q_max: float, cross: str, semantics: str
+) -> None:
+    rows, c = [], 100.0
+    for d, up, down in moves:
+        o = c
+        c = round(c + d * 0.01, 2)
+        rows.append((o, round(max(o, c) + up * 0.01, 2), round(min(o, c) - down * 0.01, 2), c))
+    bars = ohlc(*rows)
+    params = SimpleParams(spread_bps=spread, order_size=1.0, max_inventory=q_max, skew_factor=skew, update_freq=1)
+    r = run_bar_backtest(bars, params, rules=BarRules(cross_policy=cross, fill_semantics=semantics))
+
+    assert all(abs(q) <= q_max * 100_000_000 for q in r.inventory_lots)
+    if cross == "clamp":
+        closes = [round(x[3] * 100) for x in rows]
+        assert all(b == 0 or b < cl for b, cl in zip(r.bid_ticks, closes, strict=True))
+        assert all(a == 0 or a > cl for a, cl in zip(r.ask_ticks, closes, strict=True))
+    cash = -sum(int(f.side) * f.price_ticks for f in r.fills) * 0.01  # 1 BTC per fill
+    assert r.gross_pnl[-1] == pytest.approx(cash + r.inventory_lots[-1] / 1e8 * r.close_ticks[-1] * 0.01)
+    assert len(r.fills) <= r.orders_placed
+
+
+def test_backtest_cli_when_bars_have_gap_and_zero_volume_then_warned_and_in_summary(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    import subprocess
+
+    from tests.conftest import MMBOT
+
+    path = tmp_path / "bars.json"
+    path.write_text(json.dumps(ROWS))
+    proc = subprocess.run(
+        [*MMBOT, "backtest", "--bars", str(path), "--summary-json", str(tmp_path / "s.json"), "--out", str(tmp_path / "run")],
+        cwd=tmp_path, env=clean_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "s.json").read_text())
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "WARNING: 1 gaps, 1 bars missing (not filled)" in proc.stdout
+    assert "WARNING: 1 zero-volume bars" in proc.stdout
+    assert (summary["bars"], summary["bar_gaps"], summary["missing_bars"], summary["zero_volume_bars"]) == (4, 1, 1, 1)
+    assert summary["bar_gap_examples"] == [["2023-04-05T07:38:00Z", 1]]
+    assert (tmp_path / "run" / "series.csv").read_text().count("\n") == 5  # header + the 4 bars, none invented
+
+
+def test_backtest_cli_when_bars_file_missing_then_exit_1_one_line(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    import subprocess
+
+    from tests.conftest import MMBOT
+
+    proc = subprocess.run([*MMBOT, "backtest", "--bars", str(tmp_path / "nope.csv")], env=clean_env, capture_output=True, text=True, timeout=120)
+
+    assert proc.returncode == 1
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr

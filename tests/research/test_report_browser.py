@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mmbot.research.bars import bar_performance, load_bars, bundled_bars_path, run_bar_backtest
+from mmbot.research.bars import bar_performance, bundled_bars_path, load_bars, run_bar_backtest
 from mmbot.research.record import bar_tables, write_record
 from mmbot.research.report import CHART_IDS, write_html
 from mmbot.strategy.simple import SimpleParams

@@ -171,3 +171,55 @@ def test_clear_reason_when_sticky_manual_then_operator_clear_resumes(tmp_path: P
 ])
 def test_wall_watchdogs_enabled_when_auto_then_on_only_off_replay(overrides: dict[str, object], expected: bool) -> None:
     assert wall_watchdogs_enabled(load_settings(None, environ={}, overrides=overrides)) is expected
+
+
+def test_status_text_when_kill_switch_engaged_then_shows_state_reasons_switch_and_open_orders(tmp_path: Path) -> None:
+    runner, _ = quoting_runner(tmp_path)
+    before = runner.status_text()
+
+    runner.controls.set_kill_switch(True, "test")
+    engine = runner.state.built.engine
+    engine.raise_reason(RiskReason.STALE_BOOK, runner.state.built.session.now_ns, "test")
+    after = runner.status_text()
+
+    assert "state ACTIVE" in before and "KILL SWITCH" not in before
+    assert "state HALTED KILL_SWITCH,STALE_BOOK" in after
+    assert "KILL SWITCH" in after and "open 0" in after
+
+
+async def test_run_paper_when_hook_task_hangs_on_shutdown_then_cancelled_at_deadline_and_summary_returned(tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    from mmbot.app.runner import run_paper
+
+    settings = load_settings(None, environ={}, overrides={"risk": {"shutdown_deadline_s": 0.5}})
+    options = RunOptions(paths=CAPTURE, speed=0, status=False, max_events=3000, summary_json=str(tmp_path / "s.json"))
+    runner = Runner(settings, "20260101T000000Z-test0000", options)
+    cancelled: list[bool] = []
+
+    async def stuck(state: object) -> None:
+        try:
+            await asyncio.Event().wait()  # ignores state.stop: a hook that never flushes
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    started = time.monotonic()
+    summary = await run_paper(runner, lambda _: None, [stuck])
+    elapsed = time.monotonic() - started
+
+    assert cancelled == [True]
+    assert summary["open_orders"] == 0 and summary["stop_reason"] == "max_events"
+    assert (tmp_path / "s.json").exists()
+    assert elapsed < 10
+
+
+@pytest.mark.parametrize(("admin", "count"), [({}, 0), ({"token": "t0ken-abc"}, 1), ({"token": "t0ken-abc", "enabled": False}, 0)])
+def test_hooks_admin_tasks_when_token_configured_then_endpoint_task_else_none(admin: dict[str, object], count: int) -> None:
+    from mmbot.app import hooks_admin
+
+    settings = load_settings(None, environ={}, overrides={"admin": admin})
+    runner = Runner(settings, "20260101T000000Z-test0000", RunOptions(paths=CAPTURE, status=False))
+
+    assert len(hooks_admin.tasks(runner, fresh=True)) == count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -13,7 +14,6 @@ from mmbot.app.backtest_cmd import run_l2_backtest
 from mmbot.app.settings import load_settings
 from mmbot.errors import DataError
 from mmbot.marketdata.capture import CaptureParser, ReadStats, check_capture_files, read_events
-
 from tests.conftest import CAPTURE, MMBOT
 from tests.sim.helpers import instrument
 
@@ -148,7 +148,7 @@ def test_data_when_timestamp_goes_backwards_then_counted_and_clamped(tmp_path: P
     summary = _inprocess([path])
 
     assert summary["backwards_timestamps"] == 1 and stats.backwards_ts == 1
-    assert all(a.ts_local_ns <= b.ts_local_ns for a, b in zip(events, events[1:], strict=False))
+    assert all(a.ts_local_ns <= b.ts_local_ns for a, b in itertools.pairwise(events))
 
 
 def test_data_when_sequence_gap_then_counted_and_recovered_through_snapshot_request(tmp_path: Path, lines: list[bytes]):

@@ -64,6 +64,7 @@ def test_replay_when_backtest_and_asyncio_run_at_speed_20_then_identical_fills(
     bt_summary, rt_summary = json.loads(bt_sum.read_text()), json.loads(rt_sum.read_text())
     assert len(backtest) >= 20  # enough fills for the comparison to mean something
     assert _comparable(realtime) == _comparable(backtest)
+    assert bt_summary["open_orders"] == rt_summary["open_orders"] == 0  # nothing quoted after the final cancel-all
     for key in ("fills", "bid_fills", "ask_fills", "orders_placed", "net_pnl", "fees_paid", "final_inventory", "markout_5s_bps"):
         assert rt_summary[key] == bt_summary[key], key
     # The summary reconciles with its fill list: position, cash and fees.

@@ -12,7 +12,6 @@ from mmbot.domain.events import BestBidAsk, BookDelta, Trade
 from mmbot.domain.orders import Liquidity, OrderFilled, Side
 from mmbot.portfolio.ledger import Ledger
 from mmbot.sim.venue import FillModel, SimVenue, VenueConfig
-
 from tests.sim.helpers import LOT, MS, PX, SYM, book_from, cancel, instrument, place
 
 C = PX  # the market lives within a few ticks of 60,000.00
@@ -28,23 +27,28 @@ class OrderPlan:
     cancel_after: int | None
 
 
+trade_event = st.tuples(st.just("trade"), st.integers(C - 4, C + 5), st.integers(1, 40), st.booleans())
 market_event = st.one_of(
-    st.tuples(st.just("trade"), st.integers(C - 6, C + 7), st.integers(1, 80), st.booleans()),
-    st.tuples(st.just("bid"), st.integers(C - 6, C + 1), st.integers(0, 120), st.booleans()),
-    st.tuples(st.just("ask"), st.integers(C - 1, C + 7), st.integers(0, 120), st.booleans()),
-    st.tuples(st.just("bbo"), st.integers(C - 6, C + 6), st.integers(1, 120), st.integers(1, 120)),
+    # Prints are the common case (weighted x3); book moves that cross resting orders are rarer,
+    # so the queue models really differ from touch in many examples.
+    trade_event,
+    trade_event,
+    trade_event,
+    st.tuples(st.just("bid"), st.integers(C - 4, C + 1), st.integers(0, 120), st.booleans()),
+    st.tuples(st.just("ask"), st.integers(C - 1, C + 5), st.integers(0, 120), st.booleans()),
+    st.tuples(st.just("bbo"), st.integers(C - 2, C + 1), st.integers(1, 120), st.integers(1, 120)),
 )
 order_plan = st.builds(
     OrderPlan,
-    ts=st.integers(0, 40).map(lambda i: i * MS),
+    ts=st.integers(0, 12).map(lambda i: i * MS),  # while the market events still come
     side=st.sampled_from([Side.BUY, Side.SELL]),
     price=st.integers(C - 5, C + 6),
     qty=st.integers(10, 100).map(lambda n: n * LOT),
-    post_only=st.booleans(),
+    post_only=st.sampled_from([True, True, True, False]),
     cancel_after=st.one_of(st.none(), st.integers(1, 20).map(lambda i: i * MS)),
 )
 scenario = st.tuples(
-    st.lists(market_event, min_size=1, max_size=60),
+    st.lists(market_event, min_size=15, max_size=80),
     st.lists(order_plan, min_size=1, max_size=6),
     st.sampled_from([0, 2, 5]),  # entry/cancel latency ms
 )
@@ -60,7 +64,8 @@ class Run:
 
 
 def _run(events: list[tuple], orders: list[OrderPlan], latency_ms: int, model: FillModel) -> Run:
-    book = book_from(bids=[(C, 50 * LOT), (C - 1, 40 * LOT), (C - 2, 60 * LOT)], asks=[(C + 1, 50 * LOT), (C + 2, 40 * LOT), (C + 3, 60 * LOT)])
+    # A queue at every price our orders use, so the models have something to disagree on.
+    book = book_from(bids=[(C - k, (20 + 7 * k) * LOT) for k in range(8)], asks=[(C + 1 + k, (20 + 7 * k) * LOT) for k in range(8)])
     venue = SimVenue(
         instrument(),
         book,

@@ -9,7 +9,6 @@ import pytest
 from mmbot.domain.orders import FillReason, Liquidity, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected, Side
 from mmbot.portfolio.ledger import Ledger
 from mmbot.sim.venue import FillModel
-
 from tests.sim.helpers import LOT, MS, PX, Market, book_from, cancel, instrument, place, venue
 
 BID, ASK = PX, PX + 1  # 60,000.00 / 60,000.01

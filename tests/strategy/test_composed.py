@@ -24,7 +24,7 @@ from mmbot.strategy import (
     glft_quotes,
 )
 from mmbot.strategy.seed_model import SeedModel
-from tests.strategy.helpers import LOTS_PER_BTC, SEC, book_from, ctx, trade
+from tests.strategy.helpers import INSTRUMENT, LOTS_PER_BTC, SEC, book_from, ctx, trade
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 ONE_BTC = LOTS_PER_BTC
@@ -72,7 +72,7 @@ def test_composed_avellaneda_when_warming_up_then_simple_then_paper_quotes() -> 
 
 def test_composed_avellaneda_when_estimating_online_then_calibrates_from_mids_and_trades() -> None:
     a = AvellanedaParams(gamma=0.01, horizon_s=10.0, warmup_s=30.0)
-    model = ComposedModel(ComposedParams(model="avellaneda_stoikov", spread_bps=1, order_size_lots=1_000_000, max_inventory_lots=5_000_000, avellaneda=a, min_trades=20))
+    model = ComposedModel(ComposedParams(model="avellaneda_stoikov", spread_bps=1, order_size_lots=1_000_000, max_inventory_lots=5_000_000, avellaneda=a, min_trades=20), INSTRUMENT)
     mid = 6_100_000.0
     for i in range(600):  # 60 s: the mid moves +-300 ticks per second, trades at 0..2000 ticks away
         t = i * SEC // 10
@@ -208,5 +208,5 @@ def test_build_model_when_profile_then_composed_model_of_that_kind(profile: str)
 def test_build_model_when_hedge_on_other_instrument_then_config_error() -> None:
     settings = load_settings(None, environ={}, overrides={"strategy": {"hedge": {"enabled": True, "threshold": 0.03, "instrument": "BTC/USDC"}}})
 
-    with pytest.raises(ConfigError, match="hedge.instrument"):
+    with pytest.raises(ConfigError, match=r"hedge\.instrument"):
         build_model(settings, build_instrument(settings))

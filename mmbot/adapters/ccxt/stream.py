@@ -21,7 +21,8 @@ ChecksumError / InvalidNonce (sequence gap)     StreamGap        book invalid; c
                                                                  on the next watch
 NetworkError (closed socket 1000/1006, keepalive StreamDown       reconnect with backoff
 RequestTimeout, ExchangeNotAvailable, 429/418),
-ExchangeClosedByUser, other ExchangeError
+ExchangeClosedByUser, other ExchangeError,
+a watch future cancelled by ccxt's close()
 ``asyncio.timeout`` expired                     StreamSilent     rebuild the client
 BadSymbol                                       ConfigError      stop: fix the config
 ==============================================  ===============  ==========================
@@ -117,12 +118,20 @@ class CcxtStream:
             async with asyncio.timeout(self.watch_timeout_s):
                 await close_exchange(ex)
 
-    async def _watch(self, call: Any, what: str) -> Any:
+    async def _watch(self, call: Any, what: str, timeout_s: float | None = None) -> Any:
+        limit = timeout_s or self.watch_timeout_s
         try:
-            async with asyncio.timeout(self.watch_timeout_s):
+            async with asyncio.timeout(limit):
                 return await call
         except TimeoutError as exc:
-            raise StreamSilent(f"{what}: no update for {self.watch_timeout_s} s") from exc
+            raise StreamSilent(f"{what}: no update for {limit} s") from exc
+        except asyncio.CancelledError as exc:
+            # ccxt's close() (a rebuild by another symbol's loop) cancels every pending
+            # watch future: that is a closed connection, not a cancellation of this task.
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            raise StreamDown(f"{what}: connection closed by a client rebuild") from exc
         except ccxt.BadSymbol as exc:
             raise ConfigError(f"{what}: {exc}") from exc
         except ccxt.InvalidNonce as exc:  # ChecksumError is a subclass
@@ -132,10 +141,15 @@ class CcxtStream:
         except OSError as exc:
             raise StreamDown(f"{what}: {type(exc).__name__}: {exc}") from exc
 
-    async def watch_book(self, symbol: str, inst: Instrument) -> BookSnapshot:
-        """The merged book after the next update, as a full snapshot (``last_update_id`` = nonce)."""
+    async def watch_book(self, symbol: str, inst: Instrument, timeout_s: float | None = None) -> BookSnapshot:
+        """The merged book after the next update, as a full snapshot (``last_update_id`` = nonce).
+
+        ``timeout_s``: longer for the first watch after a (re)subscription, which waits
+        for the REST snapshot (ccxt's rate limiter spaces 1000-level snapshots ~0.5 s
+        apart, so several symbols resubscribing at once take a while).
+        """
         ex = await self.ensure()
-        ob = await self._watch(ex.watch_order_book(symbol), f"watch_order_book {symbol}")
+        ob = await self._watch(ex.watch_order_book(symbol), f"watch_order_book {symbol}", timeout_s)
         now = time.time_ns()
         tpu, lpu = inst.ticks_per_unit, inst.lots_per_unit
         nonce = ob.get("nonce") or 0

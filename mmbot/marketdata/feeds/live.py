@@ -21,6 +21,8 @@ Failures and signals (``FeedSignal`` to the sink; the live runner tells the risk
   the client is rebuilt too.
 * no book update within ``watch_timeout_s`` (frozen feed, or ccxt's receive loop
   stopped by a malformed frame): ``silent``; the client is rebuilt (close + watch).
+  The first book after a (re)subscription may take ``max(3 x watch_timeout_s, 5 s)``
+  (it waits for the REST snapshot).
 * the first book after any of these: ``resynced`` with the outage duration.
 
 Trade and bookTicker timeouts rebuild their own client without a signal: a quiet
@@ -72,7 +74,7 @@ def backoff_s(failures: int, initial_s: float, max_s: float, rng: random.Random)
     """``min(max, initial x 2^(failures-1)) x U(0.5, 1)``; 0 before the first failure."""
     if failures <= 0:
         return 0.0
-    return min(max_s, initial_s * 2 ** (failures - 1)) * (0.5 + rng.random() / 2)
+    return min(max_s, initial_s * 2.0 ** (failures - 1)) * (0.5 + rng.random() / 2)
 
 
 def diff_levels(old: dict[int, int], new: tuple[Level, ...]) -> tuple[Level, ...]:
@@ -152,6 +154,8 @@ class LiveFeed:
         stats = self.stats[symbol]
         cfg = self.config
         stream = self.books
+        # The first book after (re)subscribing waits for a REST snapshot.
+        sync_timeout = max(3 * cfg.watch_timeout_s, 5.0)
         bids: dict[int, int] = {}
         asks: dict[int, int] = {}
         last_id: int | None = None
@@ -160,7 +164,7 @@ class LiveFeed:
         while True:
             generation = stream.generation
             try:
-                snap = await stream.watch_book(symbol, inst)
+                snap = await stream.watch_book(symbol, inst, None if last_id is not None else sync_timeout)
             except StreamGap as exc:
                 stats.gaps += 1
                 failures += 1

@@ -85,7 +85,7 @@ class BinanceRecorder:
         self.rng = random.Random()
 
     def stream_names(self) -> list[str]:
-        names = []
+        names: list[str] = []
         for v in self.venue.values():
             low = v.lower()
             names.extend((f"{low}@depth@100ms", f"{low}@trade", f"{low}@bookTicker"))

@@ -1,0 +1,63 @@
+"""The live driver (paper execution on live ccxt data) through every market-data fault."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from mmbot.app.live import LiveRunner
+from mmbot.app.settings import Settings, load_settings
+from mmbot.domain.risk import TradingState
+from mmbot.emulator.server import run_emulator
+from tests.conftest import CAPTURE
+from tests.emulator.conftest import inject, wait_until
+
+
+def live_settings(base_url: str, **risk: Any) -> Settings:
+    return load_settings(
+        None,
+        environ={},
+        overrides={
+            "data": {"source": "live"},
+            "exchange": {"base_url": base_url, "watch_timeout_s": 1.5, "keepalive_ms": 3000},
+            "risk": {"stale_book_ms": 1000, "feed_silent_ms": 3000, "calm_period_ms": 300, **risk},
+            "run": {"timer_interval_ms": 50, "status_interval_s": 60},
+            "audit": {"enabled": False},
+        },
+    )
+
+
+async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers_without_crash() -> None:
+    async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
+        runner = LiveRunner(live_settings(emu.base_url), "20261126T000000Z-test0001", duration_s=None, status=False, emit=print)
+        observed: dict[str, tuple[bool, float]] = {}
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(runner.run())
+            await wait_until(lambda: "BTC/USDT" in runner.slots and runner.slots["BTC/USDT"].book.is_synced, 20, "first sync")
+            gate = runner.slots["BTC/USDT"].engine.gate
+            await wait_until(lambda: gate.state is TradingState.ACTIVE, 5, "ACTIVE")
+            for kind, fields in (("gap", {}), ("drop", {}), ("garbage", {}), ("malformed", {}), ("freeze", {"duration_s": 4})):
+                t0 = time.monotonic()
+                await inject(emu.base_url, kind, **fields)
+                try:
+                    await wait_until(lambda: gate.state is TradingState.HALTED, 3, f"HALTED after {kind}")
+                    halted = True
+                except AssertionError:
+                    halted = False
+                if kind == "freeze":
+                    # Recovery is measured from the end of the freeze.
+                    await asyncio.sleep(max(t0 + fields["duration_s"] - time.monotonic(), 0.0))
+                    t0 = time.monotonic()
+                    await wait_until(lambda: gate.state is TradingState.HALTED, 3, "HALTED after the freeze")
+                await wait_until(lambda: gate.state is TradingState.ACTIVE and runner.slots["BTC/USDT"].book.is_synced, 20, f"recovery after {kind}")
+                observed[kind] = (halted, time.monotonic() - t0)
+            runner.request_stop("test")
+            summary = await task
+    print("live runner faults (halted, seconds to ACTIVE):", {k: (h, round(t, 2)) for k, (h, t) in observed.items()})
+    assert {k: h for k, (h, _) in observed.items()} == {
+        "gap": True, "drop": True, "garbage": False, "malformed": True, "freeze": True,
+    }
+    assert summary["open_orders"] == 0 and summary["data_source"] == "live"
+    assert summary["feed_gaps"] >= 1 and summary["feed_disconnects"] >= 1 and summary["feed_silences"] >= 2
+    assert summary["risk_state"] == "ACTIVE"
