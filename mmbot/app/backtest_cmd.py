@@ -13,6 +13,7 @@ from mmbot.app.wiring import build_instrument, build_replay, capture_paths
 from mmbot.engine.session import Fault
 from mmbot.engine.summary import build_summary
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from mmbot.strategy.breakeven import breakeven_flags
 
 
 def _warn(event: str, fields: dict[str, Any]) -> None:
@@ -87,6 +88,8 @@ def run_l2_backtest(
             "snapshot_requests": session.snapshot_requests,
             "data_sequence_gaps": session.venue_gaps,
             "venue_rejections": dict(sorted(built.venue.rejections.items())),
+            # Backtests warn and flag a spread below break-even instead of refusing it.
+            **breakeven_flags(settings),
         },
     )
     return summary, built

@@ -209,6 +209,11 @@ def run_bar_backtest_command(
     bars_path = resolve_bars_path(settings, bars)
     summary, result, bar_data = bar_summary(settings, run_id=run_id, bars_path=bars_path, wall_seconds=0.0)
     summary["wall_seconds"] = round(time.perf_counter() - started, 3)
+    from mmbot.strategy.breakeven import breakeven_flags
+
+    summary.update(breakeven_flags(settings))  # flagged, not refused, in backtests
+    if summary["below_breakeven"]:
+        console.print(f"warning: {summary['breakeven_warning']}", highlight=False, markup=False, soft_wrap=True)
     for line in summary["data_notes"]:
         console.print(line, highlight=False, soft_wrap=True)
     record_dir = Path(out) if out else Path(settings.record.dir) / run_id

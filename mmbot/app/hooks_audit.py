@@ -233,7 +233,7 @@ class BacktestJournal:
         self.recorder: Recorder | None = None
         self.built: Any = None
         self.error: JournalError | None = None
-        self._last_flush = time.monotonic()
+        self._last_flush = self._last_checkpoint = time.monotonic()
         self._interval = settings.audit.flush_interval_ms / 1000.0
 
     def attach(self, built: Any) -> None:
@@ -266,12 +266,16 @@ class BacktestJournal:
         if writer.failed is not None:
             return
         try:
-            if writer.needs_sync:
+            now = time.monotonic()
+            if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+                writer.flush(fsync=True, checkpoint=True)
+                self._last_checkpoint = self._last_flush = now
+            elif writer.needs_sync:
                 writer.flush(fsync=True, checkpoint=False)
-                self._last_flush = time.monotonic()
-            elif writer.pending_bytes > 1 << 18 or time.monotonic() - self._last_flush >= self._interval:
+                self._last_flush = now
+            elif writer.pending_bytes > 1 << 18 or now - self._last_flush >= self._interval:
                 writer.flush(fsync=False, checkpoint=False)
-                self._last_flush = time.monotonic()
+                self._last_flush = now
         except JournalError as exc:
             self._fail(exc)
 

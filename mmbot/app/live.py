@@ -86,6 +86,9 @@ class LiveRunner:
         self.stop_reason = ""
         self.started = time.monotonic()
         self.feed = LiveFeed(exchange_params(settings), settings.symbols, feed_config(settings), self.on_feed)
+        from mmbot.app import wiring
+
+        self.global_limit = wiring.build_global_limit(settings)  # one limit across every symbol
 
     # --- wiring ---------------------------------------------------------------------------
     def build_slot(self, instrument: Instrument) -> Slot:
@@ -97,7 +100,7 @@ class LiveRunner:
             instrument,
             book,
             wiring.build_model(s, instrument),
-            wiring.build_gate(s, instrument),
+            wiring.build_gate(s, instrument, self.global_limit),
             EngineConfig(
                 min_requote_interval_ms=s.strategy.min_requote_interval_ms,
                 update_every_n=s.strategy.update_freq,
@@ -129,7 +132,9 @@ class LiveRunner:
         if isinstance(item, BookSnapshot):
             slot.book.apply_snapshot(item)
         elif isinstance(item, BookDelta) and slot.book.apply_delta(item) is ApplyResult.GAP:
+            # Should not happen (the feed chains ids itself); if it does, ask for a snapshot.
             log.warning("book_gap_detected", symbol=item.symbol, first_update_id=item.first_update_id)
+            self.feed.request_resync(item.symbol)
         slot.executor.on_market(item)
         await self.drain(slot, now)
         await self.submit(slot, engine.on_market(item, now), now)

@@ -242,6 +242,8 @@ class Account:
         rec.locked = amount
         self.free[asset] -= amount
         self.locked[asset] += amount
+        if amount:
+            self._balance_event({asset}, rec.time_ms)
 
     def _unlock(self, rec: OrderRecord) -> set[str]:
         m = self.markets[rec.symbol]

@@ -378,6 +378,8 @@ class Engine:
         if self.book.is_synced or gate.has(RiskReason.STALE_BOOK):
             self._transition(check_silence(gate, self.book_watchdog, now_ns))
         self._transition(check_silence(gate, self.feed_watchdog, now_ns))
+        # A reload may have lowered the limit below the position: REDUCING until back within.
+        self._transition(gate.on_position(self.ledger.position_lots, now_ns))
         if self.mid_ticks is not None:
             # Mark-to-market between fills counts toward drawdown and daily loss too.
             self._transition(gate.on_pnl(self.ledger.net_pnl(int(self.mid_ticks)), now_ns))

@@ -74,7 +74,7 @@ class DaskGridSession:
     grids (a walk-forward runs one per window). Use as a context manager.
     """
 
-    def __init__(self, scheduler: str, *, workers: int | None = None, wait_workers_s: float = 30.0, chunks_per_thread: int = 2) -> None:
+    def __init__(self, scheduler: str, *, workers: int | None = None, wait_workers_s: float = 60.0, chunks_per_thread: int = 2) -> None:
         self.scheduler = scheduler
         self.chunks_per_thread = chunks_per_thread
         self._client, self._cluster = _connect(scheduler, workers)
@@ -148,7 +148,7 @@ def run_grid_dask(
     workers: int | None = None,
     chunks_per_thread: int = 2,
     progress: ProgressFn | None = None,
-    wait_workers_s: float = 30.0,
+    wait_workers_s: float = 60.0,
 ) -> GridResult:
     """One grid on a Dask cluster: connect, run, disconnect."""
     with DaskGridSession(scheduler, workers=workers, wait_workers_s=wait_workers_s, chunks_per_thread=chunks_per_thread) as session:

@@ -5,6 +5,20 @@ Pure core: time comes from event timestamps (``now_ns``, capture time), never fr
 a clock, so every code path that feeds it the same events and commands gets the
 same fills.
 
+Symbols
+-------
+=========  ==========================================================  ======
+symbol     meaning                                                     unit
+=========  ==========================================================  ======
+``x``      our order's limit price                                     ticks
+``L``      our order's leaves (unfilled quantity)                      lots
+``p, Q``   a market print's price and quantity                         ticks, lots
+``A``      market quantity ahead of our order at ``x`` (queue ahead)   lots
+``M``      market queue volume one print already took at ``p``         lots
+``q_l``    displayed quantity of an opposite level ``l``               lots
+``n``      power of the probabilistic queue model (``prob_power``)     --
+=========  ==========================================================  ======
+
 What can fill our resting order (one definition for every fill model)
 ----------------------------------------------------------------------
 Our orders are virtual: the replayed market never saw them. A resting bid B (price

@@ -27,7 +27,7 @@ def _fill_count(journal_root: Path) -> int:
 def test_run_when_killed_and_restarted_then_state_restored_and_run_completes(tmp_path: Path, clean_env: dict[str, str]) -> None:
     root = Path(clean_env["MMBOT_AUDIT__DIR"])
     args = [*MMBOT, "run", "--no-status", "--data", FIRST_FILE[0]]
-    first = subprocess.Popen([*args, "--speed", "20"], env=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen([*args, "--speed", "20"], env=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 120
         while _fill_count(root) < 25:
@@ -47,7 +47,7 @@ def test_run_when_killed_and_restarted_then_state_restored_and_run_completes(tmp
     crashed_hashes = [r["hash"] for r in crashed.records]
 
     summary_path = tmp_path / "summary.json"
-    second = subprocess.run([*args, "--speed", "0", "--summary-json", str(summary_path)], env=clean_env, capture_output=True, text=True, timeout=600)
+    second = subprocess.run([*args, "--speed", "0", "--summary-json", str(summary_path)], env=clean_env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "journal_recovered" in second.stderr
 

@@ -15,15 +15,16 @@ FIRST_FILE = CAPTURE[0]
 VOLATILE = {"run_id", "wall_seconds", "events_per_second", "record_dir"}  # record_dir: per-run path
 
 
-def _run(args: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MMBOT, *args], env=env, capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload, no-any-return]
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # cwd: a run writes relative paths (var/...) there, never into the source tree.
+    return subprocess.run([*MMBOT, *args], env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def test_run_when_same_replay_twice_then_same_summary_and_two_sealed_journals(tmp_path: Path, clean_env: dict[str, str]) -> None:
     summaries = []
     for i in range(2):
         out = tmp_path / f"s{i}.json"
-        proc = _run(["run", "--speed", "0", "--no-status", "--data", FIRST_FILE, "--summary-json", str(out)], clean_env)
+        proc = _run(["run", "--speed", "0", "--no-status", "--data", FIRST_FILE, "--summary-json", str(out)], clean_env, tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "journal_recovered" not in proc.stderr
         summaries.append({k: v for k, v in orjson.loads(out.read_bytes()).items() if k not in VOLATILE})
@@ -33,7 +34,7 @@ def test_run_when_same_replay_twice_then_same_summary_and_two_sealed_journals(tm
     assert len(journals) == 2
     for j in journals:
         assert verify_journal(j).status == "ok"
-    audit = _run(["audit", "summary", str(journals[-1]), "--json"], clean_env)
+    audit = _run(["audit", "summary", str(journals[-1]), "--json"], clean_env, tmp_path)
     assert audit.returncode == 0, audit.stderr
     doc = orjson.loads(audit.stdout)
     assert doc["matches_run_summary"] is True
@@ -44,7 +45,7 @@ def test_run_when_same_replay_twice_then_same_summary_and_two_sealed_journals(tm
 def test_backtest_when_run_then_own_sealed_journal_matches_summary_and_holds_no_secret(tmp_path: Path, clean_env: dict[str, str]) -> None:
     env = dict(clean_env, MMBOT_EXCHANGE__SECRET="sEcReT-value-4242", MMBOT_EXCHANGE__API_KEY="kEy-value-4242")
     out = tmp_path / "b.json"
-    proc = _run(["backtest", "--data", FIRST_FILE, "--summary-json", str(out)], env)
+    proc = _run(["backtest", "--data", FIRST_FILE, "--summary-json", str(out)], env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (journal,) = find_journals([clean_env["MMBOT_AUDIT__DIR"]])
     assert journal.parent.name == "backtest__BTCUSDT"
@@ -52,13 +53,13 @@ def test_backtest_when_run_then_own_sealed_journal_matches_summary_and_holds_no_
     blob = b"".join(p.read_bytes() for p in journal.iterdir())
     assert b"sEcReT-value-4242" not in blob and b"kEy-value-4242" not in blob
     assert b"config_hash" in blob
-    audit = _run(["audit", "summary", str(journal), "--json"], env)
+    audit = _run(["audit", "summary", str(journal), "--json"], env, tmp_path)
     assert audit.returncode == 0, audit.stderr
     summary = orjson.loads(out.read_bytes())
     doc = orjson.loads(audit.stdout)
     assert doc["matches_run_summary"] is True
     assert (doc["fills"], doc["net_pnl"], doc["fees_paid"]) == (summary["fills"], summary["net_pnl"], summary["fees_paid"])
-    wash = _run(["audit", "wash", str(journal)], env)
+    wash = _run(["audit", "wash", str(journal)], env, tmp_path)
     assert wash.returncode == 0 and "0 fills against our own orders" in wash.stdout
 
 
@@ -76,6 +77,7 @@ def test_run_when_journal_write_fails_then_halted_with_journal_failure_and_exit_
         text=True,
         timeout=600,
         preexec_fn=_limit_file_size,
+        cwd=tmp_path,
     )
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert "journal_write_failed" in proc.stderr and "File too large" in proc.stderr
@@ -96,6 +98,7 @@ def test_backtest_when_journal_write_fails_then_halted_and_exit_3(tmp_path: Path
         text=True,
         timeout=600,
         preexec_fn=_limit_file_size,
+        cwd=tmp_path,
     )
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert "journal_write_failed" in proc.stderr and "File too large" in proc.stderr
@@ -108,7 +111,7 @@ def test_run_when_sigterm_then_signal_journaled_and_journal_sealed(tmp_path: Pat
     import time
 
     root = Path(clean_env["MMBOT_AUDIT__DIR"])
-    proc = subprocess.Popen([*MMBOT, "run", "--speed", "5", "--no-status", "--data", FIRST_FILE], env=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*MMBOT, "run", "--speed", "5", "--no-status", "--data", FIRST_FILE], env=clean_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         while not any(b'"type":"place"' in p.read_bytes() for p in root.rglob("seg-*.jsonl")):

@@ -167,3 +167,20 @@ def test_optimize_cli_when_bad_arguments_then_exit_2_one_line(args: list[str], m
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "never").exists()
+
+
+def test_seed_grid_when_inventory_at_limit_then_skew_pushes_the_ask_through_the_close_in_528_combos() -> None:
+    from mmbot.strategy.simple import SimpleParams, bar_quotes
+
+    close = 2_850_000  # 28,500.00 in ticks
+    crossed = 0
+    for combo in SEED_GRID.combinations():
+        q_max = combo["max_inventory"]
+        size = combo["order_size"]
+        params = SimpleParams(spread_bps=combo["spread_bps"], max_inventory=q_max, order_size=size,
+                              skew_factor=combo["skew_factor"], update_freq=int(combo["update_freq"]))  # fmt: skip
+        _, ask = bar_quotes(close, q_max, params, "allow")  # long at the limit: only the ask is placed
+        _, clamped = bar_quotes(close, q_max, params, "clamp")
+        assert clamped is not None and clamped >= close + 1
+        crossed += ask is not None and ask < close
+    assert crossed == 528

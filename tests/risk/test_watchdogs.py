@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -189,3 +190,25 @@ def test_replay_when_diff_dropped_then_book_gap_halts_until_resync(faulted_run: 
 def test_parse_faults_when_malformed_then_value_error(spec: str) -> None:
     with pytest.raises(ValueError, match="fault"):
         parse_faults(spec)
+
+
+def test_engine_on_timer_when_limit_lowered_below_position_then_reducing_and_only_sells_go_out(instrument: Instrument) -> None:
+    from dataclasses import replace
+
+    from mmbot.domain.orders import FillReason, Liquidity, OrderFilled
+
+    engine, book = quoting_engine(instrument)
+    engine.on_market(delta(book, 1 * MS), 1 * MS)
+    bid = next(o for o in engine.om.orders.values() if o.side is Side.BUY)
+    engine.on_exec(OrderFilled(client_order_id=bid.client_order_id, symbol="BTC/USDT", ts_ns=2 * MS, side=Side.BUY,
+                               price_ticks=bid.price_ticks, qty_lots=SIZE, leaves_lots=0, fee=Decimal(0),
+                               liquidity=Liquidity.MAKER, reason=FillReason.TRADE_THROUGH), 2 * MS)
+
+    engine.gate.config = replace(engine.gate.config, max_inventory_lots=SIZE // 2)  # what a reload does
+    engine.on_timer(3 * MS)
+    engine.om.forget_all()
+    commands = engine.on_market(delta(book, 4 * MS), 4 * MS)
+
+    assert engine.gate.state is TradingState.REDUCING and engine.gate.reasons == ("MAX_POSITION",)
+    assert [c.side for c in commands if isinstance(c, PlaceOrder)] == [Side.SELL]
+    assert engine.gate.denials == {"REDUCING": 1}

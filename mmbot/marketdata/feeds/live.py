@@ -119,6 +119,11 @@ class LiveFeed:
         self.bbo = CcxtStream(params, "bbo", watch_timeout_s=timeout)
         self.instruments: dict[str, Instrument] = {}
         self.stats: dict[str, SymbolFeedStats] = {s: SymbolFeedStats() for s in self.symbols}
+        self._resync: set[str] = set()
+
+    def request_resync(self, symbol: str) -> None:
+        """Send the next book of ``symbol`` as a full snapshot (the consumer lost sync)."""
+        self._resync.add(symbol)
 
     async def start(self) -> dict[str, Instrument]:
         """Load markets once and return each symbol's instrument (exchange filters)."""
@@ -197,6 +202,9 @@ class LiveFeed:
                 await asyncio.sleep(backoff_s(failures, cfg.reconnect_initial_s, cfg.reconnect_max_s, self.rng))
                 continue
             failures = 0
+            if symbol in self._resync:
+                self._resync.discard(symbol)
+                last_id = None
             if last_id is None or snap.last_update_id < last_id:
                 bids = dict(snap.bids)
                 asks = dict(snap.asks)
