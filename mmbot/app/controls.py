@@ -330,6 +330,7 @@ class Controls:
             "mode": settings.mode,
             "config_path": runner.options.config_path,
             "config_hash": self.config_hash,
+            "admin_port": self.admin_port,
             "reloads": self.reloads,
             "reload_failures": self.reload_failures,
             "last_reload_error": self.last_reload_error,

@@ -76,8 +76,9 @@ def find_journals(paths: list[str]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_file() and path.parent.is_dir():
-            found.append(path.parent)
+        if path.is_file():
+            if is_journal_dir(path.parent):
+                found.append(path.parent)
         elif is_journal_dir(path):
             found.append(path)
         elif path.is_dir():

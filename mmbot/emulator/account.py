@@ -223,6 +223,7 @@ class Account:
             raise ApiError(400, rejected.code, rejected.message)
         rec.working = True
         self._new_event(rec, now_ms)
+        self._balance_event({asset}, now_ms)  # the lock, as Binance reports it after NEW
         self._handle(m, [r for r in reports if not isinstance(r, OrderAccepted)], now_ms)
         return self.order_body(rec, full=True)
 
@@ -242,8 +243,6 @@ class Account:
         rec.locked = amount
         self.free[asset] -= amount
         self.locked[asset] += amount
-        if amount:
-            self._balance_event({asset}, rec.time_ms)
 
     def _unlock(self, rec: OrderRecord) -> set[str]:
         m = self.markets[rec.symbol]

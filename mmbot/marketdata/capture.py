@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, Level, MarketEvent, Trade
 from mmbot.domain.instrument import Instrument
 from mmbot.errors import DataError
 
@@ -36,12 +36,25 @@ def _noop_warn(event: str, fields: dict[str, Any]) -> None:
     return None
 
 
+WIRE_DECIMALS = 8  # Binance sends every price and quantity as a string with 8 decimals
+
+
 def _scaled_parser(decimals: int, unit: int) -> Callable[[str], int]:
-    """Fast exact decimal-string -> int converter for a power-of-ten grid."""
+    """Exact decimal-string -> int converter for a power-of-ten grid.
+
+    Result = value * 10**decimals / unit, exactly; a string with non-zero digits
+    beyond ``decimals`` or off the ``unit`` grid raises ValueError (garbage input).
+    Fast path for Binance's fixed 8-decimal strings ("61837.63000000"): dropping the
+    dot gives the value in units of 1e-8, and one divmod by 10**(8 - decimals) * unit
+    converts it to the grid with the same exactness check. Anything else (other
+    decimal counts, no dot) takes the general partition path.
+    """
 
     zeros = "0" * decimals
+    fast_div = _wire_divisor(decimals, unit)
+    dot_at = -WIRE_DECIMALS - 1
 
-    def parse(text: str) -> int:
+    def parse_general(text: str) -> int:
         whole, _, frac = text.partition(".")
         head = frac[:decimals]
         if len(frac) > decimals and frac[decimals:].strip("0"):
@@ -55,7 +68,52 @@ def _scaled_parser(decimals: int, unit: int) -> Callable[[str], int]:
             return value // unit
         return value
 
+    if not fast_div:
+        return parse_general
+
+    def parse(text: str) -> int:
+        if len(text) > WIRE_DECIMALS and text[dot_at] == ".":
+            # replace(".", "", 1): a second dot stays in and makes int() fail.
+            value, rest = divmod(int(text.replace(".", "", 1)), fast_div)
+            if rest:
+                raise ValueError(f"{text!r} is finer than the grid")
+            return value
+        return parse_general(text)
+
     return parse
+
+
+def _wire_divisor(decimals: int, unit: int) -> int:
+    """Divisor from 8-decimal wire units to grid units (0: no fast path for this grid)."""
+    return 10 ** (WIRE_DECIMALS - decimals) * unit if decimals <= WIRE_DECIMALS else 0
+
+
+def _levels_parser(price: Callable[[str], int], price_div: int, qty: Callable[[str], int], qty_div: int) -> Callable[[list[Any]], tuple[Level, ...]]:
+    """``[[price, qty], ...]`` strings -> ``((ticks, lots), ...)``: the inner loop of every depth message.
+
+    Same exact conversion as :func:`_scaled_parser`, inlined for 8-decimal levels
+    (a depth message carries tens of levels: one Python call per field doubles the cost).
+    """
+    dot_at = -WIRE_DECIMALS - 1
+
+    def parse_levels(rows: list[Any]) -> tuple[Level, ...]:
+        out = []
+        append = out.append
+        for p, q in rows:
+            if len(p) > WIRE_DECIMALS and len(q) > WIRE_DECIMALS and p[dot_at] == "." and q[dot_at] == ".":
+                pv, pr = divmod(int(p.replace(".", "", 1)), price_div)
+                qv, qr = divmod(int(q.replace(".", "", 1)), qty_div)
+                if pr or qr:
+                    raise ValueError(f"level {p!r} {q!r} is finer than the grid")
+                append((pv, qv))
+            else:
+                append((price(p), qty(q)))
+        return tuple(out)
+
+    def parse_levels_general(rows: list[Any]) -> tuple[Level, ...]:
+        return tuple([(price(p), qty(q)) for p, q in rows])
+
+    return parse_levels if price_div and qty_div else parse_levels_general
 
 
 @dataclass
@@ -74,10 +132,16 @@ class CaptureParser:
         if not instruments:
             raise ValueError("at least one instrument is needed")
         self._by_venue: dict[str, tuple[Instrument, Callable[[str], int], Callable[[str], int]]] = {}
+        self._levels: dict[str, Callable[[list[Any]], tuple[Level, ...]]] = {}
         for inst in instruments:
-            price_parse = _scaled_parser(inst.price_scale, 10**inst.price_scale // inst.ticks_per_unit)
-            qty_parse = _scaled_parser(inst.qty_scale, 10**inst.qty_scale // inst.lots_per_unit)
+            price_unit = 10**inst.price_scale // inst.ticks_per_unit
+            qty_unit = 10**inst.qty_scale // inst.lots_per_unit
+            price_parse = _scaled_parser(inst.price_scale, price_unit)
+            qty_parse = _scaled_parser(inst.qty_scale, qty_unit)
             self._by_venue[inst.venue_symbol] = (inst, price_parse, qty_parse)
+            self._levels[inst.venue_symbol] = _levels_parser(
+                price_parse, _wire_divisor(inst.price_scale, price_unit), qty_parse, _wire_divisor(inst.qty_scale, qty_unit)
+            )
         first = instruments[0].venue_symbol
         self._default = default_symbol.replace("/", "").upper() if default_symbol else first
 
@@ -94,15 +158,17 @@ class CaptureParser:
             raise ValueError("data is not a JSON object")
         kind = data.get("e")
         if kind == "depthUpdate":
-            inst, pp, qp = self._inst(data["s"])
+            venue = data["s"]
+            inst = self._by_venue[venue][0]
+            levels = self._levels[venue]
             return BookDelta(
                 inst.symbol,
                 ts_local_ns,
                 int(data["E"]) * 1_000_000,
                 int(data["U"]),
                 int(data["u"]),
-                tuple([(pp(p), qp(q)) for p, q in data["b"]]),
-                tuple([(pp(p), qp(q)) for p, q in data["a"]]),
+                levels(data["b"]),
+                levels(data["a"]),
             )
         if kind == "trade":
             inst, pp, qp = self._inst(data["s"])
@@ -117,13 +183,14 @@ class CaptureParser:
             )
         if kind is None and "lastUpdateId" in data:
             venue = data.get("s") or (stream.split("@", 1)[0].upper() if stream else self._default)
-            inst, pp, qp = self._inst(venue)
+            inst = self._by_venue[venue][0]
+            levels = self._levels[venue]
             return BookSnapshot(
                 inst.symbol,
                 ts_local_ns,
                 int(data["lastUpdateId"]),
-                tuple([(pp(p), qp(q)) for p, q in data["bids"]]),
-                tuple([(pp(p), qp(q)) for p, q in data["asks"]]),
+                levels(data["bids"]),
+                levels(data["asks"]),
             )
         if kind is None and "b" in data and "a" in data and "u" in data:
             inst, pp, qp = self._inst(data["s"])

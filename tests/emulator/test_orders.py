@@ -24,6 +24,7 @@ async def test_load_markets_when_emulator_serves_exchange_info_then_filters_map_
         book = await ex.fetch_order_book("BTC/USDT", 5)
         ticker = await ex.fetch_ticker("BTC/USDT")
         server_time = await ex.fetch_time()
+        mini = await asyncio.wait_for(ex.watch_ticker("BTC/USDT"), 5)  # <s>@miniTicker, every second
     finally:
         await ex.close()
     assert list(ex.markets) == ["BTC/USDT"]
@@ -33,6 +34,7 @@ async def test_load_markets_when_emulator_serves_exchange_info_then_filters_map_
     assert book["nonce"] == emulator.emulator.markets["BTCUSDT"].last_update_id or book["nonce"] > 0
     assert ticker["bid"] is not None and ticker["ask"] is not None
     assert server_time > 1_600_000_000_000
+    assert mini["symbol"] == "BTC/USDT" and mini["last"] is not None
 
 
 async def test_rest_order_lifecycle_when_post_only_rests_then_query_cancel_and_balance_agree(emulator: RunningEmulator) -> None:

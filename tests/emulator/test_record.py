@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
+
 from mmbot.domain.events import BookDelta, BookSnapshot
 from mmbot.domain.instrument import Instrument
 from mmbot.emulator.server import run_emulator
@@ -12,7 +14,7 @@ from mmbot.emulator.tape import load_tapes
 from mmbot.marketdata.book import L2Book
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
 from mmbot.marketdata.feeds.record import record_capture
-from tests.conftest import CAPTURE
+from tests.conftest import CAPTURE, MMBOT
 from tests.emulator.conftest import admin, ccxt_params, inject, wait_until
 
 
@@ -65,3 +67,31 @@ async def test_record_when_emulator_unreachable_then_gives_up_with_venue_error(t
         message = ""
     assert "cannot record from ws://127.0.0.1:9/stream" in message
     await wait_until(lambda: out.exists(), 1, "file closed")
+
+
+async def test_record_when_normalised_format_then_books_and_trades_as_mmbot_lines(tmp_path: Path) -> None:
+    out = tmp_path / "norm.gz"
+    async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(record_capture(ccxt_params(emu.base_url), ["BTC/USDT"], str(out), watch_timeout_s=3.0, normalised=True))
+            await wait_until(lambda: out.stat().st_size > 0, 5, "file created")
+            await asyncio.sleep(3.0)
+            task.cancel()
+    import gzip
+
+    streams = [orjson.loads(line.split(b" ", 1)[1])["stream"] for line in gzip.open(out)]
+    assert streams[0] == "BTC/USDT@mmbotBook"
+    assert "BTC/USDT@mmbotBookDelta" in streams and "BTC/USDT@mmbotTrade" in streams
+
+
+async def test_record_cli_when_pointed_at_emulator_then_writes_a_replayable_capture(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    out = tmp_path / "cli.gz"
+    async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
+        proc = await asyncio.create_subprocess_exec(
+            *MMBOT, "record", "--base-url", emu.base_url, "--symbols", "BTC/USDT", "--duration", "3", "--out", str(out),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=clean_env,
+        )
+        stdout, _ = await asyncio.wait_for(proc.communicate(), 90)
+    books, stats = replay_books(out, [Instrument.from_symbol("BTC/USDT", tick_size="0.01", step_size="0.00001")])
+    assert proc.returncode == 0 and f"recorded to {out}" in stdout.decode()
+    assert books["BTC/USDT"].is_synced and stats.garbage_lines == 0

@@ -209,11 +209,17 @@ async def record_capture(
     watch_timeout_s: float = 10.0,
     reconnect_initial_s: float = 0.2,
     reconnect_max_s: float = 10.0,
+    normalised: bool | None = None,
 ) -> RecordStats:
-    """Record until cancelled; the file is closed (a valid gzip) whatever happens."""
+    """Record until cancelled; the file is closed (a valid gzip) whatever happens.
+
+    ``normalised``: None = raw streams for Binance ids, the normalised format otherwise.
+    """
     writer = CaptureWriter(out_path)
     recorder: BinanceRecorder | NormalisedRecorder
-    if params.id.startswith("binance"):
+    if normalised is None:
+        normalised = not params.id.startswith("binance")
+    if not normalised:
         recorder = BinanceRecorder(params, symbols, writer, watch_timeout_s=watch_timeout_s,
                                    reconnect_initial_s=reconnect_initial_s, reconnect_max_s=reconnect_max_s)
     else:
