@@ -8,6 +8,7 @@ until ``state.stop`` is set. ``metrics.enabled: false`` turns all of it off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mmbot import __version__
@@ -54,9 +55,27 @@ def tasks(runner: Runner, *, fresh: bool) -> list[Any]:
         on_events(events, state.md_receipt_ns, state.step_done_ns)
 
     state.observers.append(observe)
+    journal_records = _journal_records_source(runner)
+    if journal_records is not None:
+        metrics.journal_sources.append(journal_records)
     sock = bind_socket(settings.metrics.host, settings.metrics.port)
     server = MetricsServer(metrics, sock, ready_checks=ready_checks(state))
     return [server.run]
+
+
+def _journal_records_source(runner: Runner) -> Callable[[], int] | None:
+    """The paper journal's written-record counter, if the audit hook opened one for this runner.
+
+    The audit hook runs before this one (mmbot.app.hooks._AREAS order); a journal writer
+    that calls ``mmbot.observability.counters.journal_records_written`` itself needs none of this.
+    """
+    from mmbot.app import hooks_audit
+
+    journal = getattr(hooks_audit, "_ACTIVE", {}).get(id(runner))
+    writer = getattr(journal, "writer", None)
+    if writer is None or not hasattr(writer, "written_records"):
+        return None
+    return lambda: int(writer.written_records)
 
 
 def after_run(runner: Runner) -> None:

@@ -55,7 +55,7 @@ class Slot:
     instrument: Instrument
     book: L2Book
     engine: Engine
-    executor: PaperExecutor
+    executor: PaperExecutor | Any  # the sandbox runner plugs in its CcxtExecutor (mmbot.app.sandbox)
     signals: dict[str, int] = field(default_factory=dict)
 
 

@@ -209,6 +209,11 @@ class ExchangeSettings(_Model):
     reconnect_initial_s: float = Field(default=0.2, gt=0, description="first reconnect delay; doubles, with jitter")
     reconnect_max_s: float = Field(default=10.0, gt=0)
     watch_bids_asks: bool = Field(default=True, description="also stream bookTicker (watch_bids_asks)")
+    # Sandbox/live execution (mmbot.app.sandbox, docs/sandbox.md).
+    secrets_file: str | None = Field(default=None, description="YAML/JSON file with api_key and secret (instead of the environment)")
+    ws_orders: bool = Field(default=False, description="place/cancel through the ws-api (create_order_ws) instead of REST")
+    reconcile_interval_s: float = Field(default=5.0, gt=0, description="REST reconciliation period (open orders, trades, balances)")
+    down_grace_s: float = Field(default=15.0, ge=0, description="EXCHANGE_DOWN once the venue failed this long")
 
 
 class AuditSettings(_Model):

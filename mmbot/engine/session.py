@@ -131,8 +131,16 @@ class ReplaySession:
         venue = self.venue
         engine = self.engine
         while True:
-            candidates = []
+            # Fast exit (the common case, twice per event): nothing is due by t.
             due = venue.next_due_ns
+            if (
+                (due is None or due > t)
+                and not (self._md and self._md[0][0] <= t)
+                and (self._snapshot_due is None or self._snapshot_due > t)
+                and not (self.timer_interval_ns and self._next_timer and self._next_timer <= t)
+            ):
+                return
+            candidates = []
             if due is not None and due <= t:
                 candidates.append((due, 0))
             if self._md and self._md[0][0] <= t:

@@ -97,7 +97,7 @@ def _levels_parser(price: Callable[[str], int], price_div: int, qty: Callable[[s
     dot_at = -WIRE_DECIMALS - 1
 
     def parse_levels(rows: list[Any]) -> tuple[Level, ...]:
-        out = []
+        out: list[Level] = []
         append = out.append
         for p, q in rows:
             if len(p) > WIRE_DECIMALS and len(q) > WIRE_DECIMALS and p[dot_at] == "." and q[dot_at] == ".":

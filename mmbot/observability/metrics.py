@@ -293,7 +293,7 @@ class EngineCollector(Collector):
         for kind, count in error_counts.items():
             errors.add_metric([kind], count)
         journal = CounterMetricFamily("mmbot_journal_records", "Records appended to the audit journal")
-        journal.add_metric([], journal_records)
+        journal.add_metric([], journal_records + sum(source() for source in self.metrics.journal_sources))
         yield from (
             events, book_updates, trades, quotes, orders, fills, denials, position, notional, mid, gross, net,
             unreal, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
@@ -337,6 +337,8 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.symbols: list[SymbolMetrics] = []
+        # Extra journal-record counts (e.g. a journal writer's own counter), added to counters.journal_records.
+        self.journal_sources: list[Callable[[], int]] = []
         self.registry.register(EngineCollector(self))
 
     def add_engine(self, engine: Engine, last_event_wall: Callable[[], float] | None = None) -> SymbolMetrics:

@@ -74,7 +74,7 @@ async def test_record_when_normalised_format_then_books_and_trades_as_mmbot_line
     async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(record_capture(ccxt_params(emu.base_url), ["BTC/USDT"], str(out), watch_timeout_s=3.0, normalised=True))
-            await wait_until(lambda: out.stat().st_size > 0, 5, "file created")
+            await wait_until(out.exists, 5, "file created")
             await asyncio.sleep(3.0)
             task.cancel()
     import gzip

@@ -15,6 +15,13 @@ SECRET_KEY = "obs-test-KEY-7f3a9c1e55"
 SECRET = "obs-test-SECRET-0b8d2e44aa"
 
 
+def journal_records(exposition: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith("mmbot_journal_records_total "):
+            return float(line.split()[1])
+    raise AssertionError("mmbot_journal_records_total missing from /metrics")
+
+
 def test_daemon_when_running_serves_endpoints_on_loopback_without_secrets(start_daemon) -> None:
     daemon = start_daemon(
         "run", "--speed", "1", "--duration", "60", "--no-status",
@@ -39,6 +46,7 @@ def test_daemon_when_running_serves_endpoints_on_loopback_without_secrets(start_
     assert 'mmbot_build_info{config_hash="' in metrics and 'version="0.1.0"' in metrics
     assert 'mmbot_risk_reason_active{reason="KILL_SWITCH",symbol="BTC/USDT"} 0.0' in metrics
     assert SECRET_KEY not in metrics and SECRET not in metrics
+    assert journal_records(metrics) >= 1  # the audit journal is on by default (run_start at least)
     assert index_status == 200
     assert code == 0
     assert logs and all({"run_id", "symbol", "event", "level", "timestamp"} <= set(line) for line in logs)
