@@ -48,13 +48,21 @@ def run_daemon(
     fills_json: str | None = None,
 ) -> int:
     configure_logging(settings.log.level, settings.log.format)
+    if settings.mode != "paper":
+        from mmbot.app.sandbox import apply_secrets_file
+
+        settings = apply_secrets_file(settings)
     for secret in (settings.exchange.api_key, settings.exchange.secret, settings.admin.token):
         if secret is not None:
             register_secret(secret.get_secret_value())
     startup_checks(settings)
     run_id = make_run_id(settings)
     bind_run(run_id, ",".join(settings.symbols))
-    if settings.mode != "paper" or settings.data.source == "live":
+    if settings.mode in ("sandbox", "live"):
+        from mmbot.app.sandbox import run_sandbox
+
+        return run_sandbox(settings, run_id=run_id, duration=duration, summary_json=summary_json, status=status)
+    if settings.data.source == "live":
         from mmbot.app import live
 
         return live.run_live(settings, run_id=run_id, config_path=config_path, duration=duration, summary_json=summary_json, status=status)

@@ -8,14 +8,14 @@ until ``state.stop`` is set. ``metrics.enabled: false`` turns all of it off.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmbot import __version__
 from mmbot.app.runner import Runner, RunState
-from mmbot.app.settings import config_hash
-from mmbot.engine.engine import EngineEvent
-from mmbot.observability.metrics import Metrics
+from mmbot.app.settings import Settings, config_hash
+from mmbot.engine.engine import Engine, EngineEvent
+from mmbot.observability.metrics import Metrics, SymbolMetrics
 from mmbot.observability.server import MetricsServer, ReadyCheck, bind_socket
 
 
@@ -61,6 +61,23 @@ def tasks(runner: Runner, *, fresh: bool) -> list[Any]:
     sock = bind_socket(settings.metrics.host, settings.metrics.port)
     server = MetricsServer(metrics, sock, ready_checks=ready_checks(state))
     return [server.run]
+
+
+def build_for_engines(
+    settings: Settings, engines: Sequence[Engine], ready: list[ReadyCheck]
+) -> tuple[dict[str, SymbolMetrics], MetricsServer] | None:
+    """Metrics for another driver (e.g. the live runner), or None when ``metrics.enabled`` is false.
+
+    The driver feeds each engine's drained events to ``views[symbol].on_events(events)``
+    and runs ``server.run(obj_with_stop_event)`` in its TaskGroup. The socket is bound
+    here, so a taken port raises ConfigError before trading starts.
+    """
+    if not settings.metrics.enabled:
+        return None
+    metrics = Metrics(version=__version__, config_hash=config_hash(settings), mode=settings.mode)
+    views = {engine.symbol: metrics.add_engine(engine) for engine in engines}
+    server = MetricsServer(metrics, bind_socket(settings.metrics.host, settings.metrics.port), ready_checks=ready)
+    return views, server
 
 
 def _journal_records_source(runner: Runner) -> Callable[[], int] | None:

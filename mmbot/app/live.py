@@ -37,7 +37,7 @@ from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
-from mmbot.engine.engine import Engine, EngineConfig
+from mmbot.engine.engine import Engine, EngineConfig, EngineEvent
 from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
@@ -57,6 +57,18 @@ class Slot:
     engine: Engine
     executor: PaperExecutor | Any  # the sandbox runner plugs in its CcxtExecutor (mmbot.app.sandbox)
     signals: dict[str, int] = field(default_factory=dict)
+    # Subscribers to the engine's event batches (metrics); the batch is cleared after them,
+    # so engine.events never grows in a long live run.
+    observers: list[Callable[[list[EngineEvent], int, int], None]] = field(default_factory=list)
+    md_receipt_ns: int = 0  # perf_counter_ns of the market-data message being processed
+
+    def publish(self) -> None:
+        events = self.engine.events
+        if events:
+            done = time.perf_counter_ns()
+            for observer in self.observers:
+                observer(events, self.md_receipt_ns, done)
+            events.clear()
 
 
 def exchange_params(settings: Settings) -> ExchangeParams:
@@ -85,6 +97,8 @@ class LiveRunner:
         self.stop = asyncio.Event()
         self.stop_reason = ""
         self.started = time.monotonic()
+        self.last_event_wall = 0.0
+        self.servers: list[Any] = []
         self.feed = LiveFeed(exchange_params(settings), settings.symbols, feed_config(settings), self.on_feed)
         from mmbot.app import wiring
 
@@ -128,7 +142,10 @@ class LiveRunner:
             elif item.kind in ("down", "silent"):
                 slot.book.invalidate()
                 await self.submit(slot, engine.raise_reason(RiskReason.STALE_BOOK, now, item.detail), now)
+            slot.publish()
             return
+        slot.md_receipt_ns = time.perf_counter_ns()
+        self.last_event_wall = time.monotonic()
         if isinstance(item, BookSnapshot):
             slot.book.apply_snapshot(item)
         elif isinstance(item, BookDelta) and slot.book.apply_delta(item) is ApplyResult.GAP:
@@ -138,6 +155,8 @@ class LiveRunner:
         slot.executor.on_market(item)
         await self.drain(slot, now)
         await self.submit(slot, engine.on_market(item, now), now)
+        slot.publish()
+        slot.md_receipt_ns = 0
 
     async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
         if commands:
@@ -173,6 +192,7 @@ class LiveRunner:
             for slot in self.slots.values():
                 await self.advance(slot, now)
                 await self.submit(slot, slot.engine.on_timer(now), now)
+                slot.publish()
 
     async def status_line(self) -> None:
         while True:
@@ -230,12 +250,15 @@ class LiveRunner:
                 raise ConfigError(f"cannot load markets from {self.settings.exchange.id}: {exc}") from exc
             for symbol, inst in instruments.items():
                 self.slots[symbol] = self.build_slot(inst)
+            servers = self.servers = self.metrics_servers()
             log.info("live_started", symbols=list(instruments), exchange=self.settings.exchange.id,
                      base_url=self.settings.exchange.base_url, mode=self.settings.mode)
             async with asyncio.TaskGroup() as tg:
                 feed = tg.create_task(self.feed.run())
                 timer = tg.create_task(self.timer())
                 status = tg.create_task(self.status_line()) if self.status else None
+                for server in servers:
+                    tg.create_task(server.run(self))
                 await tg.create_task(self.stopper())
                 for task in (feed, timer, status):
                     if task is not None:
@@ -249,6 +272,29 @@ class LiveRunner:
                     await self.feed.close()
         return await self.finish()
 
+    def metrics_servers(self) -> list[Any]:
+        """Prometheus /metrics, /healthz, /readyz for every symbol (metrics.enabled)."""
+        s = self.settings
+        if not s.metrics.enabled:
+            return []
+        from mmbot import __version__
+        from mmbot.app.settings import config_hash
+        from mmbot.observability.metrics import Metrics
+        from mmbot.observability.server import MetricsServer, bind_socket
+
+        metrics = Metrics(version=__version__, config_hash=config_hash(s), mode=s.mode)
+        for slot in self.slots.values():
+            slot.observers.append(metrics.add_engine(slot.engine, last_event_wall=lambda: self.last_event_wall).on_events)
+
+        def books_synced() -> str | None:
+            waiting = [sym for sym, slot in self.slots.items() if not slot.book.is_synced]
+            return f"order book not synced: {', '.join(waiting)}" if waiting else None
+
+        def running() -> str | None:
+            return f"stopping ({self.stop_reason})" if self.stop.is_set() else None
+
+        return [MetricsServer(metrics, bind_socket(s.metrics.host, s.metrics.port), ready_checks=[running, books_synced])]
+
     async def finish(self) -> dict[str, Any]:
         """Stop quoting, cancel every order, build the summary."""
         now = time.time_ns()
@@ -256,6 +302,7 @@ class LiveRunner:
             await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
             # Let latency-delayed cancels reach the venue.
             await self.advance(slot, now + 60 * 10**9)
+            slot.publish()
         wall = time.monotonic() - self.started
         per_symbol: dict[str, Any] = {}
         for symbol, slot in self.slots.items():

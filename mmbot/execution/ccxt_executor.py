@@ -62,6 +62,7 @@ class _Tracked:
     venue_id: str = ""
     acked: bool = False
     done: bool = False
+    in_flight: bool = False  # the create call has not returned yet
 
 
 @dataclass
@@ -72,6 +73,7 @@ class ReconcileResult:
     closed_while_away: list[str] = field(default_factory=list)
     base_balance: Decimal | None = None
     quote_balance: Decimal | None = None
+    balances: dict[str, Decimal] = field(default_factory=dict)  # asset -> total (free + locked)
     mismatch: str = ""
 
 
@@ -107,6 +109,14 @@ class CcxtExecutor:
         self.outcomes: dict[str, int] = {}
         self.connected = False
         self.last_trade_ms: dict[str, int] = {}
+        self._raised: set[RiskReason] = set()
+        self._need_time_resync = False
+        self.ws_resets = 0
+        self.user_stream_reconnects = 0
+        self.orphans_cancelled = 0
+        self.lookups_after_timeout = 0
+        self.orders_sent = 0
+        self.time_resyncs = 0
 
     # --- helpers --------------------------------------------------------------------------
     def _count(self, outcome: VenueOutcome) -> None:
@@ -121,18 +131,38 @@ class CcxtExecutor:
     def owns(self, client_order_id: str | None) -> bool:
         return bool(client_order_id) and str(client_order_id).startswith(self.account_prefix)
 
+    def _raise(self, reason: RiskReason, cause: str) -> None:
+        self._raised.add(reason)
+        self.on_risk(reason, True, cause)
+
+    def _clear(self, reason: RiskReason, cause: str) -> None:
+        if reason in self._raised:
+            self._raised.discard(reason)
+            self.on_risk(reason, False, cause)
+
     def _venue_ok(self) -> None:
         if self._down_since is not None:
             self._down_since = None
-            self.on_risk(RiskReason.EXCHANGE_DOWN, False, "venue answered again")
+        self._clear(RiskReason.EXCHANGE_DOWN, "venue answered again")
+        if self.clock() >= self.budget.paused_until:
+            self._clear(RiskReason.ORDER_RATE, "order traffic resumed")
         self.connected = True
+
+    def on_market(self, event: object) -> None:
+        """The paper executor matches market data; a real venue does not need it."""
+        return None
+
+    def tick(self) -> None:
+        """Periodic: clear ORDER_RATE once the venue's back-off has expired."""
+        if RiskReason.ORDER_RATE in self._raised and self.clock() >= self.budget.paused_until:
+            self._clear(RiskReason.ORDER_RATE, "back-off expired")
 
     def _venue_down(self, cause: str) -> None:
         now = self.clock()
         if self._down_since is None:
             self._down_since = now
         if now - self._down_since >= self.down_grace_s:
-            self.on_risk(RiskReason.EXCHANGE_DOWN, True, cause)
+            self._raise(RiskReason.EXCHANGE_DOWN, cause)
 
     def _handle_outcome(self, err: VenueCallError, *, context: str) -> None:
         outcome = err.outcome
@@ -141,13 +171,15 @@ class CcxtExecutor:
         if outcome.kind in (VenueOutcome.RATE_LIMITED, VenueOutcome.IP_BANNED):
             banned = outcome.kind is VenueOutcome.IP_BANNED
             self.budget.on_rate_limited(now, outcome.retry_after_s or 1.0, banned)
-            self.on_risk(RiskReason.ORDER_RATE, True, f"{context}: {outcome.kind.value} status {outcome.status}")
+            self._raise(RiskReason.ORDER_RATE, f"{context}: {outcome.kind.value} status {outcome.status}")
         elif outcome.kind is VenueOutcome.INSUFFICIENT_FUNDS:
-            self.on_risk(RiskReason.INSUFFICIENT_FUNDS, True, context)
-        elif outcome.kind is VenueOutcome.VENUE_DOWN:
+            self._raise(RiskReason.INSUFFICIENT_FUNDS, context)
+        elif outcome.kind in (VenueOutcome.VENUE_DOWN, VenueOutcome.TIMEOUT):
             self._venue_down(f"{context}: {outcome.message[:120]}")
+        elif outcome.kind is VenueOutcome.CLOCK_SKEW:
+            self._need_time_resync = True
         elif outcome.kind is VenueOutcome.AUTH:
-            self.on_risk(RiskReason.EXCHANGE_DOWN, True, f"{context}: authentication failed")
+            self._raise(RiskReason.EXCHANGE_DOWN, f"{context}: authentication failed")
         log.warning("venue_error", context=context, outcome=outcome.kind.value, status=outcome.status, message=outcome.message[:200])
 
     # --- Executor protocol ----------------------------------------------------------------
@@ -162,14 +194,16 @@ class CcxtExecutor:
 
     async def _place(self, cmd: PlaceOrder) -> None:
         inst = self.instruments[cmd.symbol]
+        await self._maybe_resync_time()
         if not self.budget.try_spend(self.clock()):
             self._count(VenueOutcome.RATE_LIMITED)
-            self.on_risk(RiskReason.ORDER_RATE, True, "local order budget exhausted")
+            self._raise(RiskReason.ORDER_RATE, "local order budget exhausted")
             self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=-1015, message="order budget exhausted (local)"))
             return
-        tracked = _Tracked(cmd.client_order_id, cmd.symbol, cmd.side, cmd.price_ticks, cmd.qty_lots)
+        tracked = _Tracked(cmd.client_order_id, cmd.symbol, cmd.side, cmd.price_ticks, cmd.qty_lots, in_flight=True)
         self._orders[cmd.client_order_id] = tracked
         side = "buy" if cmd.side is Side.BUY else "sell"
+        self.orders_sent += 1
         try:
             if cmd.is_taker:
                 result = await venue.create_market(self.exchange, cmd.symbol, side, inst.qty(cmd.qty_lots), cmd.client_order_id, timeout_s=self.order_timeout_s)
@@ -179,8 +213,13 @@ class CcxtExecutor:
                     post_only=cmd.post_only, use_ws=self.use_ws, timeout_s=self.order_timeout_s,
                 )  # fmt: skip
         except VenueCallError as err:
+            tracked.in_flight = False
             self._handle_outcome(err, context=f"place {cmd.client_order_id}")
-            if err.outcome.kind is VenueOutcome.TIMEOUT:
+            if err.outcome.kind in (VenueOutcome.TIMEOUT, VenueOutcome.VENUE_DOWN, VenueOutcome.UNKNOWN):
+                # The order may have reached the venue (a hung ws-api call, a 5xx with
+                # "execution status unknown"): never re-send, look it up by client id.
+                if self.use_ws:
+                    await self.reset_connections("order call timed out on the ws-api")
                 await self._resolve_unknown(tracked)
                 return
             if err.outcome.kind is VenueOutcome.CLOCK_SKEW:
@@ -190,12 +229,33 @@ class CcxtExecutor:
             code = {VenueOutcome.WOULD_TAKE: -2010, VenueOutcome.INSUFFICIENT_FUNDS: -2010, VenueOutcome.RATE_LIMITED: -1003, VenueOutcome.IP_BANNED: -1003, VenueOutcome.CLOCK_SKEW: -1021}.get(err.outcome.kind, -1)
             self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=code, message=f"{err.outcome.kind.value}: {err.outcome.message[:160]}"))
             return
+        tracked.in_flight = False
         self._venue_ok()
+        self._clear(RiskReason.INSUFFICIENT_FUNDS, "an order was accepted")
         self._on_order_update(result)
+
+    async def _maybe_resync_time(self) -> None:
+        if self._need_time_resync:
+            self._need_time_resync = False
+            await self._resync_time()
+
+    async def reset_connections(self, why: str) -> None:
+        """Close every socket of the exchange (it reconnects lazily); see REAL-COMPONENTS §9."""
+        self.ws_resets += 1
+        log.warning("venue_connections_reset", why=why)
+        close = getattr(self.exchange, "close", None)
+        if close is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await close()
+            except Exception as exc:  # closing a broken socket may raise anything; we only log it
+                log.warning("exchange_close_failed", error=str(exc)[:200])
 
     async def _resolve_unknown(self, tracked: _Tracked) -> None:
         """After a timed-out create: find out whether the order exists before doing anything."""
+        self.lookups_after_timeout += 1
         for attempt in range(3):
+            await self._maybe_resync_time()
             try:
                 found = await venue.fetch_by_client_id(self.exchange, tracked.symbol, tracked.coid, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
@@ -220,6 +280,7 @@ class CcxtExecutor:
             self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1003, message="order traffic paused", for_cancel=True))
             return
         for attempt in range(3):  # cancels are idempotent: retry temporary errors
+            await self._maybe_resync_time()
             try:
                 result = await venue.cancel(self.exchange, symbol, coid, use_ws=self.use_ws, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
@@ -255,7 +316,9 @@ class CcxtExecutor:
             self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), reason="not_found"))
 
     async def cancel_all(self, symbol: str, now_ns: int) -> None:
+        results: list[dict[str, Any]] = []
         for attempt in range(3):
+            await self._maybe_resync_time()
             try:
                 results = await venue.cancel_all(self.exchange, symbol, timeout_s=self.order_timeout_s)
                 break
@@ -265,6 +328,11 @@ class CcxtExecutor:
                     results = []
                     break
                 if attempt == 2:
+                    # Still open at the venue: tell the engine the cancel did not happen;
+                    # the next halt/timer or reconciliation sends it again.
+                    for tracked in list(self._orders.values()):
+                        if tracked.symbol == symbol and not tracked.done:
+                            self._push(OrderRejected(client_order_id=tracked.coid, symbol=symbol, ts_ns=self._ts(), code=-1, message="cancel_all failed", for_cancel=True))
                     return
                 await asyncio.sleep(0.2 * (attempt + 1))
         for result in results:
@@ -365,10 +433,15 @@ class CcxtExecutor:
             try:
                 trades = await venue.watch_my_trades(self.exchange, None, timeout_s=self.watch_timeout_s)
             except VenueCallError as err:
-                if err.outcome.kind is VenueOutcome.TIMEOUT:
-                    continue  # nothing traded for a while: fine
+                if err.outcome.kind is VenueOutcome.TIMEOUT and await self._ws_api_alive():
+                    continue  # nothing traded for a while, and the ws-api still answers: fine
                 failures += 1
-                self._handle_outcome(err, context="user_stream")
+                self.user_stream_reconnects += 1
+                if err.outcome.kind is not VenueOutcome.TIMEOUT:
+                    self._handle_outcome(err, context="user_stream")
+                # A silent or broken ws-api socket (e.g. a malformed frame stopped ccxt's
+                # receive loop): close it; the next watch reconnects and re-subscribes.
+                await self.reset_connections(f"user stream: {err.outcome.kind.value}")
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 await self.reconcile()
                 continue
@@ -377,6 +450,20 @@ class CcxtExecutor:
                 await self.reconcile()
             for trade in trades:
                 self._on_trade(trade)
+
+    async def _ws_api_alive(self) -> bool:
+        """A cheap signed ws-api request on the user stream's socket (account.status)."""
+        probe = getattr(self.exchange, "fetch_balance_ws", None)
+        if probe is None:
+            return True
+        try:
+            await venue.call(probe(), min(self.watch_timeout_s, 5.0))
+        except VenueCallError as err:
+            if err.outcome.kind is VenueOutcome.TIMEOUT:
+                return False
+            self._handle_outcome(err, context="ws-api probe")
+            return err.outcome.kind not in (VenueOutcome.VENUE_DOWN, VenueOutcome.UNKNOWN)
+        return True
 
     async def _recover_trades(self, symbol: str) -> int:
         since = self.last_trade_ms.get(symbol)
@@ -391,7 +478,14 @@ class CcxtExecutor:
         return len(self._seen_trades) - before
 
     async def reconcile(self) -> ReconcileResult:
-        """REST reconciliation: open orders, trades since the last seen one, balances."""
+        """REST reconciliation: open orders, trades since the last seen one, balances.
+
+        Open orders with our account prefix that this run does not track (left by a
+        crashed run, or a create that raced a cancel) are cancelled; tracked orders
+        missing from the venue are settled by a lookup plus the trades since the last
+        one seen.
+        """
+        await self._maybe_resync_time()
         result = ReconcileResult()
         for symbol in self.instruments:
             try:
@@ -406,24 +500,28 @@ class CcxtExecutor:
             for order in open_orders:
                 coid = str(order.get("clientOrderId") or "")
                 venue_ids.add(coid)
-                if coid in self._orders:
+                known = self._orders.get(coid)
+                if known is not None and not known.done:
                     self._on_order_update(order)
                 elif self.owns(coid):
                     # Ours, but not of this run (left behind by a crash): cancel it.
                     try:
                         await venue.cancel(self.exchange, symbol, coid, use_ws=False, timeout_s=self.order_timeout_s)
                         result.orphans_cancelled.append(coid)
+                        self.orphans_cancelled += 1
+                        log.warning("orphan_order_cancelled", client_order_id=coid, symbol=symbol)
                     except VenueCallError as err:
                         self._handle_outcome(err, context=f"cancel orphan {coid}")
             result.fills_recovered += await self._recover_trades(symbol)
             for tracked in list(self._orders.values()):
-                if tracked.symbol == symbol and not tracked.done and tracked.acked and tracked.coid not in venue_ids:
+                if tracked.symbol == symbol and not tracked.done and not tracked.in_flight and tracked.coid not in venue_ids:
                     result.closed_while_away.append(tracked.coid)
                     await self._settle_missing(tracked.coid, symbol)
         try:
             balance = await venue.fetch_balance(self.exchange, timeout_s=self.order_timeout_s)
             inst = next(iter(self.instruments.values()))
             total = balance.get("total") or {}
+            result.balances = {str(a): Decimal(str(v)) for a, v in total.items() if v is not None}
             if inst.base in total:
                 result.base_balance = Decimal(str(total[inst.base]))
             if inst.quote_ccy in total:
@@ -440,6 +538,7 @@ class CcxtExecutor:
         return result
 
     async def _resync_time(self) -> None:
+        self.time_resyncs += 1
         load = getattr(self.exchange, "load_time_difference", None)
         if load is None:
             return

@@ -135,6 +135,8 @@ class SymbolMetrics:
         # Average-cost tracking for unrealised PnL (ticks, lots).
         self._pos_lots = engine.ledger.position_lots
         self._avg_ticks = engine.mid_ticks or 0.0
+        # A position restored from the journal before we started has no known entry: use the first mid.
+        self._avg_known = self._pos_lots == 0 or engine.mid_ticks is not None
         inst = engine.instrument
         self._unit = float(inst.tick_size * inst.qty_unit)  # quote currency per tick x lot
         self._tick = float(inst.tick_size)
@@ -168,6 +170,9 @@ class SymbolMetrics:
         price = float(payload["price"])
         pos = self._pos_lots
         new = pos + qty
+        if not self._avg_known:
+            self._avg_ticks = price  # entry of a restored position unknown: start from this fill
+            self._avg_known = True
         if pos == 0 or (pos > 0) == (qty > 0):
             self._avg_ticks = (self._avg_ticks * abs(pos) + price * abs(qty)) / abs(new)
         elif new == 0:
@@ -192,9 +197,12 @@ class SymbolMetrics:
         if ledger_pos != self._pos_lots:
             # The ledger was restored (journal recovery): entry price unknown, start from the mark.
             self._pos_lots = ledger_pos
-            self._avg_ticks = mid_ticks or 0.0
+            self._avg_known = False
         if mid_ticks is None or self._pos_lots == 0:
             return 0.0
+        if not self._avg_known:
+            self._avg_ticks = mid_ticks
+            self._avg_known = True
         return self._pos_lots * (mid_ticks - self._avg_ticks) * self._unit
 
 

@@ -231,8 +231,8 @@ def _simulate(
     max_abs = 0
     # Sharpe over period increments of equity
     last_sample = 0.0
-    s1 = 0.0
-    s2 = 0.0
+    s1 = 0.0  # running mean of period returns
+    s2 = 0.0  # running sum of squared deviations
     ns = 0
     q_max = float(max_inventory_lots)
     # Countdown counters instead of i % k: an integer division per bar costs more than the rest of the step.
@@ -297,10 +297,12 @@ def _simulate(
         to_sample -= 1
         if to_sample == 0:
             to_sample = period_bars
+            # Welford's update: no cancellation, and exactly 0 variance for identical returns
             d = equity - last_sample
-            s1 += d
-            s2 += d * d
             ns += 1
+            delta = d - s1
+            s1 += delta / ns
+            s2 += delta * (d - s1)
             last_sample = equity
         if record:
             equity_out[i] = equity
@@ -339,10 +341,9 @@ def _simulate(
     out[2] = costs
     sharpe = math.nan  # the metrics module's None: < 2 periods or no variation
     if ns >= 2:
-        mean = s1 / ns
-        var = (s2 - ns * mean * mean) / (ns - 1)
+        var = s2 / (ns - 1)  # s1 = running mean, s2 = sum of squared deviations
         if var > 0.0:
-            sharpe = mean / math.sqrt(var) * math.sqrt(periods_per_year)
+            sharpe = s1 / math.sqrt(var) * math.sqrt(periods_per_year)
     out[3] = sharpe
     out[4] = max_dd
     out[5] = neutral / n if n > 0 else 0.0

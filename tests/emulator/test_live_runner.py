@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
+
 from mmbot.app.live import LiveRunner
 from mmbot.app.settings import Settings, load_settings
 from mmbot.domain.risk import TradingState
@@ -24,6 +26,7 @@ def live_settings(base_url: str, **risk: Any) -> Settings:
             "risk": {"stale_book_ms": 1000, "feed_silent_ms": 3000, "calm_period_ms": 300, **risk},
             "run": {"timer_interval_ms": 50, "status_interval_s": 60},
             "audit": {"enabled": False},
+            "metrics": {"enabled": True, "port": 0},
         },
     )
 
@@ -37,6 +40,11 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
             await wait_until(lambda: "BTC/USDT" in runner.slots and runner.slots["BTC/USDT"].book.is_synced, 20, "first sync")
             gate = runner.slots["BTC/USDT"].engine.gate
             await wait_until(lambda: gate.state is TradingState.ACTIVE, 5, "ACTIVE")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{runner.servers[0].port}/readyz") as r:
+                    ready = (r.status, await r.text())
+                async with http.get(f"http://127.0.0.1:{runner.servers[0].port}/metrics") as r:
+                    exposition = await r.text()
             for kind, fields in (("gap", {}), ("drop", {}), ("garbage", {}), ("malformed", {}), ("freeze", {"duration_s": 4})):
                 t0 = time.monotonic()
                 await inject(emu.base_url, kind, **fields)
@@ -61,3 +69,6 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
     assert summary["open_orders"] == 0 and summary["data_source"] == "live"
     assert summary["feed_gaps"] >= 1 and summary["feed_disconnects"] >= 1 and summary["feed_silences"] >= 2
     assert summary["risk_state"] == "ACTIVE"
+    assert ready == (200, "ready\n")
+    assert 'mmbot_build_info{' in exposition and 'symbol="BTC/USDT"' in exposition
+    assert runner.slots["BTC/USDT"].engine.events == []  # drained to the observers

@@ -192,3 +192,16 @@ def test_process_counters_when_bumped_appear_and_unknown_kinds_stay_bounded() ->
     assert delta("mmbot_exchange_errors_total", kind="rate_limited") == 1
     assert delta("mmbot_exchange_errors_total", kind="unknown") == 1
     assert not any(labels == frozenset({("kind", "something new")}) for _, labels in after)
+
+
+def test_unrealized_pnl_when_position_restored_before_start_measures_from_first_mid() -> None:
+    built = build_replay(load_settings(environ={}), "20260101T000000Z-test0000")
+    built.engine.ledger.restore(5000, Decimal("-3.05"), Decimal(0))  # as journal recovery does, before metrics start
+    metrics = Metrics(version="x", config_hash="y", mode="paper", process_metrics=False)
+    view = metrics.add_engine(built.engine)
+
+    at_first_mid = view.unrealized_pnl(61_000_00.0)
+    later = view.unrealized_pnl(61_010_00.0)
+
+    assert at_first_mid == 0.0
+    assert later == pytest.approx(5000 * 1e-8 * 10.00)

@@ -133,3 +133,20 @@ async def test_probe_when_loop_blocked_records_the_lag() -> None:
 
     assert lag is not None and lag >= 0.15
     assert server.last_lag_s < 0.15  # the latest probe was on time; the gauge kept the worst one
+
+
+def test_build_for_engines_when_enabled_gives_one_view_per_symbol_on_loopback_else_none() -> None:
+    from mmbot.app.hooks_metrics import build_for_engines
+
+    enabled = load_settings(environ={}, overrides={"metrics": {"port": 0}})
+    disabled = load_settings(environ={}, overrides={"metrics": {"enabled": False}})
+    engine = build_replay(enabled, "20260101T000000Z-test0000").engine
+
+    built = build_for_engines(enabled, [engine], [])
+    assert built is not None
+    views, server = built
+    server.sock.close()
+
+    assert list(views) == ["BTC/USDT"]
+    assert server.host == "127.0.0.1" and server.port > 0
+    assert build_for_engines(disabled, [engine], []) is None

@@ -1,12 +1,15 @@
-"""Property: on any bars and parameters the compiled kernel equals the reference bar backtest."""
+"""Property: on any bars and parameters the compiled kernel equals the reference bar backtest and its metrics."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmbot.research.bars import BarRules, Bars, run_bar_backtest
+from mmbot.research.bars import BarRules, Bars, bar_performance, run_bar_backtest
 from mmbot.research.grid import GridRules, run_one, tick_bars_from_bars
 from mmbot.strategy.simple import SimpleParams
 
@@ -56,8 +59,9 @@ def test_run_one_when_any_bars_and_params_then_equals_reference(
         tick_bars_from_bars(bars),
         {"spread_bps": spread_bps, "max_inventory": max_inventory, "order_size": order_size,
          "skew_factor": skew_factor, "update_freq": update_freq},
-        GridRules(fill_rule=fill_rule, fill_semantics=semantics, cross_policy=cross),
+        GridRules(fill_rule=fill_rule, fill_semantics=semantics, cross_policy=cross, period_bars=5, periods_per_year=365 * 288),
     )  # fmt: skip
+    perf = bar_performance(ref, bars, sharpe_interval_s=300.0)
     assert [(f.bar, int(f.side), f.price_ticks) for f in ref.fills] == list(
         zip(ours.fill_bar.tolist(), ours.fill_side.tolist(), ours.fill_price_ticks.tolist(), strict=True)
     )
@@ -65,3 +69,11 @@ def test_run_one_when_any_bars_and_params_then_equals_reference(
     assert ours.equity.tolist() == ref.net_pnl
     assert ours.objectives["orders"] == ref.orders_placed
     assert abs(ours.inventory_lots).max() <= round(max_inventory * 1e8)
+    assert ours.objectives["max_drawdown"] == pytest.approx(perf.max_drawdown, rel=1e-12, abs=1e-9)
+    assert ours.objectives["inventory_balance"] == perf.inventory_balance
+    assert ours.objectives["time_at_max_inventory"] == perf.time_at_max_inventory_share
+    assert ours.objectives["max_abs_inventory"] == pytest.approx(perf.max_inventory, abs=1e-12)
+    if perf.sharpe is None:
+        assert math.isnan(ours.objectives["sharpe"])
+    else:
+        assert ours.objectives["sharpe"] == pytest.approx(perf.sharpe, rel=1e-6)

@@ -1,0 +1,169 @@
+"""nautilus_trader 1.221.0 running the benchmark's skewed market maker on the bundled capture.
+
+Run inside .bench/venv-nautilus:  python benchmarks/peers/nautilus_mm.py --rounds 5
+
+Conversion uses nautilus_trader's own Binance adapter schemas (the msgspec structs its
+live Binance data client decodes websocket frames with): depth diffs ->
+``BinanceOrderBookMsg.data.parse_to_order_book_deltas``, trades ->
+``BinanceSpotTradeMsg.data.parse_to_trade_tick``, the REST snapshot ->
+``BinanceDepth.parse_to_order_book_snapshot``; ``ts_init`` is the capture's receive time.
+Book tickers are not used (the book is L2_MBP from the diffs, as in hftbacktest).
+The converted objects stay in memory (pre-converted data; conversion timed apart).
+
+Timed: ``conversion_s`` (once), and per round a fresh ``BacktestEngine`` (logging
+bypassed) with the data added: ``engine.run()`` only (``run_s``), the figure the
+events/s uses; ``setup_s`` (engine + venue + add_data sort) is reported next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from decimal import Decimal
+from math import ceil, floor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+import msgspec  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+import nautilus_trader  # noqa: E402
+from nautilus_trader.adapters.binance.common.schemas.market import BinanceDepth, BinanceOrderBookMsg  # noqa: E402
+from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotTradeMsg  # noqa: E402
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig  # noqa: E402
+from nautilus_trader.config import LoggingConfig, StrategyConfig  # noqa: E402
+from nautilus_trader.model.currencies import BTC, USDT  # noqa: E402
+from nautilus_trader.model.enums import AccountType, BookType, OmsType, OrderSide, TimeInForce  # noqa: E402
+from nautilus_trader.model.identifiers import Venue  # noqa: E402
+from nautilus_trader.model.objects import Money  # noqa: E402
+from nautilus_trader.test_kit.providers import TestInstrumentProvider  # noqa: E402
+from nautilus_trader.trading.strategy import Strategy  # noqa: E402
+
+INSTRUMENT = TestInstrumentProvider.btcusdt_binance()
+
+
+def convert() -> list:
+    depth = msgspec.json.Decoder(BinanceOrderBookMsg)
+    trade = msgspec.json.Decoder(BinanceSpotTradeMsg)
+    snap = msgspec.json.Decoder(BinanceDepth)
+    iid = INSTRUMENT.id
+    out: list = []
+    for path in common.CAPTURE:
+        import gzip
+
+        with gzip.open(path, "rb") as fh:
+            for line in fh:
+                ts_text, _, body = line.partition(b" ")
+                ts = int(ts_text)
+                if b"@depth" in body[:40]:
+                    out.append(depth.decode(body).data.parse_to_order_book_deltas(iid, ts))
+                elif b"@trade" in body[:40]:
+                    out.append(trade.decode(body).data.parse_to_trade_tick(iid, ts))
+                elif body.startswith(b'{"lastUpdateId"'):
+                    out.append(snap.decode(body).parse_to_order_book_snapshot(iid, ts))
+    return out
+
+
+class SkewedMMConfig(StrategyConfig, frozen=True):
+    instrument_id: str = "BTCUSDT.BINANCE"
+
+
+class SkewedMM(Strategy):
+    def __init__(self, config: SkewedMMConfig) -> None:
+        super().__init__(config)
+        self.bid = None
+        self.ask = None
+        self.quotes = 0
+
+    def on_start(self) -> None:
+        self.subscribe_order_book_deltas(INSTRUMENT.id, book_type=BookType.L2_MBP)
+        self.subscribe_trade_ticks(INSTRUMENT.id)
+        self.clock.set_timer("requote", timedelta(milliseconds=100), callback=self.on_requote)
+
+    def on_requote(self, event) -> None:
+        book = self.cache.order_book(INSTRUMENT.id)
+        if book is None:
+            return
+        bb = book.best_bid_price()
+        ba = book.best_ask_price()
+        if bb is None or ba is None or bb >= ba:
+            return
+        pos = float(self.portfolio.net_position(INSTRUMENT.id))
+        mid = (bb.as_double() + ba.as_double()) / 2 / common.TICK
+        skew = -common.SKEW_TICKS * pos / common.MAX_POSITION
+        bid = floor(mid - common.HALF_SPREAD_TICKS + skew)
+        ask = ceil(mid + common.HALF_SPREAD_TICKS + skew)
+        self.bid = self._requote(self.bid, OrderSide.BUY, bid, pos < common.MAX_POSITION)
+        self.ask = self._requote(self.ask, OrderSide.SELL, ask, pos > -common.MAX_POSITION)
+
+    def _requote(self, order, side, ticks, allowed):
+        if order is not None and order.is_open:
+            if order.price.as_double() == round(ticks * common.TICK, 2) and allowed:
+                return order
+            if not order.is_pending_cancel:
+                self.cancel_order(order)
+            return None  # re-quoted on the next tick once cancelled
+        if order is not None and not order.is_closed:
+            return order  # in flight
+        if not allowed:
+            return None
+        new = self.order_factory.limit(
+            INSTRUMENT.id, side, INSTRUMENT.make_qty(common.ORDER_QTY), INSTRUMENT.make_price(ticks * common.TICK),
+            time_in_force=TimeInForce.GTC, post_only=True,
+        )
+        self.submit_order(new)
+        self.quotes += 1
+        return new
+
+
+def one_run(data: list) -> dict:
+    clock = common.Clock()
+    engine = BacktestEngine(config=BacktestEngineConfig(trader_id="BENCH-001", logging=LoggingConfig(bypass_logging=True)))
+    engine.add_venue(
+        venue=Venue("BINANCE"), oms_type=OmsType.NETTING, account_type=AccountType.CASH,
+        starting_balances=[Money(1_000_000, USDT), Money(10, BTC)], book_type=BookType.L2_MBP,
+    )
+    engine.add_instrument(INSTRUMENT)
+    engine.add_data(data)
+    strategy = SkewedMM(SkewedMMConfig())
+    engine.add_strategy(strategy)
+    setup_s = clock.lap()
+    engine.run()
+    run_s = clock.lap()
+    position = float(engine.portfolio.net_position(INSTRUMENT.id))
+    engine.dispose()
+    return {"setup_s": setup_s, "run_s": run_s, "quotes": strategy.quotes, "position": position}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    clock = common.Clock()
+    data = convert()
+    conversion_s = clock.lap()
+    events = common.count_events()
+    runs = [one_run(data) for _ in range(args.rounds)]
+    med = statistics.median(r["run_s"] for r in runs)
+    common.emit({
+        "peer": "nautilus_trader",
+        "version": nautilus_trader.__version__,
+        "data_objects": len(data),
+        "events": events,
+        "conversion_s": round(conversion_s, 3),
+        "run_s": [round(r["run_s"], 4) for r in runs],
+        "setup_s": [round(r["setup_s"], 4) for r in runs],
+        "events_per_s": events / med,
+        "quotes": runs[0]["quotes"],
+        "final_position": runs[0]["position"],
+        "pid": os.getpid(),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

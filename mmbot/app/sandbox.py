@@ -1,0 +1,545 @@
+"""Sandbox and live trading: the live driver with a real venue behind ccxt.
+
+``mmbot run --mode sandbox`` (an exchange testnet through ccxt's sandbox mode, or any
+Binance-compatible endpoint through ``exchange.base_url`` / ``exchange.urls``, e.g.
+``mmbot emulate``) and ``--mode live`` (refused unless ``MMBOT_ALLOW_LIVE=yes``, see
+:func:`mmbot.app.daemon.startup_checks`).
+
+:class:`SandboxRunner` reuses :class:`~mmbot.app.live.LiveRunner` (feed, books,
+engines, timer, status line, signals) and swaps the paper executor for one shared
+:class:`~mmbot.execution.ccxt_executor.CcxtExecutor`. Its supervisor TaskGroup adds:
+
+* the user stream (``watch_my_trades``; fills de-duplicated by trade id),
+* periodic REST reconciliation every ``exchange.reconcile_interval_s``,
+* the journal flusher and the ``/metrics`` server.
+
+Start-up: load markets, resync the clock (``load_time_difference``), reconcile (our
+open orders left by a crashed run are cancelled: they carry the stable account
+prefix of the client order id), then read balances.
+
+Position (base units) survives restarts without trusting local state:
+
+    position = exchange balance(base) - baseline(base)
+    cash     = exchange balance(quote) - baseline(quote)   (single-symbol runs)
+
+The baseline is written once, on the first start of an account on an exchange, to
+``<audit.dir>/sandbox-baseline-<account>-<exchange>.json`` and reused afterwards
+(delete the file to start flat from the current balances). After each periodic
+reconciliation the engine's ledger position is compared with the venue's; a
+difference still there at the next check (so not fills in flight) raises
+RECONCILE_MISMATCH (HALTED) until they agree again.
+
+Shutdown (SIGTERM/SIGINT/--duration): the engine cancels everything, then a
+cancel-all per symbol is repeated until the venue lists none of our open orders or
+``risk.shutdown_deadline_s`` passes; a last reconciliation books fills that raced
+the cancels; the summary adds the venue's view (``venue_open_orders``,
+``venue_position``, balances, outcome counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml
+from pydantic import SecretStr
+
+from mmbot.adapters.ccxt.exchange import build_exchange
+from mmbot.app.live import LiveRunner, Slot, exchange_params
+from mmbot.app.settings import Settings
+from mmbot.domain.instrument import Instrument
+from mmbot.domain.orders import Command, ExecReport
+from mmbot.domain.risk import RiskReason
+from mmbot.engine.summary import build_summary
+from mmbot.errors import ConfigError, TemporaryVenueError
+from mmbot.execution.budget import OrderBudget
+from mmbot.execution.ccxt_executor import CcxtExecutor, ReconcileResult, account_prefix
+from mmbot.observability.logging import register_secret, scrub
+
+log = structlog.get_logger("mmbot.sandbox")
+
+
+# --- secrets --------------------------------------------------------------------------------
+def apply_secrets_file(settings: Settings) -> Settings:
+    """Keys from ``exchange.secrets_file`` (YAML/JSON ``api_key``, ``secret``); the environment wins."""
+    path = settings.exchange.secrets_file
+    if not path:
+        return settings
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"exchange.secrets_file {p} cannot be read: {type(exc).__name__}") from exc
+    if not isinstance(data, dict) or not {"api_key", "secret"} <= set(data):
+        raise ConfigError(f"exchange.secrets_file {p} must hold a mapping with api_key and secret")
+    update: dict[str, Any] = {}
+    for key in ("api_key", "secret"):
+        register_secret(str(data[key]))
+        if getattr(settings.exchange, key) is None:
+            update[key] = SecretStr(str(data[key]))
+    return settings.model_copy(update={"exchange": settings.exchange.model_copy(update=update)})
+
+
+# --- baseline ---------------------------------------------------------------------------------
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def baseline_path(settings: Settings) -> Path:
+    return Path(settings.audit.dir) / f"sandbox-baseline-{_safe(settings.audit.account)}-{_safe(settings.exchange.id)}.json"
+
+
+def load_or_create_baseline(path: Path, balances: dict[str, Decimal], assets: list[str]) -> tuple[dict[str, Decimal], bool]:
+    """(baseline per asset, created now?). Assets missing from an old file are added at today's balance."""
+    stored: dict[str, Decimal] = {}
+    if path.exists():
+        try:
+            raw = json.loads(path.read_text())
+            stored = {str(a): Decimal(str(v)) for a, v in raw["assets"].items()}
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            raise ConfigError(f"the sandbox baseline {path} is unreadable ({type(exc).__name__}); delete it to start flat") from exc
+    created = not stored
+    changed = False
+    for asset in assets:
+        if asset not in stored:
+            stored[asset] = balances.get(asset, Decimal(0))
+            changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"assets": {a: str(v) for a, v in stored.items()}, "created_wall_ns": time.time_ns()}, indent=1))
+        os.replace(tmp, path)
+    return stored, created
+
+
+# --- the journal (fresh per run: the venue, not the journal, is the state to recover) -------------
+class SandboxJournal:
+    def __init__(self, settings: Settings, run_id: str, slots: dict[str, Slot]) -> None:
+        from mmbot.app.hooks_audit import run_start_payload
+        from mmbot.audit.recorder import Recorder
+        from mmbot.audit.recovery import journal_root
+        from mmbot.audit.writer import JournalWriter
+
+        cfg = settings.audit
+        account = f"{cfg.account}-{settings.mode}"
+        root = journal_root(cfg.dir, account, list(settings.symbols))
+        self.writer = JournalWriter.create(root, run_id, rotate_bytes=cfg.rotate_bytes, info={"account": account, "symbols": list(settings.symbols), "mode": settings.mode})
+        self.recorders = {sym: Recorder(self.writer, slot.engine) for sym, slot in slots.items()}
+        first = next(iter(slots.values()))
+        data = [settings.exchange.base_url or f"{settings.exchange.id}{' sandbox' if settings.exchange.sandbox else ''}"]
+        self.writer.append("run_start", run_start_payload(settings, run_id, mode=settings.mode, account=account, data=data, instrument=first.instrument, resumed=False))
+        self.writer.flush(fsync=True, checkpoint=True)
+        self.interval_s = max(cfg.flush_interval_ms / 1000.0, 0.05)
+        self._lock = asyncio.Lock()
+
+    def observe(self, symbol: str, events: list[Any]) -> None:
+        self.recorders[symbol].observe(events)
+
+    def append(self, kind: str, payload: dict[str, Any]) -> None:
+        self.writer.append(kind, payload, time.time_ns())
+
+    async def flush(self, *, checkpoint: bool) -> None:
+        async with self._lock:
+            chunks, seq, digest = self.writer.take()
+            if chunks or checkpoint:
+                await asyncio.to_thread(self.writer.write, chunks, seq, digest, fsync=checkpoint, checkpoint=checkpoint)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await stop.wait()
+            now = time.monotonic()
+            await self.flush(checkpoint=now - last >= 1.0)
+            if now - last >= 1.0:
+                last = now
+
+    async def seal(self, summary: dict[str, Any], stop_reason: str) -> None:
+        self.writer.append("run_stop", {"summary": summary, "stop_reason": stop_reason}, time.time_ns())
+        await self.flush(checkpoint=True)
+        await asyncio.to_thread(self.writer.seal)
+        self.writer.close()
+
+
+# --- the runner -------------------------------------------------------------------------------
+class SandboxRunner(LiveRunner):
+    def __init__(self, settings: Settings, run_id: str, *, duration_s: float | None, status: bool, emit: Any) -> None:
+        super().__init__(settings, run_id, duration_s=duration_s, status=status, emit=emit)
+        from mmbot.app import wiring
+
+        ex = settings.exchange
+        self.exchange = build_exchange(exchange_params(settings))
+        self.order_prefix = wiring.order_prefix(settings, run_id)
+        self.executor = CcxtExecutor(
+            self.exchange, {}, account_prefix=account_prefix(settings.audit.account),
+            order_timeout_s=ex.timeout_s, watch_timeout_s=ex.watch_timeout_s,
+            budget=OrderBudget(per_window=ex.order_weight_budget_per_10s), use_ws=ex.ws_orders,
+            on_risk=self.on_risk, down_grace_s=ex.down_grace_s,
+        )  # fmt: skip
+        self._risk_pending: list[tuple[RiskReason, bool, str]] = []
+        self._deferred: list[tuple[str, list[Command]]] = []
+        self._lock = asyncio.Lock()  # one order action at a time, in the engine's order
+        self.baseline: dict[str, Decimal] = {}
+        self.baseline_created = False
+        self.startup: ReconcileResult | None = None
+        self.last_reconcile: ReconcileResult | None = None
+        self.reconciles = 0
+        self._mismatch: dict[str, int] = {}
+        self.mismatches = 0
+        self.journal: SandboxJournal | None = None
+        self.metrics_views: dict[str, Any] = {}
+        self.metrics_server: Any = None
+
+    # --- wiring ---------------------------------------------------------------------------
+    def build_slot(self, instrument: Instrument) -> Slot:
+        slot = super().build_slot(instrument)
+        base = re.sub(r"[^a-z0-9]", "", instrument.base.lower())[:6]
+        # [A-Za-z0-9_-], <= 36 characters: 14 (account + run) + <= 7 + hex sequence.
+        slot.engine.om.coid_prefix = f"{self.order_prefix}{base}-"
+        slot.executor = self.executor
+        return slot
+
+    def on_risk(self, reason: RiskReason, raised: bool, cause: str) -> None:
+        """Called by the executor (synchronously); applied to every engine by the next drain."""
+        self._risk_pending.append((reason, raised, scrub(cause)))
+
+    # --- order flow -------------------------------------------------------------------------
+    async def _send(self, commands: list[Command], now: int) -> None:
+        if commands:
+            async with self._lock:
+                await self.executor.submit(commands, now)
+
+    async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
+        await self._send(commands, now)
+        await self.drain(slot, now)
+
+    async def drain(self, slot: Slot | None, now: int) -> None:
+        """Executor reports and risk events to the engines (by symbol); their follow-ups are sent."""
+        for _ in range(1000):
+            per_symbol: dict[str, list[Command]] = {}
+            pending, self._risk_pending = self._risk_pending, []
+            for reason, raised, cause in pending:
+                for symbol, s in self.slots.items():
+                    cmds = s.engine.raise_reason(reason, now, cause) if raised else s.engine.watchdog(reason, False, now, cause)
+                    per_symbol.setdefault(symbol, []).extend(cmds)
+            reports: list[ExecReport] = self.executor.pending_reports()
+            for report in reports:
+                target = self.slots.get(report.symbol)
+                if target is not None:
+                    per_symbol.setdefault(report.symbol, []).extend(target.engine.on_exec(report, now))
+            deferred, self._deferred = self._deferred, []
+            for symbol, cmds in deferred:
+                per_symbol.setdefault(symbol, []).extend(cmds)
+            if not pending and not reports and not deferred:
+                break
+            for cmds in per_symbol.values():
+                await self._send(cmds, now)
+        self.observe()
+
+    def observe(self) -> None:
+        """Engine events to the journal and metrics (the live driver has no other observer)."""
+        now_perf = time.perf_counter_ns()
+        for symbol, slot in self.slots.items():
+            events = slot.engine.events
+            if not events:
+                continue
+            slot.engine.events = []
+            if self.journal is not None:
+                self.journal.observe(symbol, events)
+            view = self.metrics_views.get(symbol)
+            if view is not None:
+                view.on_events(events, 0, now_perf)
+
+    async def advance(self, slot: Slot, now: int) -> None:
+        self.executor.tick()
+        await self.drain(slot, now)
+
+    def toggle_kill_switch(self) -> None:
+        now = time.time_ns()
+        for symbol, slot in self.slots.items():
+            engaged = not slot.engine.gate.kill_switch_engaged
+            self._deferred.append((symbol, slot.engine.set_kill_switch(engaged, now)))
+            log.warning("kill_switch_toggled", symbol=symbol, engaged=engaged)
+
+    # --- reconciliation ---------------------------------------------------------------------
+    def venue_position_lots(self, slot: Slot, balances: dict[str, Decimal]) -> int | None:
+        inst = slot.instrument
+        if inst.base not in balances:
+            return None
+        return inst.to_lots(balances[inst.base] - self.baseline.get(inst.base, Decimal(0)))
+
+    async def connect(self, instruments: dict[str, Instrument]) -> None:
+        """Markets, clock, start-up reconciliation (orphans cancelled), baseline, positions."""
+        ex = self.settings.exchange
+        try:
+            async with asyncio.timeout(max(ex.timeout_s * 3, 10.0)):
+                await self.exchange.load_markets()
+        except (TimeoutError, Exception) as exc:
+            raise ConfigError(f"cannot load markets for orders from {ex.id}: {scrub(str(exc))[:200]}") from exc
+        self.executor.instruments = dict(instruments)
+        await self.executor._resync_time()
+        result = await self.executor.reconcile()
+        if result.mismatch or not result.balances:
+            raise ConfigError(f"start-up reconciliation with {ex.id} failed ({result.mismatch or 'no balances'}); not trading")
+        self.startup = result
+        assets = sorted({a for i in instruments.values() for a in (i.base, i.quote_ccy)})
+        self.baseline, self.baseline_created = load_or_create_baseline(baseline_path(self.settings), result.balances, assets)
+        log.info(
+            "sandbox_reconciled_at_start", orphans_cancelled=len(result.orphans_cancelled), open_at_venue=result.open_at_venue,
+            baseline_created=self.baseline_created, baseline={a: str(v) for a, v in self.baseline.items()},
+        )  # fmt: skip
+
+    def restore_positions(self) -> None:
+        assert self.startup is not None
+        balances = self.startup.balances
+        for slot in self.slots.values():
+            lots = self.venue_position_lots(slot, balances) or 0
+            inst = slot.instrument
+            cash = Decimal(0)
+            if len(self.slots) == 1 and inst.quote_ccy in balances:
+                cash = balances[inst.quote_ccy] - self.baseline.get(inst.quote_ccy, Decimal(0))
+            slot.engine.ledger.restore(lots, cash, Decimal(0))
+            if lots:
+                log.warning("sandbox_position_restored", symbol=inst.symbol, position=str(inst.qty(lots)), cash=str(cash))
+
+    async def check_positions(self, result: ReconcileResult) -> None:
+        now = time.time_ns()
+        for symbol, slot in self.slots.items():
+            venue_lots = self.venue_position_lots(slot, result.balances)
+            if venue_lots is None:
+                continue
+            diff = venue_lots - slot.engine.ledger.position_lots
+            if diff == 0:
+                self._mismatch.pop(symbol, None)
+                if slot.engine.gate.has(RiskReason.RECONCILE_MISMATCH):
+                    await self.submit(slot, slot.engine.watchdog(RiskReason.RECONCILE_MISMATCH, False, now), now)
+                continue
+            seen = self._mismatch.get(symbol)
+            self._mismatch[symbol] = diff
+            if seen == diff:  # the same difference twice in a row: not fills in flight
+                self.mismatches += 1
+                inst = slot.instrument
+                cause = f"venue position {inst.qty(venue_lots)} != ledger {inst.qty(slot.engine.ledger.position_lots)}"
+                log.error("reconcile_mismatch", symbol=symbol, cause=cause)
+                await self.submit(slot, slot.engine.watchdog(RiskReason.RECONCILE_MISMATCH, True, now, cause), now)
+
+    async def reconciler(self) -> None:
+        interval = self.settings.exchange.reconcile_interval_s
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self.stop.wait()
+            if self.stop.is_set():
+                return
+            async with self._lock:
+                result = await self.executor.reconcile()
+            self.reconciles += 1
+            self.last_reconcile = result
+            await self.drain(None, time.time_ns())
+            if self.journal is not None and (result.orphans_cancelled or result.fills_recovered or result.closed_while_away):
+                self.journal.append("reconcile", {
+                    "orphans_cancelled": result.orphans_cancelled, "fills_recovered": result.fills_recovered,
+                    "closed_while_away": result.closed_while_away,
+                })  # fmt: skip
+            if result.balances and not result.mismatch:
+                await self.check_positions(result)
+
+    # --- observability ----------------------------------------------------------------------
+    def start_observers(self) -> list[Any]:
+        tasks: list[Any] = []
+        s = self.settings
+        if s.audit.enabled:
+            self.journal = SandboxJournal(s, self.run_id, self.slots)
+            if self.startup is not None:
+                self.journal.append("reconcile", {
+                    "at": "start", "orphans_cancelled": self.startup.orphans_cancelled,
+                    "open_at_venue": self.startup.open_at_venue, "baseline": {a: str(v) for a, v in self.baseline.items()},
+                    "baseline_created": self.baseline_created,
+                })  # fmt: skip
+            tasks.append(self.journal.run(self.stop))
+        if s.metrics.enabled:
+            from mmbot import __version__
+            from mmbot.app.settings import config_hash
+            from mmbot.observability.metrics import Metrics
+            from mmbot.observability.server import MetricsServer, bind_socket
+
+            metrics = Metrics(version=__version__, config_hash=config_hash(s), mode=s.mode)
+            for symbol, slot in self.slots.items():
+                self.metrics_views[symbol] = metrics.add_engine(slot.engine)
+
+            def ready() -> str | None:
+                if not self.executor.connected:
+                    return "executor not connected to the venue"
+                unsynced = [sym for sym, sl in self.slots.items() if not sl.book.is_synced]
+                return f"order book not synced: {', '.join(unsynced)}" if unsynced else None
+
+            self.metrics_server = MetricsServer(metrics, bind_socket(s.metrics.host, s.metrics.port), ready_checks=[ready])
+            log.info("metrics_listening", port=self.metrics_server.port)
+            tasks.append(self.metrics_server.run(self))
+        return tasks
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        handlers = {
+            signal.SIGINT: lambda: self.request_stop("SIGINT"),
+            signal.SIGTERM: lambda: self.request_stop("SIGTERM"),
+            signal.SIGUSR1: self.toggle_kill_switch,
+        }
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        try:
+            try:
+                instruments = await self.feed.start()
+            except TemporaryVenueError as exc:
+                raise ConfigError(f"cannot load markets from {self.settings.exchange.id}: {scrub(str(exc))}") from exc
+            await self.connect(instruments)
+            for symbol, inst in instruments.items():
+                self.slots[symbol] = self.build_slot(inst)
+            self.restore_positions()
+            observers = self.start_observers()
+            log.info("sandbox_started", symbols=list(instruments), exchange=self.settings.exchange.id, mode=self.settings.mode,
+                     base_url=self.settings.exchange.base_url, sandbox=self.settings.exchange.sandbox, order_prefix=self.order_prefix)
+            async with asyncio.TaskGroup() as tg:
+                workers = [
+                    tg.create_task(self.feed.run()),
+                    tg.create_task(self.timer()),
+                    tg.create_task(self.executor.run_user_stream(self.stop)),
+                    tg.create_task(self.reconciler()),
+                ]
+                workers += [tg.create_task(o) for o in observers]
+                if self.status:
+                    workers.append(tg.create_task(self.status_line()))
+                await tg.create_task(self.stopper())
+                self.stop.set()
+                for task in workers[:3]:
+                    task.cancel()
+        finally:
+            for sig in handlers:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.risk.shutdown_deadline_s):
+                    await self.feed.close()
+        try:
+            return await self.finish()
+        finally:
+            await self.executor.close()
+
+    async def cancel_until_flat(self, deadline: float) -> int:
+        """Cancel-all per symbol until the venue lists none of our orders; the count left."""
+        left = -1
+        while True:
+            now = time.time_ns()
+            for symbol in self.slots:
+                async with self._lock:
+                    await self.executor.cancel_all(symbol, now)
+            try:
+                left = len(await self.executor.open_order_ids())
+            except Exception as exc:  # the venue may still be failing; try until the deadline
+                log.warning("open_orders_unavailable", error=scrub(str(exc))[:200])
+                left = -1
+            if left == 0 or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.5)
+
+    async def finish(self) -> dict[str, Any]:
+        """Stop quoting, cancel every order until the venue confirms, book the last fills, summarise."""
+        deadline = time.monotonic() + self.settings.risk.shutdown_deadline_s
+        now = time.time_ns()
+        for slot in self.slots.values():
+            await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
+        left = await self.cancel_until_flat(deadline) if self.slots else 0
+        final = ReconcileResult()
+        if self.slots:
+            async with self._lock:
+                final = await self.executor.reconcile()
+            await self.drain(None, time.time_ns())
+        if left == 0:  # the venue confirmed: nothing of ours is open
+            for slot in self.slots.values():
+                slot.engine.om.forget_all()
+        wall = time.monotonic() - self.started
+        per_symbol: dict[str, Any] = {}
+        ex = self.executor
+        for symbol, slot in self.slots.items():
+            stats = self.feed.stats[symbol]
+            venue_lots = self.venue_position_lots(slot, final.balances)
+            inst = slot.instrument
+            per_symbol[symbol] = build_summary(
+                slot.engine, run_id=self.run_id, wall_seconds=wall, open_orders=max(left, 0),
+                extra={
+                    "mode": self.settings.mode, "data_source": "live", "exchange": self.settings.exchange.id,
+                    "symbol": symbol, "stop_reason": self.stop_reason or "end",
+                    "venue_open_orders": left,
+                    "venue_position": None if venue_lots is None else str(inst.qty(venue_lots)),
+                    "position_matches_venue": venue_lots == slot.engine.ledger.position_lots,
+                    "venue_balances": {a: str(final.balances[a]) for a in (inst.base, inst.quote_ccy) if a in final.balances},
+                    "baseline": {a: str(self.baseline[a]) for a in (inst.base, inst.quote_ccy) if a in self.baseline},
+                    "baseline_created": self.baseline_created,
+                    "orphans_cancelled_at_start": len(self.startup.orphans_cancelled) if self.startup else 0,
+                    "orphans_cancelled": ex.orphans_cancelled,
+                    "orders_sent": ex.orders_sent,
+                    "venue_outcomes": dict(sorted(ex.outcomes.items())),
+                    "lookups_after_timeout": ex.lookups_after_timeout,
+                    "time_resyncs": ex.time_resyncs,
+                    "connection_resets": ex.ws_resets,
+                    "user_stream_reconnects": ex.user_stream_reconnects,
+                    "reconciliations": self.reconciles,
+                    "reconcile_mismatches": self.mismatches,
+                    "feed_snapshots": stats.snapshots, "feed_deltas": stats.deltas, "feed_gaps": stats.gaps,
+                    "feed_disconnects": stats.downs, "feed_silences": stats.silences, "feed_resyncs": stats.resyncs,
+                },
+            )  # fmt: skip
+        if not per_symbol:
+            summary: dict[str, Any] = {"run_id": self.run_id, "stop_reason": self.stop_reason, "symbols": {}}
+        else:
+            summary = dict(next(iter(per_symbol.values())))
+            if len(per_symbol) > 1:
+                summary["symbols"] = per_symbol
+        if self.journal is not None:
+            await self.journal.seal(summary, self.stop_reason or "end")
+        return summary
+
+
+def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summary_json: str | None, status: bool) -> int:
+    """``mmbot run --mode sandbox|live``: exit 0 after a clean stop with zero open orders, 1 otherwise."""
+    if settings.data.source != "live":
+        # Orders go to a real venue, so its own market data drives the quotes.
+        settings = settings.model_copy(update={"data": settings.data.model_copy(update={"source": "live"})})
+    from rich.console import Console
+
+    out = Console(stderr=False)
+
+    def emit(text: str) -> None:
+        out.print(text, highlight=False, markup=False)
+
+    async def main() -> dict[str, Any]:
+        runner = SandboxRunner(settings, run_id, duration_s=duration, status=status, emit=emit)
+        return await runner.run()
+
+    summary = asyncio.run(main())
+    if summary_json:
+        from mmbot.app.runner import write_json_atomic
+
+        write_json_atomic(summary_json, summary)
+    from mmbot.app.cli import print_summary
+
+    print_summary({k: v for k, v in summary.items() if k not in ("symbols", "risk_transitions")})
+    left = summary.get("venue_open_orders", 0)
+    log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"), venue_open_orders=left)
+    sys.stdout.flush()
+    if left:
+        log.error("orders_left_open", count=left, action="cancel them at the venue; the next start cancels them too")
+        return 1
+    return 0
