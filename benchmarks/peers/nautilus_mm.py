@@ -43,7 +43,27 @@ from nautilus_trader.model.objects import Money  # noqa: E402
 from nautilus_trader.test_kit.providers import TestInstrumentProvider  # noqa: E402
 from nautilus_trader.trading.strategy import Strategy  # noqa: E402
 
-INSTRUMENT = TestInstrumentProvider.btcusdt_binance()
+def _instrument():
+    """Binance spot BTCUSDT (nautilus' test instrument) at the wire's 8-decimal precision.
+
+    Binance sends every price and size with 8 decimals and the adapter's parsers keep
+    that precision, which nautilus' matching engine requires to equal the instrument's.
+    """
+    from nautilus_trader.model.instruments import CurrencyPair
+    from nautilus_trader.model.objects import Price, Quantity
+
+    base = TestInstrumentProvider.btcusdt_binance()
+    return CurrencyPair(
+        instrument_id=base.id, raw_symbol=base.raw_symbol, base_currency=BTC, quote_currency=USDT,
+        price_precision=8, size_precision=8,
+        price_increment=Price(1e-08, precision=8), size_increment=Quantity(1e-08, precision=8),
+        lot_size=None, max_quantity=Quantity(9000, precision=8), min_quantity=Quantity(1e-05, precision=8),
+        max_notional=None, min_notional=Money(5, USDT), max_price=Price(1000000, precision=8), min_price=Price(0.01, precision=8),
+        margin_init=Decimal(0), margin_maint=Decimal(0), maker_fee=Decimal(0), taker_fee=Decimal(0), ts_event=0, ts_init=0,
+    )
+
+
+INSTRUMENT = _instrument()
 
 
 def convert() -> list:

@@ -400,6 +400,15 @@ class SandboxRunner(LiveRunner):
         for sig, handler in handlers.items():
             loop.add_signal_handler(sig, handler)
         try:
+            return await self._run(loop, handlers)
+        finally:
+            await self.executor.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.risk.shutdown_deadline_s):
+                    await self.feed.close()
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, handlers: dict[Any, Any]) -> dict[str, Any]:
+        try:
             try:
                 instruments = await self.feed.start()
             except TemporaryVenueError as exc:
@@ -432,10 +441,7 @@ class SandboxRunner(LiveRunner):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.risk.shutdown_deadline_s):
                     await self.feed.close()
-        try:
-            return await self.finish()
-        finally:
-            await self.executor.close()
+        return await self.finish()
 
     async def cancel_until_flat(self, deadline: float) -> int:
         """Cancel-all per symbol until the venue lists none of our orders; the count left."""
@@ -514,6 +520,12 @@ class SandboxRunner(LiveRunner):
 
 def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summary_json: str | None, status: bool) -> int:
     """``mmbot run --mode sandbox|live``: exit 0 after a clean stop with zero open orders, 1 otherwise."""
+    ex = settings.exchange
+    if ex.api_key is None or ex.secret is None:
+        raise ConfigError(
+            f"mode: {settings.mode} signs orders: set MMBOT_EXCHANGE__API_KEY and MMBOT_EXCHANGE__SECRET "
+            "(or exchange.secrets_file)"
+        )
     if settings.data.source != "live":
         # Orders go to a real venue, so its own market data drives the quotes.
         settings = settings.model_copy(update={"data": settings.data.model_copy(update={"source": "live"})})

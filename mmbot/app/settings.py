@@ -191,6 +191,14 @@ class RiskSettings(_Model):
     )
     symbols: dict[str, SymbolRiskSettings] = Field(default_factory=dict, description="per-symbol limit overrides")
 
+    @field_validator("wall_clock_watchdogs", mode="before")
+    @classmethod
+    def _on_off(cls, v: Any) -> Any:
+        # YAML (and MMBOT_RISK__WALL_CLOCK_WATCHDOGS=off) reads on/off as booleans.
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        return v
+
 
 class ExchangeSettings(_Model):
     id: str = "binance"
