@@ -37,7 +37,9 @@ from typing import Any
 
 import orjson
 
-from benchmarks.throughput import CAPTURE, ROOT
+from benchmarks.throughput import CAPTURE
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PEERS = {
     "hftbacktest": ("hftbacktest==2.4.4", ROOT / ".bench" / "venv-hftbacktest", "benchmarks/peers/hftbacktest_mm.py"),
@@ -75,7 +77,6 @@ def replay_latency() -> dict[str, Any]:
     step = session.step
     samples: list[int] = []
     frames = 0
-    gc_was = gc.isenabled()
     for ts, body in iter_lines(CAPTURE, ReadStats()):
         t0 = clock()
         event = parse(ts, loads(body))
@@ -88,8 +89,6 @@ def replay_latency() -> dict[str, Any]:
         frames += 1
         if engine.events:
             engine.events.clear()
-    if gc_was:
-        gc.enable()
     us = [s / 1000 for s in samples]
     return {"frames": frames, "samples": len(us), "p50_us": pct(us, 0.5), "p99_us": pct(us, 0.99), "p999_us": pct(us, 0.999), "max_us": max(us)}
 
@@ -268,7 +267,7 @@ def memory(duration_s: float) -> dict[str, Any]:
         env = {**os.environ, "MMBOT_AUDIT__ENABLED": "false", "MMBOT_METRICS__ENABLED": "false", "MMBOT_RECORD__ENABLED": "false"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "mmbot", "run", "--speed", "0", "--loop", "--duration", str(duration_s), "--no-status",
-             "--summary-json", str(summary), "--data", *CAPTURE],
+             "--summary-json", str(summary)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp, env=env,
         )
         t0 = time.monotonic()
@@ -329,7 +328,6 @@ def ensure_peer_env(name: str) -> dict[str, Any]:
     venv.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        subprocess.run([sys.executable.replace(".venv/bin/python", ".venv/bin/python"), "-c", "0"], check=True)
         base = os.environ.get("BENCH_PYTHON", "python3.11")
         subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, text=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", spec], check=True, capture_output=True, text=True, timeout=1800)
@@ -402,7 +400,7 @@ def backtrader_subset(combos: int, days: int = 1) -> dict[str, Any]:
     cerebro.run()
     wall = time.perf_counter() - t0
     rate = runs * len(rows) / wall
-    total = SEED_GRID.size() if hasattr(SEED_GRID, "size") else len(list(itertools.product(*space.values())))
+    total = len(list(itertools.product(*space.values())))
     return {
         "combinations_run": runs,
         "bars_per_run": len(rows),

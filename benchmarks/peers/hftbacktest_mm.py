@@ -27,15 +27,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-
-import numpy as np  # noqa: E402
-from numba import njit  # noqa: E402
-
-from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest  # noqa: E402
-from hftbacktest.data.utils import binancefutures  # noqa: E402
-from hftbacktest.order import GTX, LIMIT  # noqa: E402
-from hftbacktest.types import DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, TRADE_EVENT  # noqa: E402
+import common
+import numpy as np
+from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+from hftbacktest.data.utils import binancefutures
+from hftbacktest.order import GTX, LIMIT
+from hftbacktest.types import DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, TRADE_EVENT
+from numba import njit
 
 CACHE = common.ROOT / ".bench" / "data"
 
@@ -43,7 +41,7 @@ CACHE = common.ROOT / ".bench" / "data"
 def futures_shaped_capture(out: Path) -> None:
     """The capture with the futures-only fields added, same ``<ts_ns> <json>`` line format."""
     with gzip.open(out, "wt") as fh:
-        for ts, msg in common.capture_lines():
+        for ts, msg in common.synced_lines():
             data = msg.get("data")
             if data is None:  # REST snapshot: no envelope, no time
                 msg["T"] = ts // 1_000_000
@@ -149,7 +147,7 @@ def main() -> int:
     common.emit({
         "peer": "hftbacktest",
         "version": hftbacktest.__version__ if hasattr(hftbacktest, "__version__") else "2.4.4",
-        "rows": int(len(data)),
+        "rows": len(data),
         "depth_trade_rows": rows_counted,
         "events": events,
         "conversion_s": round(conversion_s, 3),

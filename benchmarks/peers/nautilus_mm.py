@@ -3,7 +3,8 @@
 Run inside .bench/venv-nautilus:  python benchmarks/peers/nautilus_mm.py --rounds 5
 
 Conversion uses nautilus_trader's own Binance adapter schemas (the msgspec structs its
-live Binance data client decodes websocket frames with): depth diffs ->
+live Binance data client decodes websocket frames with), in Binance's sync order
+(common.synced_lines): depth diffs ->
 ``BinanceOrderBookMsg.data.parse_to_order_book_deltas``, trades ->
 ``BinanceSpotTradeMsg.data.parse_to_trade_tick``, the REST snapshot ->
 ``BinanceDepth.parse_to_order_book_snapshot``; ``ts_init`` is the capture's receive time.
@@ -18,6 +19,7 @@ events/s uses; ``setup_s`` (engine + venue + add_data sort) is reported next to 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -26,22 +28,23 @@ from math import ceil, floor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+from datetime import timedelta
 
-import msgspec  # noqa: E402
-from datetime import timedelta  # noqa: E402
+import common
+import msgspec
+import nautilus_trader
+from nautilus_trader.adapters.binance.common.schemas.market import BinanceDepth, BinanceOrderBookMsg
+from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotTradeMsg
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.config import LoggingConfig, StrategyConfig
+from nautilus_trader.model.currencies import BTC, USDT
+from nautilus_trader.model.data import TradeTick
+from nautilus_trader.model.enums import AccountType, BookType, OmsType, OrderSide, TimeInForce
+from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.objects import Money
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+from nautilus_trader.trading.strategy import Strategy
 
-import nautilus_trader  # noqa: E402
-from nautilus_trader.adapters.binance.common.schemas.market import BinanceDepth, BinanceOrderBookMsg  # noqa: E402
-from nautilus_trader.adapters.binance.spot.schemas.market import BinanceSpotTradeMsg  # noqa: E402
-from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig  # noqa: E402
-from nautilus_trader.config import LoggingConfig, StrategyConfig  # noqa: E402
-from nautilus_trader.model.currencies import BTC, USDT  # noqa: E402
-from nautilus_trader.model.enums import AccountType, BookType, OmsType, OrderSide, TimeInForce  # noqa: E402
-from nautilus_trader.model.identifiers import Venue  # noqa: E402
-from nautilus_trader.model.objects import Money  # noqa: E402
-from nautilus_trader.test_kit.providers import TestInstrumentProvider  # noqa: E402
-from nautilus_trader.trading.strategy import Strategy  # noqa: E402
 
 def _instrument():
     """Binance spot BTCUSDT (nautilus' test instrument) at the wire's 8-decimal precision.
@@ -72,19 +75,15 @@ def convert() -> list:
     snap = msgspec.json.Decoder(BinanceDepth)
     iid = INSTRUMENT.id
     out: list = []
-    for path in common.CAPTURE:
-        import gzip
-
-        with gzip.open(path, "rb") as fh:
-            for line in fh:
-                ts_text, _, body = line.partition(b" ")
-                ts = int(ts_text)
-                if b"@depth" in body[:40]:
-                    out.append(depth.decode(body).data.parse_to_order_book_deltas(iid, ts))
-                elif b"@trade" in body[:40]:
-                    out.append(trade.decode(body).data.parse_to_trade_tick(iid, ts))
-                elif body.startswith(b'{"lastUpdateId"'):
-                    out.append(snap.decode(body).parse_to_order_book_snapshot(iid, ts))
+    for ts, msg in common.synced_lines():
+        body = json.dumps(msg).encode()  # the peer's own decoder reads the raw frame
+        stream = msg.get("stream", "")
+        if "@depth" in stream:
+            out.append(depth.decode(body).data.parse_to_order_book_deltas(iid, ts))
+        elif "@trade" in stream:
+            out.append(trade.decode(body).data.parse_to_trade_tick(iid, ts))
+        elif "lastUpdateId" in msg:
+            out.append(snap.decode(body).parse_to_order_book_snapshot(iid, ts))
     return out
 
 
@@ -148,7 +147,10 @@ def one_run(data: list) -> dict:
         starting_balances=[Money(1_000_000, USDT), Money(10, BTC)], book_type=BookType.L2_MBP,
     )
     engine.add_instrument(INSTRUMENT)
-    engine.add_data(data)
+    # Book data and trades as two streams (nautilus merges them by ts_init; it looks
+    # for book data per add_data call).
+    engine.add_data([d for d in data if not isinstance(d, TradeTick)])
+    engine.add_data([d for d in data if isinstance(d, TradeTick)])
     strategy = SkewedMM(SkewedMMConfig())
     engine.add_strategy(strategy)
     setup_s = clock.lap()

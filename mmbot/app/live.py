@@ -39,7 +39,7 @@ from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine, EngineConfig, EngineEvent
 from mmbot.engine.summary import build_summary
-from mmbot.errors import ConfigError, TemporaryVenueError
+from mmbot.errors import ConfigError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
 from mmbot.marketdata.book import ApplyResult, L2Book
 from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
@@ -142,7 +142,7 @@ class LiveRunner:
             elif item.kind in ("down", "silent"):
                 slot.book.invalidate()
                 await self.submit(slot, engine.raise_reason(RiskReason.STALE_BOOK, now, item.detail), now)
-            slot.publish()
+            self.observe()
             return
         slot.md_receipt_ns = time.perf_counter_ns()
         self.last_event_wall = time.monotonic()
@@ -155,7 +155,7 @@ class LiveRunner:
         slot.executor.on_market(item)
         await self.drain(slot, now)
         await self.submit(slot, engine.on_market(item, now), now)
-        slot.publish()
+        self.observe()
         slot.md_receipt_ns = 0
 
     async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
@@ -175,6 +175,11 @@ class LiveRunner:
             if commands:
                 await slot.executor.submit(commands, now)
 
+    def observe(self) -> None:
+        """Each engine's new events to its observers, then cleared (subclasses add a journal)."""
+        for slot in self.slots.values():
+            slot.publish()
+
     async def advance(self, slot: Slot, now: int) -> None:
         """Deliver commands whose simulated entry/cancel latency has elapsed."""
         commands: list[Command] = []
@@ -192,7 +197,7 @@ class LiveRunner:
             for slot in self.slots.values():
                 await self.advance(slot, now)
                 await self.submit(slot, slot.engine.on_timer(now), now)
-                slot.publish()
+                self.observe()
 
     async def status_line(self) -> None:
         while True:
@@ -220,6 +225,7 @@ class LiveRunner:
             async with asyncio.timeout(self.duration_s):
                 await self.stop.wait()
         self.stop_reason = self.stop_reason or "duration"
+        self.stop.set()  # servers serve until stop is set
 
     def request_stop(self, why: str) -> None:
         log.warning("shutdown_requested", signal=why)
@@ -250,19 +256,15 @@ class LiveRunner:
                 raise ConfigError(f"cannot load markets from {self.settings.exchange.id}: {exc}") from exc
             for symbol, inst in instruments.items():
                 self.slots[symbol] = self.build_slot(inst)
-            servers = self.servers = self.metrics_servers()
+            self.servers = self.metrics_servers()
             log.info("live_started", symbols=list(instruments), exchange=self.settings.exchange.id,
                      base_url=self.settings.exchange.base_url, mode=self.settings.mode)
-            async with asyncio.TaskGroup() as tg:
-                feed = tg.create_task(self.feed.run())
-                timer = tg.create_task(self.timer())
-                status = tg.create_task(self.status_line()) if self.status else None
-                for server in servers:
-                    tg.create_task(server.run(self))
-                await tg.create_task(self.stopper())
-                for task in (feed, timer, status):
-                    if task is not None:
-                        task.cancel()
+            try:
+                await self._supervise()
+            except* MmbotError as group:
+                # A configuration problem found while streaming (unknown symbol, no order
+                # books in ccxt): one line and its exit status, not a traceback.
+                raise group.exceptions[0] from None
         finally:
             for sig in handlers:
                 with contextlib.suppress(Exception):
@@ -271,6 +273,18 @@ class LiveRunner:
                 async with asyncio.timeout(self.settings.risk.shutdown_deadline_s):
                     await self.feed.close()
         return await self.finish()
+
+    async def _supervise(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            feed = tg.create_task(self.feed.run())
+            timer = tg.create_task(self.timer())
+            status = tg.create_task(self.status_line()) if self.status else None
+            for server in self.servers:
+                tg.create_task(server.run(self))
+            await tg.create_task(self.stopper())
+            for task in (feed, timer, status):
+                if task is not None:
+                    task.cancel()
 
     def metrics_servers(self) -> list[Any]:
         """Prometheus /metrics, /healthz, /readyz for every symbol (metrics.enabled)."""
@@ -302,7 +316,7 @@ class LiveRunner:
             await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
             # Let latency-delayed cancels reach the venue.
             await self.advance(slot, now + 60 * 10**9)
-            slot.publish()
+            self.observe()
         wall = time.monotonic() - self.started
         per_symbol: dict[str, Any] = {}
         for symbol, slot in self.slots.items():

@@ -58,12 +58,12 @@ from mmbot.adapters.ccxt.exchange import build_exchange
 from mmbot.app.live import LiveRunner, Slot, exchange_params
 from mmbot.app.settings import Settings
 from mmbot.domain.instrument import Instrument
-from mmbot.domain.orders import Command, ExecReport
+from mmbot.domain.orders import Command, ExecReport, OrderRejected
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, TemporaryVenueError
 from mmbot.execution.budget import OrderBudget
-from mmbot.execution.ccxt_executor import CcxtExecutor, ReconcileResult, account_prefix
+from mmbot.execution.ccxt_executor import LOCAL_BUDGET_CODE, CcxtExecutor, ReconcileResult, account_prefix
 from mmbot.observability.logging import register_secret, scrub
 
 log = structlog.get_logger("mmbot.sandbox")
@@ -236,8 +236,14 @@ class SandboxRunner(LiveRunner):
             reports: list[ExecReport] = self.executor.pending_reports()
             for report in reports:
                 target = self.slots.get(report.symbol)
-                if target is not None:
-                    per_symbol.setdefault(report.symbol, []).extend(target.engine.on_exec(report, now))
+                if target is None:
+                    continue
+                if isinstance(report, OrderRejected) and report.code == LOCAL_BUDGET_CODE:
+                    # Never reached the venue: forget the order, do not count a venue reject.
+                    target.engine.om.on_report(report)
+                    target.engine.note("deny", now, reason="ORDER_BUDGET", detail=report.message, client_order_id=report.client_order_id)
+                    continue
+                per_symbol.setdefault(report.symbol, []).extend(target.engine.on_exec(report, now))
             deferred, self._deferred = self._deferred, []
             for symbol, cmds in deferred:
                 per_symbol.setdefault(symbol, []).extend(cmds)
@@ -427,12 +433,13 @@ class SandboxRunner(LiveRunner):
                     tg.create_task(self.executor.run_user_stream(self.stop)),
                     tg.create_task(self.reconciler()),
                 ]
-                workers += [tg.create_task(o) for o in observers]
                 if self.status:
                     workers.append(tg.create_task(self.status_line()))
+                for coro in observers:  # these exit by themselves once stop is set (final flush)
+                    tg.create_task(coro)
                 await tg.create_task(self.stopper())
                 self.stop.set()
-                for task in workers[:3]:
+                for task in workers:
                     task.cancel()
         finally:
             for sig in handlers:

@@ -58,6 +58,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_API_KEY = "mmbot-emulator-key"
 DEFAULT_SECRET = "mmbot-emulator-secret"
+SEND_TIMEOUT_S = 10.0
 MAX_QUEUE = 20_000  # frames per connection; a slower consumer is disconnected (as Binance does)
 
 MSG_BAD_SIGNATURE = "Signature for this request is not valid."
@@ -119,8 +120,10 @@ class _Conn:
             if text is None or self.ws.closed:
                 return
             try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
+                # A client that stops reading blocks only its own writer, and not for ever.
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError, TimeoutError):
                 return
 
 
@@ -471,7 +474,7 @@ class Emulator:
         return web.json_response(self.account.my_trades(params), dumps=_dumps)
 
     async def h_not_found(self, request: web.Request) -> web.Response:
-        log.warning("emulator_unknown_path", method=request.method, path=request.path)
+        log.warning("emulator_unknown_path_requested", method=request.method, path=request.path)
         return web.Response(status=404, text="Not Found")
 
     # --- market-data websockets -------------------------------------------------------------

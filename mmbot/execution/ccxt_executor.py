@@ -49,6 +49,9 @@ from mmbot.execution.budget import OrderBudget
 log = structlog.get_logger("mmbot.ccxt_executor")
 
 RiskHook = Callable[[RiskReason, bool, str], None]  # (reason, raised?, cause)
+# An order refused by our own budget before reaching the venue (not a venue reject:
+# it must not count toward REJECT_STORM; ORDER_RATE already throttles quoting).
+LOCAL_BUDGET_CODE = -91015
 
 
 @dataclass
@@ -198,7 +201,7 @@ class CcxtExecutor:
         if not self.budget.try_spend(self.clock()):
             self._count(VenueOutcome.RATE_LIMITED)
             self._raise(RiskReason.ORDER_RATE, "local order budget exhausted")
-            self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=-1015, message="order budget exhausted (local)"))
+            self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=LOCAL_BUDGET_CODE, message="order budget exhausted (local)"))
             return
         tracked = _Tracked(cmd.client_order_id, cmd.symbol, cmd.side, cmd.price_ticks, cmd.qty_lots, in_flight=True)
         self._orders[cmd.client_order_id] = tracked
@@ -275,6 +278,10 @@ class CcxtExecutor:
 
     async def _cancel(self, coid: str, symbol: str) -> None:
         tracked = self._orders.get(coid)
+        if tracked is None or tracked.done:
+            # Never sent (refused locally) or its final report is already queued
+            # (rejected, filled, cancelled): nothing to cancel at the venue.
+            return
         if not self.budget.try_spend(self.clock()) and self.clock() < self.budget.paused_until:
             # Banned/paused: the cancel is retried by reconciliation once traffic resumes.
             self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1003, message="order traffic paused", for_cancel=True))

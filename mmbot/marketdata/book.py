@@ -63,6 +63,20 @@ class _Side:
         elif price in levels:
             del levels[price]
 
+    def apply(self, updates: tuple[tuple[int, int], ...]) -> None:
+        """``set`` for every (price, qty) of a diff: one call per side, not per level (hot path)."""
+        levels = self.levels
+        heap = self.heap
+        push = heapq.heappush
+        sign = -1 if self.is_bid else 1
+        for price, qty in updates:
+            if qty:
+                if price not in levels:
+                    push(heap, sign * price)
+                levels[price] = qty
+            elif price in levels:
+                del levels[price]
+
     def best(self) -> int | None:
         heap = self.heap
         levels = self.levels
@@ -211,12 +225,8 @@ class L2Book:
             self._expect_first = False
         elif delta.first_update_id != last + 1:
             return self._gap(delta)
-        bids = self._bids
-        asks = self._asks
-        for price, qty in delta.bids:
-            bids.set(price, qty)
-        for price, qty in delta.asks:
-            asks.set(price, qty)
+        self._bids.apply(delta.bids)
+        self._asks.apply(delta.asks)
         self.last_update_id = delta.last_update_id
         self.ts_local_ns = delta.ts_local_ns
         self.update_count += 1

@@ -31,7 +31,7 @@ FAULTS: tuple[tuple[str, dict[str, float]], ...] = (
 async def measure(repeats: int) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {k: [] for k, _ in FAULTS}
     async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
-        runner = LiveRunner(live_settings(emu.base_url), "20261126T000000Z-measure1", duration_s=None, status=False, emit=print)
+        runner = LiveRunner(live_settings(emu.base_url, stale_book_ms=1000, feed_silent_ms=3000), "20261126T000000Z-measure1", duration_s=None, status=False, emit=print)
         signals: list[tuple[float, str]] = []
         original = runner.on_feed
 

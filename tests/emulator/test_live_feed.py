@@ -53,9 +53,10 @@ class Session:
     rec: Recorder
 
 
-async def start_session(emu: RunningEmulator, symbols: list[str]) -> AsyncIterator[Session]:
+async def start_session(emu: RunningEmulator, symbols: list[str], watch_timeout_s: float = WATCH_TIMEOUT_S) -> AsyncIterator[Session]:
     rec = Recorder()
-    feed = LiveFeed(ccxt_params(emu.base_url, enable_rate_limit=True), symbols, FeedConfig(watch_timeout_s=WATCH_TIMEOUT_S), rec, seed=1)
+    config = FeedConfig(watch_timeout_s=watch_timeout_s)
+    feed = LiveFeed(ccxt_params(emu.base_url, enable_rate_limit=True), symbols, config, rec, seed=1)
     for symbol in await feed.start():
         rec.books[symbol] = L2Book(symbol)
     async with asyncio.TaskGroup() as tg:
@@ -75,6 +76,15 @@ async def session() -> AsyncIterator[Session]:
             yield s
 
 
+@pytest.fixture
+async def calm_session() -> AsyncIterator[Session]:
+    """A longer silence timeout: tests that expect no signal at all must not see a
+    spurious one when a loaded machine stalls the event loop for a second."""
+    async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
+        async for s in start_session(emu, ["BTC/USDT"], watch_timeout_s=5.0):
+            yield s
+
+
 async def assert_books_equal(s: Session) -> None:
     """Pause the emulator, let the last frames arrive, compare every symbol's top 100 levels."""
     await admin(s.emu.base_url, "pause")
@@ -87,7 +97,8 @@ async def assert_books_equal(s: Session) -> None:
     await admin(s.emu.base_url, "resume")
 
 
-async def test_feed_when_synced_then_local_book_equals_emulator_book(session: Session) -> None:
+async def test_feed_when_synced_then_local_book_equals_emulator_book(calm_session: Session) -> None:
+    session = calm_session
     await wait_until(lambda: session.feed.stats["BTC/USDT"].deltas >= 10, 10, "ten deltas")
     await assert_books_equal(session)
     assert session.rec.bad_applies == 0
@@ -124,7 +135,8 @@ async def test_feed_when_fault_injected_then_signalled_and_resynced_to_equal_boo
     assert session.feed.stats["BTC/USDT"].resyncs >= 1
 
 
-async def test_feed_when_non_json_frame_then_ignored_and_stream_continues(session: Session) -> None:
+async def test_feed_when_non_json_frame_then_ignored_and_stream_continues(calm_session: Session) -> None:
+    session = calm_session
     t0 = time.monotonic()
     before = session.feed.stats["BTC/USDT"].deltas
     await inject(session.emu.base_url, "garbage")
@@ -144,3 +156,14 @@ async def test_feed_when_three_symbols_then_each_book_equals_emulator_book() -> 
             await assert_books_equal(s)
             assert all(st.trades > 0 for st in s.feed.stats.values())
             assert sorted(s.feed.instruments) == symbols
+
+
+async def test_feed_start_when_symbol_not_listed_then_config_error(emulator: RunningEmulator) -> None:
+    from mmbot.errors import ConfigError
+
+    feed = LiveFeed(ccxt_params(emulator.base_url), ["NOPE/USDT"], FeedConfig(), lambda item: None)
+    try:
+        with pytest.raises(ConfigError, match="NOPE/USDT is not listed by binance"):
+            await feed.start()
+    finally:
+        await feed.close()

@@ -23,7 +23,9 @@ def live_settings(base_url: str, **risk: Any) -> Settings:
         overrides={
             "data": {"source": "live"},
             "exchange": {"base_url": base_url, "watch_timeout_s": 1.5, "keepalive_ms": 3000},
-            "risk": {"stale_book_ms": 1000, "feed_silent_ms": 3000, "calm_period_ms": 300, **risk},
+            # Faults are detected by the 1.5 s watch timeout; the engine's own watchdogs are
+            # slower so a loaded machine does not trip them spuriously.
+            "risk": {"stale_book_ms": 3000, "feed_silent_ms": 5000, "calm_period_ms": 300, **risk},
             "run": {"timer_interval_ms": 50, "status_interval_s": 60},
             "audit": {"enabled": False},
             "metrics": {"enabled": True, "port": 0},

@@ -187,3 +187,34 @@ async def test_order_path_fault_when_injected_then_ccxt_raises_mapped_error(
             await ex.create_order("BTC/USDT", "limit", "buy", 0.001, book["bids"][0][0] - 20, {"postOnly": True})
     finally:
         await ex.close()
+
+
+async def test_ws_api_when_connection_dropped_then_next_watch_resubscribes_user_data(emulator: RunningEmulator) -> None:
+    ex = ccxt_client(emulator.base_url, options={"ws": {"cost": 1}})
+    try:
+        await ex.load_markets()
+        book = await ex.fetch_order_book("BTC/USDT", 5)
+        first = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
+        await wait_until(lambda: any(c.user_data for c in emulator.emulator.conns), 5, "user data subscription")
+        await inject(emulator.base_url, "drop")
+        with pytest.raises(ccxt.NetworkError):
+            await asyncio.wait_for(first, 5)
+        second = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))
+        await wait_until(lambda: any(c.user_data for c in emulator.emulator.conns), 5, "user data resubscribed")
+        placed = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, book["bids"][0][0] - 30, {"postOnly": True})
+        pushed = await asyncio.wait_for(second, 5)
+    finally:
+        await ex.close()
+    assert [o["id"] for o in pushed] == [placed["id"]]
+
+
+async def test_emulator_when_faults_given_at_start_then_injected_on_schedule() -> None:
+    from mmbot.emulator.faults import parse_fault_specs
+
+    async with run_emulator(CAPTURE, port=0, faults=parse_fault_specs("gap@0.5,http429@0.5:30")) as emu:
+        await wait_until(lambda: emu.emulator.markets["BTCUSDT"].skipped_updates == 1, 5, "one skipped depth update")
+        async with aiohttp.ClientSession() as s, s.get(f"{emu.base_url}/api/v3/time") as r:
+            status, body = r.status, await r.json()
+        state = emu.emulator.state()
+    assert status == 429 and body["code"] == -1003
+    assert state["faults_injected"] == {"gap": 1, "http429": 1} and "http429" in state["faults_active"]

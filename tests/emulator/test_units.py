@@ -146,3 +146,10 @@ def test_symbol_market_when_tape_loops_then_update_ids_stay_continuous_and_book_
     assert client.last_update_id == market.last_update_id
     assert any(e.kind == RESET for e in tape.entries) is gap
     assert market.trade_offset == 3  # one trade id per pass
+
+
+def test_admin_loopback_check_when_remote_is_not_loopback_then_refused() -> None:
+    from mmbot.emulator.server import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1")
+    assert not _is_loopback("192.168.1.5") and not _is_loopback(None) and not _is_loopback("garbage")

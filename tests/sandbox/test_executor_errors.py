@@ -14,7 +14,7 @@ from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import CancelOrder, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected, PlaceOrder, Side
 from mmbot.domain.risk import RiskReason, VenueOutcome
 from mmbot.execution.budget import OrderBudget
-from mmbot.execution.ccxt_executor import CcxtExecutor, account_prefix, run_order_prefix
+from mmbot.execution.ccxt_executor import LOCAL_BUDGET_CODE, CcxtExecutor, account_prefix, run_order_prefix
 
 SYMBOL = "BTC/USDT"
 
@@ -194,7 +194,7 @@ async def test_budget_when_exhausted_then_local_reject_without_venue_call(setup:
     await ex.submit([place("mmabcd-000001-6"), place("mmabcd-000001-7")], 0)
     reports = ex.pending_reports()
     assert fake.calls.count("create_order") == 1
-    assert isinstance(reports[-1], OrderRejected) and reports[-1].code == -1015
+    assert isinstance(reports[-1], OrderRejected) and reports[-1].code == LOCAL_BUDGET_CODE
     assert any(r is RiskReason.ORDER_RATE for r, _, _ in risks)
 
 

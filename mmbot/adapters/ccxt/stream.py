@@ -25,6 +25,7 @@ ExchangeClosedByUser, other ExchangeError,
 a watch future cancelled by ccxt's close()
 ``asyncio.timeout`` expired                     StreamSilent     rebuild the client
 BadSymbol                                       ConfigError      stop: fix the config
+NotSupported                                    StreamUnsupported that stream is skipped
 ==============================================  ===============  ==========================
 
 Conversions (floats from ccxt to integer ticks/lots) are described in
@@ -42,7 +43,7 @@ import ccxt
 from mmbot.adapters.ccxt.exchange import ExchangeParams, build_exchange, close_exchange, market_instrument
 from mmbot.domain.events import BestBidAsk, BookSnapshot, Trade
 from mmbot.domain.instrument import Instrument
-from mmbot.errors import BookIntegrityError, ConfigError, TemporaryVenueError
+from mmbot.errors import BookIntegrityError, ConfigError, TemporaryVenueError, VenueError
 
 
 class StreamGap(BookIntegrityError):
@@ -55,6 +56,10 @@ class StreamDown(TemporaryVenueError):
 
 class StreamSilent(TemporaryVenueError):
     """No update within the watch timeout: the client is rebuilt."""
+
+
+class StreamUnsupported(VenueError):
+    """The exchange has no such stream in ccxt (e.g. no watch_bids_asks)."""
 
 
 def book_levels(side: list[list[float]], ticks_per_unit: int, lots_per_unit: int) -> tuple[tuple[int, int], ...]:
@@ -73,6 +78,7 @@ class CcxtStream:
         self.generation = 0
         self.rebuilds = 0
         self._lock = asyncio.Lock()
+        self._local_seq: dict[str, int] = {}  # per symbol, for exchanges whose books carry no nonce
 
     async def ensure(self) -> Any:
         """The exchange object with markets loaded (built on first use)."""
@@ -134,6 +140,8 @@ class CcxtStream:
             raise StreamDown(f"{what}: connection closed by a client rebuild") from exc
         except ccxt.BadSymbol as exc:
             raise ConfigError(f"{what}: {exc}") from exc
+        except ccxt.NotSupported as exc:
+            raise StreamUnsupported(f"{what}: not supported by {self.params.id} in ccxt") from exc
         except ccxt.InvalidNonce as exc:  # ChecksumError is a subclass
             raise StreamGap(f"{what}: sequence gap ({type(exc).__name__})") from exc
         except ccxt.BaseError as exc:
@@ -152,7 +160,10 @@ class CcxtStream:
         ob = await self._watch(ex.watch_order_book(symbol), f"watch_order_book {symbol}", timeout_s)
         now = time.time_ns()
         tpu, lpu = inst.ticks_per_unit, inst.lots_per_unit
-        nonce = ob.get("nonce") or 0
+        nonce = ob.get("nonce")
+        if nonce is None:
+            # No venue sequence number: count the updates we saw, so downstream books chain.
+            nonce = self._local_seq[symbol] = self._local_seq.get(symbol, 0) + 1
         return BookSnapshot(symbol, now, int(nonce), book_levels(ob["bids"], tpu, lpu), book_levels(ob["asks"], tpu, lpu))
 
     async def watch_trades(self, symbol: str, inst: Instrument) -> list[Trade]:
@@ -167,7 +178,7 @@ class CcxtStream:
                     symbol,
                     now,
                     int(t.get("timestamp") or 0) * 1_000_000,
-                    int(t["id"]),
+                    int(t["id"]) if str(t.get("id") or "").isdigit() else 0,  # 0: the venue's ids are not numbers
                     round(float(t["price"]) * inst.ticks_per_unit),
                     round(float(t["amount"]) * inst.lots_per_unit),
                     bool(info.get("m", t.get("side") == "sell")),

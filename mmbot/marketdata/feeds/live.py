@@ -40,9 +40,10 @@ from dataclasses import dataclass
 import structlog
 
 from mmbot.adapters.ccxt.exchange import ExchangeParams
-from mmbot.adapters.ccxt.stream import CcxtStream, StreamDown, StreamGap, StreamSilent
+from mmbot.adapters.ccxt.stream import CcxtStream, StreamDown, StreamGap, StreamSilent, StreamUnsupported
 from mmbot.domain.events import BookDelta, BookSnapshot, Level, MarketEvent
 from mmbot.domain.instrument import Instrument
+from mmbot.errors import ConfigError
 
 log = structlog.get_logger("mmbot.feed.live")
 
@@ -170,12 +171,14 @@ class LiveFeed:
             generation = stream.generation
             try:
                 snap = await stream.watch_book(symbol, inst, None if last_id is not None else sync_timeout)
+            except StreamUnsupported as exc:
+                raise ConfigError(f"{exc}: live market data needs order books") from exc
             except StreamGap as exc:
                 stats.gaps += 1
                 failures += 1
                 outage_since = outage_since or time.monotonic()
                 last_id = None
-                log.warning("feed_gap", symbol=symbol, error=str(exc))
+                log.warning("feed_gap_detected", symbol=symbol, error=str(exc))
                 await self._signal("gap", symbol, str(exc))
                 if failures > 1:
                     await asyncio.sleep(backoff_s(failures - 1, cfg.reconnect_initial_s, cfg.reconnect_max_s, self.rng))
@@ -185,7 +188,7 @@ class LiveFeed:
                 failures += 1
                 outage_since = outage_since or time.monotonic()
                 last_id = None
-                log.warning("feed_silent", symbol=symbol, error=str(exc), action="rebuilding the client")
+                log.warning("feed_silence_detected", symbol=symbol, error=str(exc), action="rebuilding the client")
                 await self._signal("silent", symbol, str(exc))
                 await stream.rebuild(generation)
                 await asyncio.sleep(backoff_s(failures, cfg.reconnect_initial_s, cfg.reconnect_max_s, self.rng))
@@ -195,7 +198,7 @@ class LiveFeed:
                 failures += 1
                 outage_since = outage_since or time.monotonic()
                 last_id = None
-                log.warning("feed_down", symbol=symbol, error=str(exc), failures=failures)
+                log.warning("feed_disconnected", symbol=symbol, error=str(exc), failures=failures)
                 await self._signal("down", symbol, str(exc))
                 if failures >= 2:
                     await stream.rebuild(generation)
@@ -260,11 +263,14 @@ class LiveFeed:
                         await self._emit(bbo)
                 failures = 0
             except StreamSilent:
-                log.info("feed_stream_idle", symbol=symbol, stream=kind, action="rebuilding the client")
+                log.info("feed_stream_timed_out", symbol=symbol, stream=kind, action="rebuilding the client")
                 await stream.rebuild(generation)
+            except StreamUnsupported as exc:
+                log.warning("feed_stream_skipped", symbol=symbol, stream=kind, error=str(exc))
+                return
             except (StreamDown, StreamGap) as exc:
                 failures += 1
-                log.warning("feed_stream_down", symbol=symbol, stream=kind, error=str(exc), failures=failures)
+                log.warning("feed_stream_disconnected", symbol=symbol, stream=kind, error=str(exc), failures=failures)
                 if failures >= 2:
                     await stream.rebuild(generation)
                 await asyncio.sleep(backoff_s(failures, cfg.reconnect_initial_s, cfg.reconnect_max_s, self.rng))

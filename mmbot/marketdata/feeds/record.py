@@ -138,7 +138,7 @@ class BinanceRecorder:
                         async with asyncio.timeout(self.watch_timeout_s):
                             msg = await ws.receive()
                     except TimeoutError:
-                        log.warning("record_stream_silent", timeout_s=self.watch_timeout_s, action="reconnecting")
+                        log.warning("record_stream_timed_out", timeout_s=self.watch_timeout_s, action="reconnecting")
                         return
                     ts = time.time_ns()
                     if msg.type != aiohttp.WSMsgType.TEXT:
@@ -158,7 +158,8 @@ class BinanceRecorder:
                             pending.discard(venue)
                             tg.create_task(self._snapshot(session, rest, venue))
         finally:
-            await ws.close()
+            async with asyncio.timeout(self.params.timeout_s):
+                await ws.close()
 
 
 class NormalisedRecorder:
