@@ -505,6 +505,7 @@ class SandboxRunner(LiveRunner):
                     "orders_sent": ex.orders_sent,
                     "venue_outcomes": dict(sorted(ex.outcomes.items())),
                     "lookups_after_timeout": ex.lookups_after_timeout,
+                    "fill_sources": dict(sorted(ex.fill_sources.items())),
                     "time_resyncs": ex.time_resyncs,
                     "connection_resets": ex.ws_resets,
                     "user_stream_reconnects": ex.user_stream_reconnects,

@@ -120,6 +120,7 @@ class CcxtExecutor:
         self.lookups_after_timeout = 0
         self.orders_sent = 0
         self.time_resyncs = 0
+        self.fill_sources: dict[str, int] = {}  # stream (user stream), rest (reconciliation), order (order reply)
 
     # --- helpers --------------------------------------------------------------------------
     def _count(self, outcome: VenueOutcome) -> None:
@@ -391,13 +392,13 @@ class CcxtExecutor:
             tracked.acked = True
             self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id))
         for trade in order.get("trades") or []:
-            self._on_trade(trade, tracked)
+            self._on_trade(trade, tracked, source="order")
         if status in ("canceled", "expired", "rejected") and not tracked.done:
             # Fills, if any, arrive through trades; only mark the order gone.
             tracked.done = True
             self._push(OrderCancelled(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), reason=str(status)))
 
-    def _on_trade(self, trade: dict[str, Any], tracked: _Tracked | None = None) -> None:
+    def _on_trade(self, trade: dict[str, Any], tracked: _Tracked | None = None, source: str = "stream") -> None:
         trade_id = str(trade.get("id") or "")
         if not trade_id or trade_id in self._seen_trades:
             return
@@ -410,6 +411,7 @@ class CcxtExecutor:
             if tracked is None:
                 return  # not ours (or from before a restart: reconciliation books those)
         self._seen_trades.add(trade_id)
+        self.fill_sources[source] = self.fill_sources.get(source, 0) + 1
         inst = self.instruments[tracked.symbol]
         qty_lots = inst.qty_lots(format(Decimal(str(trade["amount"])), "f"))
         price_ticks = inst.price_ticks(format(Decimal(str(trade["price"])), "f"))
@@ -456,7 +458,7 @@ class CcxtExecutor:
                 failures = 0
                 await self.reconcile()
             for trade in trades:
-                self._on_trade(trade)
+                self._on_trade(trade, source="stream")
 
     async def _ws_api_alive(self) -> bool:
         """A cheap signed ws-api request on the user stream's socket (account.status)."""
@@ -481,7 +483,7 @@ class CcxtExecutor:
             return 0
         before = len(self._seen_trades)
         for trade in trades:
-            self._on_trade(trade)
+            self._on_trade(trade, source="rest")
         return len(self._seen_trades) - before
 
     async def reconcile(self) -> ReconcileResult:
