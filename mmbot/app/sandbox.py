@@ -495,6 +495,7 @@ class SandboxRunner(LiveRunner):
                     "mode": self.settings.mode, "data_source": "live", "exchange": self.settings.exchange.id,
                     "symbol": symbol, "stop_reason": self.stop_reason or "end",
                     "venue_open_orders": left,
+                    "order_prefix": self.order_prefix,
                     "venue_position": None if venue_lots is None else str(inst.qty(venue_lots)),
                     "position_matches_venue": venue_lots == slot.engine.ledger.position_lots,
                     "venue_balances": {a: str(final.balances[a]) for a in (inst.base, inst.quote_ccy) if a in final.balances},

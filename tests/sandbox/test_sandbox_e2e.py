@@ -1,0 +1,103 @@
+"""``mmbot run --mode sandbox`` against the emulator with real ccxt (subprocess daemon, loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+from mmbot.emulator.server import RunningEmulator
+from tests.conftest import MMBOT
+from tests.sandbox.conftest import (
+    API_KEY,
+    SECRET,
+    base_total,
+    files_containing,
+    open_orders,
+    sandbox_env,
+    scrape,
+    start_daemon,
+    wait_for,
+)
+
+
+async def test_sandbox_run_when_emulator_then_orders_fill_via_user_stream_balances_reconcile_and_no_secret_leaks(
+    emu: RunningEmulator, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = sandbox_env(clean_env, emu.base_url)
+    btc_before = base_total(emu)
+    daemon = await start_daemon(env, tmp_path, "run", "--duration", "25")
+    port = await daemon.metrics_port()
+    await wait_for(lambda: len(emu.emulator.account.orders) > 0, 30, "an order reached the emulator")
+    metrics_text = await scrape(port)
+    code = await daemon.wait(60)
+    summary = daemon.result()
+    account = emu.emulator.account
+    our_orders = [r for r in account.orders.values() if r.client_order_id.startswith(summary["order_prefix"])]
+    btc_after = base_total(emu)
+    leaks = files_containing(tmp_path, SECRET) + files_containing(tmp_path, API_KEY)
+    journal_files = [p for p in (tmp_path / "journal").rglob("*") if p.is_file()]
+
+    assert code == 0, daemon.err.read_text()[-2000:]
+    # Orders reached the emulator (so the secret signed them) and fills came back.
+    assert len(our_orders) >= 2 and summary["orders_sent"] >= 2
+    assert summary["fills"] >= 1 and summary["fill_sources"].get("stream", 0) >= 1, summary["fill_sources"]
+    # Balances reconcile: the ledger's position is the venue's balance change.
+    assert Decimal(summary["venue_position"]) == btc_after - btc_before == Decimal(summary["final_inventory"])
+    assert summary["position_matches_venue"] is True
+    assert summary["venue_open_orders"] == 0 and open_orders(emu) == []
+    # No key anywhere: stdout, stderr (logs), summary, journal + baseline (audit dir), /metrics.
+    assert leaks == []
+    assert SECRET not in metrics_text and API_KEY not in metrics_text and "mmbot_" in metrics_text
+    assert len(journal_files) >= 2  # journal segment(s) + manifest were written and grepped
+
+
+async def test_sandbox_restart_when_sigkilled_then_orphans_cancelled_no_duplicates_position_matches(
+    emu: RunningEmulator, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = sandbox_env(clean_env, emu.base_url)
+    btc_before = base_total(emu)
+    first = await start_daemon(env, tmp_path, "first")
+    await wait_for(lambda: len(open_orders(emu)) > 0, 40, "the first daemon rests orders")
+    await asyncio.sleep(4)  # trade for a while: fills move the balance
+    await wait_for(lambda: len(open_orders(emu)) > 0, 20, "orders resting at the kill")
+    first.kill()
+    await first.wait(10)
+    left_behind = {r.client_order_id for r in open_orders(emu)}
+    second = await start_daemon(env, tmp_path, "second", "--duration", "12")
+    code = await second.wait(60)
+    summary = second.result()
+    orders = list(emu.emulator.account.orders.values())
+    per_id = Counter(r.client_order_id for r in orders)
+    cancelled_orphans = {r.client_order_id for r in orders if r.client_order_id in left_behind and r.status == "CANCELED"}
+    filled_orphans = {r.client_order_id for r in orders if r.client_order_id in left_behind and r.status == "FILLED"}
+
+    assert code == 0, second.err.read_text()[-2000:]
+    assert left_behind, "SIGKILL left orders at the venue"
+    assert summary["orphans_cancelled_at_start"] + summary["orphans_cancelled"] >= 1
+    assert cancelled_orphans | filled_orphans == left_behind
+    assert max(per_id.values()) == 1  # no client order id was ever sent twice
+    assert summary["baseline_created"] is False
+    assert Decimal(summary["final_inventory"]) == base_total(emu) - btc_before == Decimal(summary["venue_position"])
+    assert open_orders(emu) == [] and summary["venue_open_orders"] == 0
+
+
+def test_live_mode_when_not_allowed_then_refused_with_exit_2(clean_env: dict[str, str]) -> None:
+    env = dict(clean_env, MMBOT_EXCHANGE__API_KEY=API_KEY, MMBOT_EXCHANGE__SECRET=SECRET)
+    refused = subprocess.run([*MMBOT, "run", "--mode", "live", "--duration", "1"], env=env, capture_output=True, text=True, timeout=60)
+    env["MMBOT_ALLOW_LIVE"] = "no"
+    still_refused = subprocess.run([*MMBOT, "run", "--mode", "live", "--duration", "1"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert refused.returncode == 2 and "MMBOT_ALLOW_LIVE=yes" in refused.stderr
+    assert still_refused.returncode == 2 and "MMBOT_ALLOW_LIVE=yes" in still_refused.stderr
+    assert SECRET not in refused.stderr + refused.stdout + still_refused.stderr
+
+
+def test_sandbox_mode_when_no_keys_then_exit_2_naming_the_variables(clean_env: dict[str, str]) -> None:
+    env = dict(clean_env, MMBOT_EXCHANGE__BASE_URL="http://127.0.0.1:9")  # nothing listens: never reached
+    result = subprocess.run([*MMBOT, "run", "--mode", "sandbox", "--duration", "1"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2
+    assert "MMBOT_EXCHANGE__API_KEY" in result.stderr and "Traceback" not in result.stderr
