@@ -150,6 +150,9 @@ def run(
         overrides["mode"] = mode
     if exchange is not None:
         overrides.setdefault("exchange", {})["id"] = exchange
+        if not data:
+            # Naming an exchange means live market data from it (unless --data is given).
+            overrides.setdefault("data", {})["source"] = "live"
     if symbols is not None:
         overrides["symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
     if speed is not None:

@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         data: Annotated[list[str] | None, typer.Option("--data", help="capture file(s) to replay (default: the bundled BTCUSDT capture)")] = None,
         port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1 (0 = any free port)")] = 8765,
         symbols: Annotated[str | None, typer.Option("--symbols", help="comma-separated symbols; extra ones are renamed copies of the capture")] = None,
+        host: Annotated[str, typer.Option("--host", help="bind address; keep 127.0.0.1 unless a container network must reach it")] = "127.0.0.1",
         speed: Annotated[float, typer.Option("--speed", help="replay speed (x real time); the capture loops for ever")] = 1.0,
         faults: Annotated[str | None, typer.Option("--faults", help=HELP_FAULTS)] = None,
         api_key: Annotated[str | None, typer.Option("--api-key", help="accepted API key (default: $MMBOT_EXCHANGE__API_KEY or the test key)")] = None,
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
         async def main() -> str:
             async with run_emulator(
                 paths, port=port, symbols=_symbols(symbols, settings.symbols), speed=speed, faults=specs,
-                api_key=key, secret=sec, **options,
+                api_key=key, secret=sec, host=host, **options,
             ) as emu:
                 print(f"emulator listening on {emu.base_url}", flush=True)
                 print(f"  point mmbot at it: MMBOT_DATA__SOURCE=live MMBOT_EXCHANGE__BASE_URL={emu.base_url}", flush=True)

@@ -720,6 +720,7 @@ async def run_emulator(
     faults: Sequence[FaultSpec] = (),
     api_key: str = DEFAULT_API_KEY,
     secret: str = DEFAULT_SECRET,
+    host: str = "127.0.0.1",
     **options: Any,
 ) -> AsyncIterator[RunningEmulator]:
     """Run the emulator in-process on 127.0.0.1 (``port=0``: a free port).
@@ -737,12 +738,14 @@ async def run_emulator(
     emulator = Emulator(config)
     runner = web.AppRunner(emulator.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    # 127.0.0.1 unless the operator opts in (docker-compose's offline profile serves the
+    # compose network); /admin stays loopback-only whatever the bind address.
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"emulator: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
+        raise ConfigError(f"emulator: cannot listen on {host}:{port}: {exc.strerror}") from exc
     bound = int(runner.addresses[0][1])
     emulator.started_mono = time.monotonic()
     try:
