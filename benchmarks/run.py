@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     log("tick-to-quote on the replay")
     result["latency_replay"] = suite.replay_latency()
     log("tick-to-quote end to end (ccxt + mmbot emulate)")
-    result["latency_e2e"] = suite.end_to_end(30 if full else 6)
+    result["latency_e2e"] = suite.end_to_end(60 if full else 6)
     log("symbol scaling")
     result["scaling"] = suite.symbol_scaling([1, 10, 50, 100, 200, 400] if full else [1, 10, 50], 20 if full else 3)
     log("optimizer")

@@ -38,6 +38,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> None:
+    from mmbot.observability.logging import scrub
+
+    message = scrub(message)  # registered keys never reach an error message
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 

@@ -131,27 +131,24 @@ class ReplaySession:
         venue = self.venue
         engine = self.engine
         while True:
-            # Fast exit (the common case, twice per event): nothing is due by t.
+            # The earliest of: venue command due, market data due, snapshot due, timer due
+            # (ties: that order). Plain comparisons, no list: this runs twice per event.
+            when = -1
+            kind = -1
             due = venue.next_due_ns
-            if (
-                (due is None or due > t)
-                and not (self._md and self._md[0][0] <= t)
-                and (self._snapshot_due is None or self._snapshot_due > t)
-                and not (self.timer_interval_ns and self._next_timer and self._next_timer <= t)
-            ):
-                return
-            candidates = []
             if due is not None and due <= t:
-                candidates.append((due, 0))
-            if self._md and self._md[0][0] <= t:
-                candidates.append((self._md[0][0], 1))
-            if self._snapshot_due is not None and self._snapshot_due <= t:
-                candidates.append((self._snapshot_due, 2))
-            if self.timer_interval_ns and self._next_timer and self._next_timer <= t:
-                candidates.append((self._next_timer, 3))
-            if not candidates:
+                when, kind = due, 0
+            md = self._md
+            if md and md[0][0] <= t and (kind < 0 or md[0][0] < when):
+                when, kind = md[0][0], 1
+            snap_due = self._snapshot_due
+            if snap_due is not None and snap_due <= t and (kind < 0 or snap_due < when):
+                when, kind = snap_due, 2
+            timer = self._next_timer
+            if self.timer_interval_ns and timer and timer <= t and (kind < 0 or timer < when):
+                when, kind = timer, 3
+            if kind < 0:
                 return
-            when, kind = min(candidates)
             self.now_ns = max(self.now_ns, when)
             if kind == 0:
                 self._handle_reports(venue.advance(when), when)

@@ -139,3 +139,22 @@ def test_compose_when_up_then_prometheus_scrapes_the_daemon(image: str) -> None:
         assert result
     finally:
         docker("compose", "-p", project, "down", "-v", timeout=120, check=False)
+
+
+def test_compose_offline_profile_when_up_then_paper_daemon_trades_on_the_emulator_feed(image: str) -> None:
+    project = f"mmbotoff{uuid.uuid4().hex[:6]}"
+    probe = (
+        "import urllib.request; t = urllib.request.urlopen('http://127.0.0.1:9464/metrics').read().decode(); "
+        "print(sum(float(l.rsplit(' ', 1)[1]) for l in t.splitlines() if l.startswith('mmbot_fills_total{')))"
+    )
+    try:
+        docker("compose", "-p", project, "--profile", "offline", "up", "-d", "--build", "--wait", "emulator", "mmbot-live", timeout=900)
+        container = f"{project}-mmbot-live-1"
+
+        def fills() -> float:
+            out = docker("exec", container, "python", "-c", probe, check=False).stdout.strip()
+            return float(out) if out else 0.0
+
+        assert wait_for(fills, 120, "fills of the paper daemon on the emulator's live feed") > 0
+    finally:
+        docker("compose", "-p", project, "--profile", "offline", "down", "-v", timeout=120, check=False)

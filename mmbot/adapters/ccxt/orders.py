@@ -7,6 +7,7 @@ Client order ids go in ``newClientOrderId`` (ccxt param ``clientOrderId``).
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +28,9 @@ async def call(coro: Any, timeout_s: float) -> Any:
             return await coro
     except asyncio.CancelledError:
         raise
-    except Exception as exc:
-        raise VenueCallError(classify(exc)) from exc
+    except Exception as exc:  # every ccxt (and ccxt-bug) exception becomes an outcome
+        # now_ms: a 418's "banned until <ms>" becomes the retry-after.
+        raise VenueCallError(classify(exc, now_ms=time.time_ns() // 1_000_000)) from exc
 
 
 def fmt(value: Decimal) -> str:
