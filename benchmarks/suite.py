@@ -15,7 +15,9 @@ Definitions (every row says what it times):
   one book, engine and paper executor per symbol, the runner's timer task); every
   frame is decoded and parsed once per symbol (orjson + CaptureParser) and the loop
   is yielded between symbols, as separate websocket callbacks would. CPU share =
-  process CPU time / wall; loop lag = overshoot of a 10 ms asyncio.sleep probe.
+  process CPU time / wall; loop lag = overshoot of a 10 ms asyncio.sleep probe;
+  the goal's measure is the largest N with loop lag p99 < 10 ms; the stricter
+  "kept up" figure also requires the replay never to fall 1 s behind real time.
   No ccxt/websocket decoding in this row (the end-to-end row has it).
 * memory: ``mmbot run --speed 0 --loop`` in a subprocess, RSS from /proc.
 """
@@ -186,8 +188,14 @@ def symbol_scaling(points: list[int], seconds: float) -> dict[str, Any]:
     for n in points:
         rows.append(asyncio.run(_scaling_point(n, seconds, frames)))
         gc.collect()
-    ok = [r["symbols"] for r in rows if r["loop_lag_p99_ms"] < 10.0 and r["behind_max_s"] < 1.0]
-    return {"points": rows, "largest_n_loop_lag_p99_under_10ms": max(ok) if ok else 0, "seconds_per_point": seconds}
+    lag_ok = [r["symbols"] for r in rows if r["loop_lag_p99_ms"] < 10.0]
+    kept_up = [n for n in lag_ok if next(r for r in rows if r["symbols"] == n)["behind_max_s"] < 1.0]
+    return {
+        "points": rows,
+        "largest_n_loop_lag_p99_under_10ms": max(lag_ok) if lag_ok else 0,  # the issue's measure
+        "largest_n_also_never_1s_behind": max(kept_up) if kept_up else 0,  # stricter: the replay kept up with real time
+        "seconds_per_point": seconds,
+    }
 
 
 # --- end to end through ccxt and mmbot emulate ------------------------------------------

@@ -53,7 +53,11 @@ def parse_and_book() -> int:
 
 
 def full_pipeline(journal_dir: str | None = None) -> int:
-    """`mmbot backtest` on the default config: parse, book, strategy, risk, sim, portfolio."""
+    """The replay core of `mmbot backtest`: parse, books, strategy, risk, sim, portfolio, summary.
+
+    Journal off unless ``journal_dir`` (the shipped command's default has it on: see
+    :func:`backtest_command`).
+    """
     from mmbot.app.backtest_cmd import run_l2_backtest
     from mmbot.app.settings import load_settings
 
@@ -71,3 +75,21 @@ def timed(fn: Callable[[], int], rounds: int) -> list[float]:
         n = fn()
         rates.append(n / (time.perf_counter() - t0))
     return rates
+
+
+def backtest_command() -> int:
+    """`mmbot backtest` as shipped, in-process: default config, so the audit journal and the
+    run record (series for `mmbot report`) are written too (into a temporary directory)."""
+    import tempfile
+
+    from mmbot.app.backtest_cmd import run_backtest_command
+    from mmbot.app.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {"audit": {"dir": f"{tmp}/journal"}, "record": {"dir": f"{tmp}/runs"}, "log": {"level": "warning"}}
+        settings = load_settings(None, environ={}, overrides=overrides)
+        run_backtest_command(
+            settings, data=CAPTURE, bars=None, summary_json=None, out=None, report=False, faults=(),
+            print_summary=lambda _summary, _title: None,
+        )
+    return 320_015  # the capture's events (same definition as every row)

@@ -189,7 +189,6 @@ class SandboxRunner(LiveRunner):
         )  # fmt: skip
         self._risk_pending: list[tuple[RiskReason, bool, str]] = []
         self._deferred: list[tuple[str, list[Command]]] = []
-        self._lock = asyncio.Lock()  # one order action at a time, in the engine's order
         self.baseline: dict[str, Decimal] = {}
         self.baseline_created = False
         self.startup: ReconcileResult | None = None
@@ -216,9 +215,8 @@ class SandboxRunner(LiveRunner):
 
     # --- order flow -------------------------------------------------------------------------
     async def _send(self, commands: list[Command], now: int) -> None:
-        if commands:
-            async with self._lock:
-                await self.executor.submit(commands, now)
+        if commands:  # the executor runs order actions one at a time, in this order
+            await self.executor.submit(commands, now)
 
     async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
         await self._send(commands, now)
@@ -348,8 +346,7 @@ class SandboxRunner(LiveRunner):
                     await self.stop.wait()
             if self.stop.is_set():
                 return
-            async with self._lock:
-                result = await self.executor.reconcile()
+            result = await self.executor.reconcile()
             self.reconciles += 1
             self.last_reconcile = result
             await self.drain(None, time.time_ns())
@@ -456,8 +453,7 @@ class SandboxRunner(LiveRunner):
         while True:
             now = time.time_ns()
             for symbol in self.slots:
-                async with self._lock:
-                    await self.executor.cancel_all(symbol, now)
+                await self.executor.cancel_all(symbol, now)
             try:
                 left = len(await self.executor.open_order_ids())
             except Exception as exc:  # the venue may still be failing; try until the deadline
@@ -476,8 +472,7 @@ class SandboxRunner(LiveRunner):
         left = await self.cancel_until_flat(deadline) if self.slots else 0
         final = ReconcileResult()
         if self.slots:
-            async with self._lock:
-                final = await self.executor.reconcile()
+            final = await self.executor.reconcile()
             await self.drain(None, time.time_ns())
         if left == 0:  # the venue confirmed: nothing of ours is open
             for slot in self.slots.values():

@@ -113,6 +113,7 @@ class CcxtExecutor:
         self.connected = False
         self.last_trade_ms: dict[str, int] = {}
         self._raised: set[RiskReason] = set()
+        self._lock = asyncio.Lock()  # order actions and reconciliation never interleave
         self._need_time_resync = False
         self.ws_resets = 0
         self.user_stream_reconnects = 0
@@ -188,13 +189,15 @@ class CcxtExecutor:
 
     # --- Executor protocol ----------------------------------------------------------------
     async def submit(self, commands: Sequence[Command], now_ns: int) -> None:
-        for command in commands:
-            if isinstance(command, PlaceOrder):
-                await self._place(command)
-            elif isinstance(command, CancelOrder):
-                await self._cancel(command.client_order_id, command.symbol)
-            elif isinstance(command, CancelAll):
-                await self.cancel_all(command.symbol, now_ns)
+        """Order actions one at a time, in order (reconciliation waits for them, and they for it)."""
+        async with self._lock:
+            for command in commands:
+                if isinstance(command, PlaceOrder):
+                    await self._place(command)
+                elif isinstance(command, CancelOrder):
+                    await self._cancel(command.client_order_id, command.symbol)
+                elif isinstance(command, CancelAll):
+                    await self._cancel_all(command.symbol)
 
     async def _place(self, cmd: PlaceOrder) -> None:
         inst = self.instruments[cmd.symbol]
@@ -244,10 +247,15 @@ class CcxtExecutor:
             await self._resync_time()
 
     async def reset_connections(self, why: str) -> None:
-        """Close every socket of the exchange (it reconnects lazily); see REAL-COMPONENTS §9."""
+        """Close every websocket of the exchange (the next watch/ws call reconnects); see REAL-COMPONENTS §9.
+
+        Only the websockets: after ``exchange.close()`` ccxt 4.5.90 refuses REST calls
+        ("instance was closed by the user") until ``open()``, and the lookup by client
+        id that follows a hung ws-api order call goes over REST.
+        """
         self.ws_resets += 1
         log.warning("venue_connections_reset", why=why)
-        close = getattr(self.exchange, "close", None)
+        close = getattr(self.exchange, "close_ws_clients", None)
         if close is not None:
             try:
                 async with asyncio.timeout(5):
@@ -297,6 +305,8 @@ class CcxtExecutor:
                     await self._settle_missing(coid, symbol)
                     return
                 if err.outcome.is_retryable and attempt < 2:
+                    if self.use_ws and err.outcome.kind is VenueOutcome.TIMEOUT:
+                        await self.reset_connections("cancel timed out on the ws-api")
                     await asyncio.sleep(0.2 * (attempt + 1))
                     continue
                 self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1, message=err.outcome.message[:160], for_cancel=True))
@@ -317,6 +327,8 @@ class CcxtExecutor:
             found = None
         if found is not None:
             self._on_order_update(found)
+            if found.get("status") == "open":
+                return  # still resting (it was created after the open-orders snapshot)
         await self._recover_trades(symbol)
         tracked = self._orders.get(coid)
         if tracked is not None and not tracked.done:
@@ -324,6 +336,10 @@ class CcxtExecutor:
             self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), reason="not_found"))
 
     async def cancel_all(self, symbol: str, now_ns: int) -> None:
+        async with self._lock:
+            await self._cancel_all(symbol)
+
+    async def _cancel_all(self, symbol: str) -> None:
         results: list[dict[str, Any]] = []
         for attempt in range(3):
             await self._maybe_resync_time()
@@ -487,6 +503,10 @@ class CcxtExecutor:
         return len(self._seen_trades) - before
 
     async def reconcile(self) -> ReconcileResult:
+        async with self._lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> ReconcileResult:
         """REST reconciliation: open orders, trades since the last seen one, balances.
 
         Open orders with our account prefix that this run does not track (left by a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections import Counter
 from decimal import Decimal
@@ -101,3 +102,19 @@ def test_sandbox_mode_when_no_keys_then_exit_2_naming_the_variables(clean_env: d
 
     assert result.returncode == 2
     assert "MMBOT_EXCHANGE__API_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_when_run_then_reports_paper_and_sandbox_divergence(clean_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "compare.json"
+    result = subprocess.run(
+        [*MMBOT, "compare", "--duration", "10", "--speed", "3", "--out", str(out)],
+        env=clean_env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    report = json.loads(out.read_text()) if out.exists() else {}
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fill_rate" in result.stdout and "markout_5s_bps" in result.stdout
+    assert report["paper"]["orders_placed"] > 0 and report["sandbox"]["orders_sent"] > 0
+    assert report["sandbox"]["venue_open_orders"] == 0 and report["emulator"]["open_orders"] == 0
+    row = report["divergence"]["fills"]
+    assert row["difference"] == row["sandbox"] - row["paper"]

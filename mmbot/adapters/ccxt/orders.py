@@ -11,6 +11,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import ccxt
+
 from mmbot.adapters.ccxt.errors import Outcome, classify
 
 
@@ -27,7 +29,12 @@ async def call(coro: Any, timeout_s: float) -> Any:
         async with asyncio.timeout(timeout_s):
             return await coro
     except asyncio.CancelledError:
-        raise
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled: never swallow it
+        # ccxt cancelled the call's future itself (its sockets were closed by
+        # ``close()``/``close_ws_clients()``): the connection is gone, not our task.
+        raise VenueCallError(classify(ccxt.NetworkError("connection closed while waiting"))) from None
     except Exception as exc:  # every ccxt (and ccxt-bug) exception becomes an outcome
         # now_ms: a 418's "banned until <ms>" becomes the retry-after.
         raise VenueCallError(classify(exc, now_ms=time.time_ns() // 1_000_000)) from exc
