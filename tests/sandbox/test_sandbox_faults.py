@@ -73,7 +73,7 @@ async def test_sandbox_when_order_path_faults_then_mapped_outcomes_and_zero_orph
     assert summary["risk_state"] == "ACTIVE" or set(summary["risk_reasons"]) <= {"REJECT_STORM", "ORDER_RATE"}
 
 
-async def test_sandbox_when_ws_orders_and_ws_api_hangs_then_lookup_by_client_id_no_duplicates(
+async def test_sandbox_when_ws_orders_and_ws_api_hangs_then_connections_reset_no_duplicates(
     emu: RunningEmulator, clean_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = sandbox_env(clean_env, emu.base_url, MMBOT_EXCHANGE__WS_ORDERS="true")
