@@ -43,6 +43,7 @@ from mmbot.errors import ConfigError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
 from mmbot.marketdata.book import ApplyResult, L2Book
 from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
+from mmbot.observability import counters
 from mmbot.sim.venue import SimVenue
 
 log = structlog.get_logger("mmbot.live")
@@ -142,6 +143,8 @@ class LiveRunner:
             elif item.kind in ("down", "silent"):
                 slot.book.invalidate()
                 await self.submit(slot, engine.raise_reason(RiskReason.STALE_BOOK, now, item.detail), now)
+            elif item.kind == "resynced" and item.outage_s > 0:
+                counters.websocket_reconnected(item.symbol)  # back after a drop or a rebuilt client
             self.observe()
             return
         slot.md_receipt_ns = time.perf_counter_ns()

@@ -187,6 +187,9 @@ class SandboxRunner(LiveRunner):
             budget=OrderBudget(per_window=ex.order_weight_budget_per_10s), use_ws=ex.ws_orders,
             on_risk=self.on_risk, down_grace_s=ex.down_grace_s,
         )  # fmt: skip
+        from mmbot.observability import counters
+
+        self.executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{kind}
         self._risk_pending: list[tuple[RiskReason, bool, str]] = []
         self._deferred: list[tuple[str, list[Command]]] = []
         self.baseline: dict[str, Decimal] = {}

@@ -122,10 +122,13 @@ class CcxtExecutor:
         self.orders_sent = 0
         self.time_resyncs = 0
         self.fill_sources: dict[str, int] = {}  # stream (user stream), rest (reconciliation), order (order reply)
+        self.on_outcome: Callable[[VenueOutcome], None] | None = None  # e.g. the exchange-errors metric
 
     # --- helpers --------------------------------------------------------------------------
     def _count(self, outcome: VenueOutcome) -> None:
         self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
 
     def _push(self, report: ExecReport) -> None:
         self._queue.put_nowait(report)
