@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmbot.engine.session import split_fault_spec
+
 ONE_SHOT = frozenset({"drop", "gap", "garbage", "malformed"})
 TIMED = frozenset({"freeze", "http429", "http418", "http5xx", "slow", "reject", "skew"})
 KINDS = ONE_SHOT | TIMED
@@ -54,24 +56,7 @@ class FaultSpec:
 
 def parse_fault_specs(spec: str | None) -> tuple[FaultSpec, ...]:
     """``gap@5,freeze@10:4,http429@20:3`` -> fault specs (seconds after start)."""
-    if not spec:
-        return ()
-    out: list[FaultSpec] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        kind, sep, rest = part.partition("@")
-        if not sep:
-            raise ValueError(f"fault {part!r} must look like KIND@SECONDS[:DURATION]")
-        when, _, duration = rest.partition(":")
-        try:
-            at_s = float(when)
-            dur_s = float(duration) if duration else 0.0
-        except ValueError as exc:
-            raise ValueError(f"fault {part!r}: times must be numbers of seconds") from exc
-        out.append(FaultSpec(kind=kind, at_s=at_s, duration_s=dur_s))
-    return tuple(out)
+    return tuple(FaultSpec(kind=kind, at_s=at_s, duration_s=dur_s) for kind, at_s, dur_s in split_fault_spec(spec))
 
 
 class FaultState:

@@ -41,28 +41,35 @@ class Fault:
     duration_ms: float = 0.0
 
 
-def parse_faults(spec: str | None) -> tuple[Fault, ...]:
-    """``freeze@T:DURATION,gap@T,garbage@T`` (seconds from the start of the replay)."""
-    if not spec:
-        return ()
-    faults = []
-    for part in spec.split(","):
+def split_fault_spec(spec: str | None) -> list[tuple[str, float, float]]:
+    """``KIND@SECONDS[:DURATION],...`` -> [(kind, at_s, duration_s)]: the fault syntax
+    shared by the replay feed (``--faults`` on run/backtest) and the emulator."""
+    out: list[tuple[str, float, float]] = []
+    for part in (spec or "").split(","):
         part = part.strip()
         if not part:
             continue
-        kind, at, rest = part.partition("@")
-        if not at:
+        kind, sep, rest = part.partition("@")
+        if not sep:
             raise ValueError(f"fault {part!r} must look like KIND@SECONDS[:DURATION]")
-        if kind not in ("freeze", "gap", "garbage"):
-            raise ValueError(f"fault kind must be freeze, gap or garbage, was {kind!r}")
         when, _, duration = rest.partition(":")
         try:
             at_s = float(when)
             dur_s = float(duration) if duration else 0.0
         except ValueError as exc:
             raise ValueError(f"fault {part!r}: times must be numbers of seconds") from exc
+        out.append((kind, at_s, dur_s))
+    return out
+
+
+def parse_faults(spec: str | None) -> tuple[Fault, ...]:
+    """``freeze@T:DURATION,gap@T,garbage@T`` (seconds from the start of the replay)."""
+    faults = []
+    for kind, at_s, dur_s in split_fault_spec(spec):
+        if kind not in ("freeze", "gap", "garbage"):
+            raise ValueError(f"fault kind must be freeze, gap or garbage, was {kind!r}")
         if kind == "freeze" and dur_s <= 0:
-            raise ValueError(f"fault {part!r}: freeze needs a duration, e.g. freeze@30:8")
+            raise ValueError(f"fault {kind}@{at_s:g}: freeze needs a duration, e.g. freeze@30:8")
         faults.append(Fault(kind=kind, at_ms=at_s * 1000.0, duration_ms=dur_s * 1000.0))
     return tuple(faults)
 
