@@ -23,7 +23,19 @@ from mmbot.audit.state import fold
 from mmbot.audit.verify import EXIT_TAMPERED, EXIT_UNSEALED, VerifyResult, find_journals, verify_journal
 from mmbot.errors import ConfigError
 
-PathsArg = Annotated[list[str], typer.Argument(help="journal directories (or a directory holding journals, or a file in one)")]
+PathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="journal directories (or a directory holding journals, or a file in one); default: audit.dir"),
+]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML config file (its audit.dir is the default PATH)")]
+
+
+def _paths(paths: list[str] | None, config: str | None) -> list[str]:
+    if paths:
+        return paths
+    from mmbot.app.settings import load_settings
+
+    return [load_settings(config).audit.dir]
 
 
 def _journals(paths: list[str]) -> list[Path]:
@@ -65,9 +77,9 @@ def register(app: typer.Typer) -> None:
 
     @audit.command("verify")
     @guarded
-    def verify(paths: PathsArg) -> None:
+    def verify(paths: PathsArg = None, config: ConfigOpt = None) -> None:
         """Check the hash chain, the manifest checkpoint and the seal (exit 0 ok, 1 tampered, 4 unsealed)."""
-        results = [verify_journal(d) for d in _journals(paths)]
+        results = [verify_journal(d) for d in _journals(_paths(paths, config))]
         for r in results:
             (console if r.status == "ok" else err_console).print(r.describe(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(_worst(results))
@@ -75,13 +87,14 @@ def register(app: typer.Typer) -> None:
     @audit.command("summary")
     @guarded
     def summary(
-        paths: PathsArg,
+        paths: PathsArg = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        config: ConfigOpt = None,
     ) -> None:
         """Recompute fills, volume, fees, PnL and position from the journal alone."""
         outs = []
         code = 0
-        for d in _journals(paths):
+        for d in _journals(_paths(paths, config)):
             out, c = summarize(d)
             outs.append(out)
             code = max(code, c)
@@ -97,10 +110,10 @@ def register(app: typer.Typer) -> None:
 
     @audit.command("wash")
     @guarded
-    def wash(paths: PathsArg) -> None:
+    def wash(paths: PathsArg = None, config: ConfigOpt = None) -> None:
         """Report fills against our own orders and orders that would have crossed our own resting order."""
         code = 0
-        for d in _journals(paths):
+        for d in _journals(_paths(paths, config)):
             result = verify_journal(d)
             state = fold(result.records)
             findings = state.self_trades + state.crossing_orders

@@ -30,8 +30,14 @@ def register(app: typer.Typer) -> None:
     def report(
         run: Annotated[str, typer.Argument(help="run directory, its summary.json, or a --summary-json file of a run")],
         out: Annotated[str | None, typer.Option("--out", help="directory for report.html/report.png (default: the run directory)")] = None,
+        config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file (logging settings)")] = None,
     ) -> None:
         """Write the HTML report (charts, self-contained) and a PNG of the main chart; print their paths."""
+        from mmbot.app.settings import load_settings
+        from mmbot.observability.logging import configure_logging
+
+        settings = load_settings(config)
+        configure_logging(settings.log.level, settings.log.format)
         html_path, png_path = make_report(run, out)
         console.print(str(html_path), highlight=False, soft_wrap=True)
         console.print(str(png_path), highlight=False, soft_wrap=True)
