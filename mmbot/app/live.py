@@ -353,6 +353,33 @@ class LiveRunner:
         return summary
 
 
+def drive(make_runner: Callable[[Callable[[str], None]], LiveRunner], summary_json: str | None, hide: tuple[str, ...]) -> dict[str, Any]:
+    """Run a live/sandbox runner under uvloop, write and print its summary (``hide``: fields not in the table)."""
+    from rich.console import Console
+
+    from mmbot.app.cli import print_summary
+    from mmbot.app.runner import write_json_atomic
+
+    out = Console(stderr=False)
+
+    def emit(text: str) -> None:
+        out.print(text, highlight=False, markup=False)
+
+    async def main() -> dict[str, Any]:
+        return await make_runner(emit).run()
+
+    try:
+        import uvloop
+
+        summary: dict[str, Any] = uvloop.run(main())
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        summary = asyncio.run(main())
+    if summary_json:
+        write_json_atomic(summary_json, summary)
+    print_summary({k: v for k, v in summary.items() if k not in hide})
+    return summary
+
+
 def run_live(
     settings: Settings,
     *,
@@ -369,25 +396,9 @@ def run_live(
         )
     if settings.data.source != "live":
         raise ConfigError("run_live needs data.source: live (MMBOT_DATA__SOURCE=live)")
-    from rich.console import Console
-
-    out = Console(stderr=False)
-
-    def emit(text: str) -> None:
-        out.print(text, highlight=False, markup=False)
-
-    async def main() -> dict[str, Any]:
-        runner = LiveRunner(settings, run_id, duration_s=duration, status=status, emit=emit)
-        return await runner.run()
-
-    summary = asyncio.run(main())
-    if summary_json:
-        from mmbot.app.runner import write_json_atomic
-
-        write_json_atomic(summary_json, summary)
-    from mmbot.app.cli import print_summary
-
-    print_summary({k: v for k, v in summary.items() if k != "symbols"})
+    summary = drive(
+        lambda emit: LiveRunner(settings, run_id, duration_s=duration, status=status, emit=emit), summary_json, hide=("symbols",)
+    )
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"))
     sys.stdout.flush()
     return 0

@@ -55,7 +55,7 @@ import yaml
 from pydantic import SecretStr
 
 from mmbot.adapters.ccxt.exchange import build_exchange
-from mmbot.app.live import LiveRunner, Slot, exchange_params
+from mmbot.app.live import LiveRunner, Slot, drive, exchange_params
 from mmbot.app.settings import Settings
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Command, ExecReport, OrderRejected
@@ -536,25 +536,11 @@ def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summ
     if settings.data.source != "live":
         # Orders go to a real venue, so its own market data drives the quotes.
         settings = settings.model_copy(update={"data": settings.data.model_copy(update={"source": "live"})})
-    from rich.console import Console
-
-    out = Console(stderr=False)
-
-    def emit(text: str) -> None:
-        out.print(text, highlight=False, markup=False)
-
-    async def main() -> dict[str, Any]:
-        runner = SandboxRunner(settings, run_id, duration_s=duration, status=status, emit=emit)
-        return await runner.run()
-
-    summary = asyncio.run(main())
-    if summary_json:
-        from mmbot.app.runner import write_json_atomic
-
-        write_json_atomic(summary_json, summary)
-    from mmbot.app.cli import print_summary
-
-    print_summary({k: v for k, v in summary.items() if k not in ("symbols", "risk_transitions")})
+    summary = drive(
+        lambda emit: SandboxRunner(settings, run_id, duration_s=duration, status=status, emit=emit),
+        summary_json,
+        hide=("symbols", "risk_transitions"),
+    )
     left = summary.get("venue_open_orders", 0)
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"), venue_open_orders=left)
     sys.stdout.flush()
