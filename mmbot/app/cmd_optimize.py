@@ -242,6 +242,24 @@ def run_optimize(
         f"numba ready in {compile_s:.2f} s; total {time.perf_counter() - t0:.2f} s",
         highlight=False,
     )
+    # Optimisation flags (does not refuse) settings below the break-even spread: the
+    # seed's own grid has rows below it once fees are counted.
+    from mmbot.strategy.breakeven import breakeven_flags_for
+
+    records = result.records()
+    fees = settings.fees
+    for rec in records:
+        flags = breakeven_flags_for(float(rec["spread_bps"]), float(fees.maker_fee_bps), float(fees.slippage_bps), float(fees.profit_bps))
+        rec["breakeven_bps"] = flags["breakeven_bps"]
+        rec["below_breakeven"] = flags["below_breakeven"]
+    below = sum(1 for rec in records if rec["below_breakeven"])
+    info["below_breakeven_combinations"] = below
+    if below:
+        console.print(
+            f"warning: {below} of {len(records)} combinations quote below the break-even spread "
+            f"{records[0]['breakeven_bps']:g} bps (fees.* in the config); flagged in results.json",
+            highlight=False,
+        )
     out_dir = Path(out) if out else Path("var") / "optimize" / make_run_id(settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -249,7 +267,7 @@ def run_optimize(
         "grid": {k: list(v) for k, v in spec.param_space.items()},
         "ranking": order,
         "pareto_front": front,
-        "results": result.records(),
+        "results": records,
         "walk_forward": None
         if walk is None
         else {
