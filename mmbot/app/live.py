@@ -243,15 +243,20 @@ class LiveRunner:
                 slot.executor.venue.submit(command, now)
             log.warning("kill_switch_toggled", symbol=slot.instrument.symbol, engaged=engaged)
 
-    async def run(self) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        handlers = {
+    def install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[signal.Signals, Callable[[], None]]:
+        """SIGINT/SIGTERM stop, SIGUSR1 toggles the kill switch; returns the handlers to remove later."""
+        handlers: dict[signal.Signals, Callable[[], None]] = {
             signal.SIGINT: lambda: self.request_stop("SIGINT"),
             signal.SIGTERM: lambda: self.request_stop("SIGTERM"),
             signal.SIGUSR1: self.toggle_kill_switch,
         }
         for sig, handler in handlers.items():
             loop.add_signal_handler(sig, handler)
+        return handlers
+
+    async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        handlers = self.install_signals(loop)
         try:
             try:
                 instruments = await self.feed.start()

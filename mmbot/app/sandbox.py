@@ -43,7 +43,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import sys
 import time
 from decimal import Decimal
@@ -398,13 +397,7 @@ class SandboxRunner(LiveRunner):
     # --- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        handlers = {
-            signal.SIGINT: lambda: self.request_stop("SIGINT"),
-            signal.SIGTERM: lambda: self.request_stop("SIGTERM"),
-            signal.SIGUSR1: self.toggle_kill_switch,
-        }
-        for sig, handler in handlers.items():
-            loop.add_signal_handler(sig, handler)
+        handlers = self.install_signals(loop)
         try:
             return await self._run(loop, handlers)
         finally:

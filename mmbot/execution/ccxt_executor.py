@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -33,7 +33,6 @@ from mmbot.domain.orders import (
     CancelAll,
     CancelOrder,
     Command,
-    ExecReport,
     FillReason,
     Liquidity,
     OrderAccepted,
@@ -45,6 +44,7 @@ from mmbot.domain.orders import (
 )
 from mmbot.domain.risk import RiskReason, VenueOutcome
 from mmbot.execution.budget import OrderBudget
+from mmbot.execution.protocol import ReportQueue
 
 log = structlog.get_logger("mmbot.ccxt_executor")
 
@@ -80,7 +80,7 @@ class ReconcileResult:
     mismatch: str = ""
 
 
-class CcxtExecutor:
+class CcxtExecutor(ReportQueue):
     def __init__(
         self,
         exchange: Any,
@@ -105,7 +105,7 @@ class CcxtExecutor:
         self.on_risk = on_risk or (lambda reason, raised, cause: None)
         self.down_grace_s = down_grace_s
         self.clock = clock
-        self._queue: asyncio.Queue[ExecReport] = asyncio.Queue()  # never dropped
+        super().__init__()
         self._orders: dict[str, _Tracked] = {}
         self._seen_trades: set[str] = set()
         self._down_since: float | None = None
@@ -129,9 +129,6 @@ class CcxtExecutor:
         self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
         if self.on_outcome is not None:
             self.on_outcome(outcome)
-
-    def _push(self, report: ExecReport) -> None:
-        self._queue.put_nowait(report)
 
     def _ts(self) -> int:
         return time.time_ns()
@@ -376,16 +373,6 @@ class CcxtExecutor:
                 if self.owns(order.get("clientOrderId")):
                     ids.append(str(order["clientOrderId"]))
         return ids
-
-    async def reports(self) -> AsyncIterator[ExecReport]:
-        while True:
-            yield await self._queue.get()
-
-    def pending_reports(self) -> list[ExecReport]:
-        out = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
-        return out
 
     async def close(self) -> None:
         close = getattr(self.exchange, "close", None)

@@ -9,48 +9,34 @@ Time is the event's local receive timestamp, so the venue never reads a clock.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
-from mmbot.domain.orders import CancelAll, Command, ExecReport
+from mmbot.domain.orders import CancelAll, Command
+from mmbot.execution.protocol import ReportQueue
 from mmbot.sim.venue import SimVenue
 
 
-class PaperExecutor:
+class PaperExecutor(ReportQueue):
     def __init__(self, venue: SimVenue) -> None:
         self.venue = venue
-        self._queue: asyncio.Queue[ExecReport] = asyncio.Queue()  # unbounded: reports are never dropped
-
-    def _push(self, reports: list[ExecReport]) -> None:
-        for report in reports:
-            self._queue.put_nowait(report)
+        super().__init__()
 
     async def submit(self, commands: Sequence[Command], now_ns: int) -> None:
         for command in commands:
             self.venue.submit(command, now_ns)
-        self._push(self.venue.advance(now_ns))
+        self._push_all(self.venue.advance(now_ns))
 
     def on_market(self, event: MarketEvent) -> None:
         """Advance venue time to the event and match it (after the book applied it)."""
         venue = self.venue
-        self._push(venue.advance(event.ts_local_ns))
+        self._push_all(venue.advance(event.ts_local_ns))
         if isinstance(event, Trade):
-            self._push(venue.on_trade(event))
+            self._push_all(venue.on_trade(event))
         elif isinstance(event, (BookDelta, BookSnapshot)):
-            self._push(venue.on_depth(event))
+            self._push_all(venue.on_depth(event))
         elif isinstance(event, BestBidAsk):
-            self._push(venue.on_bbo(event))
-
-    async def reports(self) -> AsyncIterator[ExecReport]:
-        while True:
-            yield await self._queue.get()
-
-    def pending_reports(self) -> list[ExecReport]:
-        out = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
-        return out
+            self._push_all(venue.on_bbo(event))
 
     async def open_order_ids(self) -> list[str]:
         return self.venue.open_order_ids()
