@@ -279,10 +279,16 @@ class Account:
 
     def _cancel_rec(self, m: SymbolMarket, rec: OrderRecord, now_ms: int, now_ns: int) -> None:
         venue = m.venue
-        if str(rec.order_id) in set(venue.open_order_ids()):
-            venue.submit(CancelOrder(client_order_id=str(rec.order_id), symbol=m.instrument.symbol, reason="cancel"), now_ns)
-            venue.advance(now_ns)
-        self._finish(rec, "CANCELED", now_ms)
+        coid = str(rec.order_id)
+        if rec.working:
+            # Resting, or still on its way to the matching engine: the cancel travels
+            # behind the place (one FIFO connection), so it cannot miss the order.
+            venue.submit(CancelOrder(client_order_id=coid, symbol=m.instrument.symbol, reason="cancel"), now_ns)
+            reports = venue.advance(now_ns)
+            # Other commands that fell due on the way (their fills) still count.
+            self._handle(m, [r for r in reports if r.client_order_id != coid], now_ms)
+        if rec.is_open:
+            self._finish(rec, "CANCELED", now_ms)
 
     def cancel_all(self, params: dict[str, Any], now_ms: int, now_ns: int) -> list[dict[str, Any]]:
         m = self.market(params.get("symbol"))

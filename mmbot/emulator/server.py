@@ -210,7 +210,15 @@ class Emulator:
         return time.time_ns() // 1_000_000 + self.skew_ms()
 
     def now_ns(self) -> int:
-        return time.time_ns() + self.skew_ms() * 1_000_000
+        """The matching engine's clock: never skewed.
+
+        The skew fault shifts what the server reports and checks (``serverTime``,
+        ``recvWindow``), standing in for a client clock that is off. Feeding the
+        shifted time to the SimVenue would queue every later command behind one sent
+        15 s "in the future" (commands are FIFO), so orders placed after the fault
+        would become live only later, after their cancels had been answered.
+        """
+        return time.time_ns()
 
     # --- faults ---------------------------------------------------------------------------
     async def inject(self, spec: FaultSpec) -> None:
@@ -280,7 +288,7 @@ class Emulator:
                     now_ns = self.now_ns()
                     for m in self.markets.values():
                         frames, reports = m.seam(now_ns)
-                        self.account.on_reports(m, reports, now_ns // 1_000_000)
+                        self.account.on_reports(m, reports, self.now_ms())
                         if not self.faults.is_active("freeze", self.mono()):
                             self._broadcast(m, frames)
                     passes += 1
@@ -305,7 +313,7 @@ class Emulator:
         now_ns = self.now_ns()
         frames, reports = m.step(entry, now_ns, skip)
         if reports:
-            self.account.on_reports(m, reports, now_ns // 1_000_000)
+            self.account.on_reports(m, reports, self.now_ms())
         if frames and not frozen:
             self._broadcast(m, frames)
 

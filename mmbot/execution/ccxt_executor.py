@@ -9,6 +9,12 @@
 * Order state comes from the user stream (``watch_my_trades`` for fills,
   ``watch_orders`` for acks/cancels) and from REST reconciliation on start-up,
   after reconnects and periodically; fills are de-duplicated by trade id.
+* Fills are reconciled per order by cumulative quantity: whenever a venue payload
+  (order reply, lookup, open-orders snapshot) says an order has filled more than we
+  have booked, that order's trades are fetched by order id. A time window ("trades
+  since the last one seen") alone is not enough: the venue's trade timestamps need
+  not be monotonic for us (a server clock that jumped, trades reported late), and a
+  fill missed in a user-stream gap must still be booked.
 * Venue outcomes (``mmbot.adapters.ccxt.errors``) become reports and risk reasons:
   insufficient funds -> REDUCING, rejects -> REJECT_STORM counting, 429/418 ->
   back-off and ORDER_RATE, venue down past a grace period -> EXCHANGE_DOWN, an
@@ -46,6 +52,8 @@ from mmbot.domain.risk import RiskReason, VenueOutcome
 from mmbot.execution.budget import OrderBudget
 from mmbot.execution.protocol import ReportQueue
 
+RECOVERY_OVERLAP_MS = 60_000
+
 log = structlog.get_logger("mmbot.ccxt_executor")
 
 RiskHook = Callable[[RiskReason, bool, str], None]  # (reason, raised?, cause)
@@ -66,6 +74,7 @@ class _Tracked:
     acked: bool = False
     done: bool = False
     in_flight: bool = False  # the create call has not returned yet
+    venue_filled_lots: int = 0  # cumulative fill the venue reported (order payloads)
 
 
 @dataclass
@@ -108,6 +117,7 @@ class CcxtExecutor(ReportQueue):
         super().__init__()
         self._orders: dict[str, _Tracked] = {}
         self._seen_trades: set[str] = set()
+        self._short: set[str] = set()  # orders the venue says filled more than we booked
         self._down_since: float | None = None
         self.outcomes: dict[str, int] = {}
         self.connected = False
@@ -281,6 +291,7 @@ class CcxtExecutor(ReportQueue):
             else:
                 log.warning("order_found_after_timeout", client_order_id=tracked.coid, status=found.get("status"))
                 self._on_order_update(found)
+                await self._catch_up_fills(tracked)
             return
         # Still unknown: reconciliation will settle it; keep tracking so a fill is not lost.
         log.error("order_state_unknown", client_order_id=tracked.coid)
@@ -313,7 +324,7 @@ class CcxtExecutor(ReportQueue):
                 return
             self._venue_ok()
             self._on_order_update(result)
-            if tracked is not None and not tracked.done:
+            if not tracked.done:
                 tracked.done = True
                 self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts()))
             return
@@ -325,12 +336,15 @@ class CcxtExecutor(ReportQueue):
         except VenueCallError as err:
             self._handle_outcome(err, context=f"settle {coid}")
             found = None
+        tracked = self._orders.get(coid)
         if found is not None:
             self._on_order_update(found)
+            if tracked is not None:
+                await self._catch_up_fills(tracked)
             if found.get("status") == "open":
                 return  # still resting (it was created after the open-orders snapshot)
-        await self._recover_trades(symbol)
-        tracked = self._orders.get(coid)
+        if found is None or found.get("filled") is None:
+            await self._recover_trades(symbol)  # no cumulative fill to go by: the time window
         if tracked is not None and not tracked.done:
             tracked.done = True
             self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), reason="not_found"))
@@ -394,6 +408,13 @@ class CcxtExecutor(ReportQueue):
         status = order.get("status")
         if order.get("id") is not None:
             tracked.venue_id = str(order["id"])
+        if order.get("filled") is not None:
+            filled = self.instruments[tracked.symbol].qty_lots(format(Decimal(str(order["filled"])), "f"))
+            tracked.venue_filled_lots = max(tracked.venue_filled_lots, filled)
+            if tracked.venue_filled_lots > tracked.filled_lots:
+                # Usually the stream's trade is just behind the reply; reconciliation
+                # fetches the order's trades if it is still short by then.
+                self._short.add(tracked.coid)
         if not tracked.acked and status in ("open", "closed", "canceled", "expired"):
             tracked.acked = True
             self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id))
@@ -426,6 +447,8 @@ class CcxtExecutor(ReportQueue):
         if fee and fee_info.get("currency") == inst.base:
             fee = fee * inst.price(price_ticks)  # commission in base: value it in quote
         tracked.filled_lots += qty_lots
+        if tracked.filled_lots >= tracked.venue_filled_lots:
+            self._short.discard(tracked.coid)
         leaves = max(tracked.qty_lots - tracked.filled_lots, 0)
         if leaves == 0:
             tracked.done = True
@@ -480,8 +503,29 @@ class CcxtExecutor(ReportQueue):
             return err.outcome.kind not in (VenueOutcome.VENUE_DOWN, VenueOutcome.UNKNOWN)
         return True
 
+    async def _catch_up_fills(self, tracked: _Tracked) -> int:
+        """Book the trades of an order the venue says filled more than we booked (by order id).
+
+        Returns the number of fills booked.
+        """
+        if tracked.venue_filled_lots <= tracked.filled_lots or not tracked.venue_id:
+            return 0
+        try:
+            trades = await venue.fetch_order_trades(self.exchange, tracked.symbol, tracked.venue_id, timeout_s=self.order_timeout_s)
+        except VenueCallError as err:
+            self._handle_outcome(err, context=f"order trades {tracked.coid}")
+            return 0  # the next reconciliation tries again (the order payload still says more)
+        before = len(self._seen_trades)
+        for trade in trades:
+            self._on_trade(trade, tracked, source="rest")
+        if tracked.filled_lots < tracked.venue_filled_lots:
+            log.error("fills_missing", client_order_id=tracked.coid, booked_lots=tracked.filled_lots, venue_lots=tracked.venue_filled_lots)
+        return len(self._seen_trades) - before
+
     async def _recover_trades(self, symbol: str) -> int:
-        since = self.last_trade_ms.get(symbol)
+        last = self.last_trade_ms.get(symbol)
+        # Overlap the window: trade times need not arrive in order (de-dup by id is free).
+        since = None if last is None else last - RECOVERY_OVERLAP_MS
         try:
             trades = await venue.fetch_my_trades(self.exchange, symbol, since, timeout_s=self.order_timeout_s)
         except VenueCallError as err:
@@ -522,6 +566,7 @@ class CcxtExecutor(ReportQueue):
                 known = self._orders.get(coid)
                 if known is not None and not known.done:
                     self._on_order_update(order)
+                    result.fills_recovered += await self._catch_up_fills(known)
                 elif self.owns(coid):
                     # Ours, but not of this run (left behind by a crash): cancel it.
                     try:
@@ -532,6 +577,10 @@ class CcxtExecutor(ReportQueue):
                     except VenueCallError as err:
                         self._handle_outcome(err, context=f"cancel orphan {coid}")
             result.fills_recovered += await self._recover_trades(symbol)
+            for coid in sorted(self._short):
+                short = self._orders.get(coid)
+                if short is not None and short.symbol == symbol:
+                    result.fills_recovered += await self._catch_up_fills(short)
             for tracked in list(self._orders.values()):
                 if tracked.symbol == symbol and not tracked.done and not tracked.in_flight and tracked.coid not in venue_ids:
                     result.closed_while_away.append(tracked.coid)

@@ -189,6 +189,36 @@ async def test_order_path_fault_when_injected_then_ccxt_raises_mapped_error(
         await ex.close()
 
 
+async def test_orders_when_placed_during_and_after_skew_then_live_at_once_and_cancels_take_effect(emulator: RunningEmulator) -> None:
+    """The skew fault shifts the clocks the server reports, not the matching engine's.
+
+    Regression: orders sent while the clock was skewed entered the SimVenue 15 s in
+    the future, and every later command queued behind them (FIFO), so an order placed
+    and cancelled after the fault was still pending when its cancel was answered, and
+    filled later: the account and the client then disagreed about inventory.
+    """
+    ex = ccxt_client(emulator.base_url)
+    venue = emulator.emulator.markets["BTCUSDT"].venue
+    try:
+        await ex.load_markets()
+        book = await ex.fetch_order_book("BTC/USDT", 5)
+        await inject(emulator.base_url, "skew", duration_s=1.5, skew_ms=15000)
+        await ex.load_time_difference()
+        during = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, book["bids"][0][0] - 30, {"postOnly": True})
+        live_during = str(during["id"]) in venue.open_order_ids()
+        await asyncio.sleep(1.6)
+        await ex.load_time_difference()
+        after = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, book["bids"][0][0] - 40, {"postOnly": True})
+        live_after = str(after["id"]) in venue.open_order_ids()
+        await ex.cancel_order(after["id"], "BTC/USDT")
+        await ex.cancel_order(during["id"], "BTC/USDT")
+    finally:
+        await ex.close()
+    assert live_during and live_after
+    assert venue.open_order_ids() == [] and venue.next_due_ns is None
+    assert all(not r.is_open for r in emulator.emulator.account.orders.values())
+
+
 async def test_ws_api_when_connection_dropped_then_next_watch_resubscribes_user_data(emulator: RunningEmulator) -> None:
     ex = ccxt_client(emulator.base_url, options={"ws": {"cost": 1}})
     try:

@@ -74,6 +74,10 @@ class FakeExchange:
         self._maybe_raise("fetch_my_trades")
         return list(self.trades)
 
+    async def fetch_order_trades(self, order_id: str, symbol: str) -> list[dict[str, Any]]:
+        self._maybe_raise("fetch_order_trades")
+        return [t for t in self.trades if t.get("order") == order_id]
+
     async def fetch_balance(self) -> dict[str, Any]:
         self._maybe_raise("fetch_balance")
         return {"total": {"BTC": 1.0, "USDT": 10000.0}}
@@ -105,6 +109,11 @@ def setup(instrument: Instrument) -> tuple[CcxtExecutor, FakeExchange, list[tupl
 
 def place(coid: str = "mmabcd-000001-1") -> PlaceOrder:
     return PlaceOrder(client_order_id=coid, symbol=SYMBOL, side=Side.BUY, price_ticks=6_000_000, qty_lots=100_000)
+
+
+def venue_trade(trade_id: str, coid: str, amount: float, ts_ms: int, order_id: str = "1") -> dict[str, Any]:
+    """A ccxt-shaped trade of the fake exchange's order ``order_id``."""
+    return {"id": trade_id, "order": order_id, "clientOrderId": coid, "price": 60000.0, "amount": amount, "timestamp": ts_ms, "fee": {"cost": 0, "currency": "USDT"}}
 
 
 @pytest.mark.parametrize(
@@ -160,11 +169,47 @@ async def test_cancel_when_order_not_found_then_reconciled_over_rest(setup: tupl
     ex, fake, _ = setup
     await ex.submit([place("mmabcd-000001-4")], 0)
     fake.orders["mmabcd-000001-4"]["status"] = "closed"  # filled while we were cancelling
-    fake.trades.append({"id": "t1", "order": "1", "clientOrderId": "mmabcd-000001-4", "price": 60000.0, "amount": 0.001, "timestamp": 1, "fee": {"cost": 0, "currency": "USDT"}})
+    fake.trades.append(venue_trade("t1", "mmabcd-000001-4", 0.001, 1))
     await ex.submit([CancelOrder(client_order_id="mmabcd-000001-4", symbol=SYMBOL)], 0)
     reports = ex.pending_reports()
     assert any(isinstance(r, OrderFilled) and r.qty_lots == 100_000 for r in reports)
     assert "fetch_my_trades" in fake.calls
+
+
+async def test_cancel_when_venue_says_filled_but_stream_missed_it_then_order_trades_fetched_by_id(
+    setup: tuple[CcxtExecutor, FakeExchange, list[Any]],
+) -> None:
+    """The cumulative fill in the venue's payload, not a time window, decides what is missing."""
+    ex, fake, _ = setup
+    await ex.submit([place("mmabcd-000001-9")], 0)
+    order = fake.orders["mmabcd-000001-9"]
+    order.update(status="closed", filled=0.001)
+    # Its trade carries a time far behind the last one seen (a server clock that jumped):
+    # a "trades since" window would never return it.
+    ex.last_trade_ms[SYMBOL] = 10**13
+    fake.trades.append(venue_trade("t9", "mmabcd-000001-9", 0.001, 5))
+    await ex.submit([CancelOrder(client_order_id="mmabcd-000001-9", symbol=SYMBOL)], 0)
+    fills = [r for r in ex.pending_reports() if isinstance(r, OrderFilled)]
+    assert [(f.trade_id, f.qty_lots, f.leaves_lots) for f in fills] == [("t9", 100_000, 0)]
+    assert "fetch_order_trades" in fake.calls
+
+
+async def test_reconcile_when_open_order_partly_filled_in_a_stream_gap_then_fill_booked_once(
+    setup: tuple[CcxtExecutor, FakeExchange, list[Any]],
+) -> None:
+    ex, fake, _ = setup
+    await ex.submit([place("mmabcd-000001-a")], 0)
+    fake.orders["mmabcd-000001-a"]["filled"] = 0.0004
+    trade = venue_trade("t10", "mmabcd-000001-a", 0.0004, 5)
+    fake.trades.append(trade)
+    ex.last_trade_ms[SYMBOL] = 10**13
+    fake.errors["fetch_my_trades"] = [ccxt.RequestTimeout("slow")]  # the window sweep fails too
+    first = await ex.reconcile()
+    ex._on_trade(dict(trade))  # the stream delivers it late: not booked twice
+    second = await ex.reconcile()
+    fills = [r for r in ex.pending_reports() if isinstance(r, OrderFilled)]
+    assert [(f.qty_lots, f.leaves_lots) for f in fills] == [(40_000, 60_000)]
+    assert first.fills_recovered == 1 and second.fills_recovered == 0
 
 
 async def test_cancel_when_transient_error_then_retried_and_cancelled(setup: tuple[CcxtExecutor, FakeExchange, list[Any]]) -> None:

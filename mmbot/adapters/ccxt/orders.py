@@ -115,6 +115,11 @@ async def fetch_my_trades(exchange: Any, symbol: str, since_ms: int | None, *, t
     return list(await call(exchange.fetch_my_trades(symbol, since_ms), timeout_s) or [])
 
 
+async def fetch_order_trades(exchange: Any, symbol: str, order_id: str, *, timeout_s: float) -> list[dict[str, Any]]:
+    """Every trade of one order (Binance ``GET /api/v3/myTrades?orderId=``): exact, no time window."""
+    return list(await call(exchange.fetch_order_trades(order_id, symbol), timeout_s) or [])
+
+
 async def fetch_balance(exchange: Any, *, timeout_s: float) -> dict[str, Any]:
     result: dict[str, Any] = await call(exchange.fetch_balance(), timeout_s)
     return result
