@@ -15,7 +15,8 @@ kind                effect
 ``http429@T:DUR``   REST and ws-api answer HTTP 429, code -1003
 ``http418@T:DUR``   REST and ws-api answer HTTP 418 (IP ban), code -1003
 ``http5xx@T:DUR``   REST and ws-api answer HTTP 503, code -1001 (execution status unknown)
-``slow@T:DUR``      REST answers are delayed by ``slow_ms`` (default 3000 ms)
+``slow@T:DUR``      REST requests are carried out, their answers delayed by ``slow_ms``
+                    (default 3000 ms)
 ``reject@T:DUR``    every new order is rejected with -2010
 ``skew@T:DUR``      the server clock runs ``skew_ms`` (default 15000 ms) ahead: signed requests
                     fail with -1021 unless the client adjusts for the time difference

@@ -402,12 +402,15 @@ class Emulator:
         error = self._http_fault(now)
         if error is not None:
             return web.json_response(error.body(), status=error.status)
-        if self.faults.is_active("slow", now):
-            await asyncio.sleep(self.faults.slow_ms / 1000.0)
         try:
-            return await handler(request)
+            response = await handler(request)
         except ApiError as err:
-            return web.json_response(err.body(), status=err.status)
+            response = web.json_response(err.body(), status=err.status)
+        if self.faults.is_active("slow", now):
+            # The request is carried out, only the answer is late: a client that gives
+            # up has an order it does not know about (the case to look up by client id).
+            await asyncio.sleep(self.faults.slow_ms / 1000.0)
+        return response
 
     def _http_fault(self, now: float) -> ApiError | None:
         if self.faults.is_active("http418", now):
