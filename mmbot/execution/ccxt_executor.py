@@ -53,6 +53,7 @@ from mmbot.execution.budget import OrderBudget
 from mmbot.execution.protocol import ReportQueue
 
 RECOVERY_OVERLAP_MS = 60_000
+MAX_CATCH_UPS = 3
 
 log = structlog.get_logger("mmbot.ccxt_executor")
 
@@ -75,6 +76,7 @@ class _Tracked:
     done: bool = False
     in_flight: bool = False  # the create call has not returned yet
     venue_filled_lots: int = 0  # cumulative fill the venue reported (order payloads)
+    catch_ups: int = 0  # order-trade fetches that came back short
 
 
 @dataclass
@@ -519,7 +521,12 @@ class CcxtExecutor(ReportQueue):
         for trade in trades:
             self._on_trade(trade, tracked, source="rest")
         if tracked.filled_lots < tracked.venue_filled_lots:
+            tracked.catch_ups += 1
             log.error("fills_missing", client_order_id=tracked.coid, booked_lots=tracked.filled_lots, venue_lots=tracked.venue_filled_lots)
+            if tracked.catch_ups >= MAX_CATCH_UPS:
+                # The venue's trade list disagrees with its own order record: stop asking;
+                # the balance check (RECONCILE_MISMATCH) halts quoting if it matters.
+                self._short.discard(tracked.coid)
         return len(self._seen_trades) - before
 
     async def _recover_trades(self, symbol: str) -> int:

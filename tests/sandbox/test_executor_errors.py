@@ -14,7 +14,7 @@ from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import CancelOrder, OrderAccepted, OrderCancelled, OrderFilled, OrderRejected, PlaceOrder, Side
 from mmbot.domain.risk import RiskReason, VenueOutcome
 from mmbot.execution.budget import OrderBudget
-from mmbot.execution.ccxt_executor import LOCAL_BUDGET_CODE, CcxtExecutor, account_prefix, run_order_prefix
+from mmbot.execution.ccxt_executor import LOCAL_BUDGET_CODE, MAX_CATCH_UPS, CcxtExecutor, account_prefix, run_order_prefix
 
 SYMBOL = "BTC/USDT"
 
@@ -249,3 +249,15 @@ def test_client_order_ids_when_generated_then_binance_safe_and_account_stable() 
     assert a != b and a.startswith(account_prefix("acct")) and b.startswith(account_prefix("acct"))
     coid = a + "ffffffff"
     assert len(coid) <= 36 and all(c.isalnum() or c in "-_" for c in coid)
+
+
+async def test_reconcile_when_venue_trades_never_cover_its_fill_then_gives_up_after_three_fetches(
+    setup: tuple[CcxtExecutor, FakeExchange, list[Any]],
+) -> None:
+    ex, fake, _ = setup
+    await ex.submit([place("mmabcd-000001-b")], 0)
+    fake.orders["mmabcd-000001-b"].update(status="closed", filled=0.001)  # and no trade for it, ever
+    for _ in range(5):
+        await ex.reconcile()
+    assert fake.calls.count("fetch_order_trades") == MAX_CATCH_UPS
+    assert not [r for r in ex.pending_reports() if isinstance(r, OrderFilled)]
