@@ -382,6 +382,7 @@ class SandboxRunner(LiveRunner):
             metrics = Metrics(version=__version__, config_hash=config_hash(s), mode=s.mode)
             for symbol, slot in self.slots.items():
                 self.metrics_views[symbol] = metrics.add_engine(slot.engine)
+            metrics.venue_balances = lambda: self.executor.stream_balances
 
             def ready() -> str | None:
                 if not self.executor.connected:
@@ -424,6 +425,8 @@ class SandboxRunner(LiveRunner):
                     tg.create_task(self.feed.run()),
                     tg.create_task(self.timer()),
                     tg.create_task(self.executor.run_user_stream(self.stop)),
+                    tg.create_task(self.executor.run_order_stream(self.stop)),
+                    tg.create_task(self.executor.run_balance_stream(self.stop)),
                     tg.create_task(self.reconciler()),
                 ]
                 if self.status:
@@ -498,6 +501,9 @@ class SandboxRunner(LiveRunner):
                     "venue_outcomes": dict(sorted(ex.outcomes.items())),
                     "lookups_after_timeout": ex.lookups_after_timeout,
                     "fill_sources": dict(sorted(ex.fill_sources.items())),
+                    "cancel_sources": dict(sorted(ex.cancel_sources.items())),
+                    "balance_updates": ex.balance_updates,
+                    "stream_balances": {a: str(ex.stream_balances[a]) for a in (inst.base, inst.quote_ccy) if a in ex.stream_balances},
                     "time_resyncs": ex.time_resyncs,
                     "connection_resets": ex.ws_resets,
                     "user_stream_reconnects": ex.user_stream_reconnects,

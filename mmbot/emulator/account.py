@@ -305,6 +305,14 @@ class Account:
         return out
 
     # --- queries ------------------------------------------------------------------------
+    def venue_cancel_open(self, now_ms: int, now_ns: int) -> list[str]:
+        """Cancel every open order, as the venue does on its own; the client order ids cancelled."""
+        out = []
+        for rec in [r for r in self.orders.values() if r.is_open]:
+            self._cancel_rec(self.markets[rec.symbol], rec, now_ms, now_ns)
+            out.append(rec.client_order_id)
+        return out
+
     def get_order(self, params: dict[str, Any]) -> dict[str, Any]:
         m = self.market(params.get("symbol"))
         rec = self._find(m.venue_symbol, params.get("orderId"), params.get("origClientOrderId"), for_cancel=False)

@@ -647,6 +647,11 @@ class Emulator:
         self._resumed.set()
         return web.json_response(self.state())
 
+    async def h_admin_cancel_orders(self, request: web.Request) -> web.Response:
+        """The venue cancels every open order on its own (maintenance, delisting): users learn it from the stream."""
+        cancelled = self.account.venue_cancel_open(self.now_ms(), self.now_ns())
+        return web.json_response({"cancelled": cancelled})
+
     async def h_admin_state(self, request: web.Request) -> web.Response:
         return web.json_response(self.state())
 
@@ -692,6 +697,7 @@ class Emulator:
         r.add_post("/admin/pause", self.h_admin_pause)
         r.add_post("/admin/resume", self.h_admin_resume)
         r.add_get("/admin/state", self.h_admin_state)
+        r.add_post("/admin/cancel-orders", self.h_admin_cancel_orders)
         r.add_route("*", "/{tail:.*}", self.h_not_found)
         return app
 

@@ -7,7 +7,8 @@
   that hangs after the order reached the venue) the order is looked up by client
   id first. Only idempotent calls (lookups, cancels) are retried.
 * Order state comes from the user stream (``watch_my_trades`` for fills,
-  ``watch_orders`` for acks/cancels) and from REST reconciliation on start-up,
+  ``watch_orders`` for acks and for cancels and expiries the venue makes on its
+  own, ``watch_balance`` for balances) and from REST reconciliation on start-up,
   after reconnects and periodically; fills are de-duplicated by trade id.
 * Fills are reconciled per order by cumulative quantity: whenever a venue payload
   (order reply, lookup, open-orders snapshot) says an order has filled more than we
@@ -120,6 +121,9 @@ class CcxtExecutor(ReportQueue):
         self._orders: dict[str, _Tracked] = {}
         self._seen_trades: set[str] = set()
         self._short: set[str] = set()  # orders the venue says filled more than we booked
+        self.cancel_sources: dict[str, int] = {}  # where each cancel/expiry report came from
+        self.stream_balances: dict[str, Decimal] = {}  # latest totals from watch_balance
+        self.balance_updates = 0
         self._down_since: float | None = None
         self.outcomes: dict[str, int] = {}
         self.connected = False
@@ -292,7 +296,7 @@ class CcxtExecutor(ReportQueue):
                 self._push(OrderRejected(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), code=-1007, message="timed out; the venue has no such order"))
             else:
                 log.warning("order_found_after_timeout", client_order_id=tracked.coid, status=found.get("status"))
-                self._on_order_update(found)
+                self._on_order_update(found, source="lookup")
                 await self._catch_up_fills(tracked)
             return
         # Still unknown: reconciliation will settle it; keep tracking so a fill is not lost.
@@ -327,8 +331,7 @@ class CcxtExecutor(ReportQueue):
             self._venue_ok()
             self._on_order_update(result)
             if not tracked.done:
-                tracked.done = True
-                self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts()))
+                self._gone(tracked, "cancelled", "reply")
             return
 
     async def _settle_missing(self, coid: str, symbol: str) -> None:
@@ -340,7 +343,7 @@ class CcxtExecutor(ReportQueue):
             found = None
         tracked = self._orders.get(coid)
         if found is not None:
-            self._on_order_update(found)
+            self._on_order_update(found, source="lookup")
             if tracked is not None:
                 await self._catch_up_fills(tracked)
             if found.get("status") == "open":
@@ -348,8 +351,7 @@ class CcxtExecutor(ReportQueue):
         if found is None or found.get("filled") is None:
             await self._recover_trades(symbol)  # no cumulative fill to go by: the time window
         if tracked is not None and not tracked.done:
-            tracked.done = True
-            self._push(OrderCancelled(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), reason="not_found"))
+            self._gone(tracked, "not_found", "lookup")
 
     async def cancel_all(self, symbol: str, now_ns: int) -> None:
         async with self._lock:
@@ -379,8 +381,7 @@ class CcxtExecutor(ReportQueue):
             self._on_order_update(result)
         for tracked in list(self._orders.values()):
             if tracked.symbol == symbol and not tracked.done:
-                tracked.done = True
-                self._push(OrderCancelled(client_order_id=tracked.coid, symbol=symbol, ts_ns=self._ts(), reason="cancel_all"))
+                self._gone(tracked, "cancel_all", "reply")
 
     async def open_order_ids(self) -> list[str]:
         ids: list[str] = []
@@ -400,7 +401,7 @@ class CcxtExecutor(ReportQueue):
                 log.warning("exchange_close_failed", error=str(exc)[:200])
 
     # --- translation of venue payloads ----------------------------------------------------------
-    def _on_order_update(self, order: dict[str, Any]) -> None:
+    def _on_order_update(self, order: dict[str, Any], source: str = "reply") -> None:
         coid = order.get("clientOrderId")
         if not coid:
             return
@@ -424,8 +425,13 @@ class CcxtExecutor(ReportQueue):
             self._on_trade(trade, tracked, source="order")
         if status in ("canceled", "expired", "rejected") and not tracked.done:
             # Fills, if any, arrive through trades; only mark the order gone.
-            tracked.done = True
-            self._push(OrderCancelled(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), reason=str(status)))
+            self._gone(tracked, str(status), source)
+
+    def _gone(self, tracked: _Tracked, reason: str, source: str) -> None:
+        """The order is no longer working at the venue: report it once, count where we learnt it."""
+        tracked.done = True
+        self.cancel_sources[source] = self.cancel_sources.get(source, 0) + 1
+        self._push(OrderCancelled(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), reason=reason))
 
     def _on_trade(self, trade: dict[str, Any], tracked: _Tracked | None = None, source: str = "stream") -> None:
         trade_id = str(trade.get("id") or "")
@@ -490,6 +496,51 @@ class CcxtExecutor(ReportQueue):
                 await self.reconcile()
             for trade in trades:
                 self._on_trade(trade, source="stream")
+
+    async def run_order_stream(self, stop: asyncio.Event) -> None:
+        """Order updates until ``stop``: acks, and cancels or expiries the venue makes on its own.
+
+        Our own cancels are confirmed by their replies as well; whichever arrives first
+        reports the order gone, the other finds it done. Connection failures are left
+        to :meth:`run_user_stream` (it resets the sockets and reconciles); this loop
+        only waits and subscribes again.
+        """
+        failures = 0
+        while not stop.is_set():
+            try:
+                orders = await venue.watch_orders(self.exchange, None, timeout_s=self.watch_timeout_s)
+            except VenueCallError as err:
+                if err.outcome.kind is VenueOutcome.TIMEOUT:
+                    continue  # no order activity for a while: normal
+                failures += 1
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                continue
+            failures = 0
+            for order in orders:
+                self._on_order_update(order, source="stream")
+
+    async def run_balance_stream(self, stop: asyncio.Event) -> None:
+        """Balance pushes until ``stop`` (``outboundAccountPosition``): the latest totals per asset.
+
+        Positions are still checked against REST balances at each reconciliation (a
+        push can precede the trade that explains it); these figures are for operators
+        (the ``mmbot_venue_balance`` gauge) and the summary.
+        """
+        failures = 0
+        while not stop.is_set():
+            try:
+                balance = await venue.watch_balance(self.exchange, timeout_s=self.watch_timeout_s)
+            except VenueCallError as err:
+                if err.outcome.kind is VenueOutcome.TIMEOUT:
+                    continue
+                failures += 1
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                continue
+            failures = 0
+            self.balance_updates += 1
+            for asset, total in (balance.get("total") or {}).items():
+                if total is not None:
+                    self.stream_balances[str(asset)] = Decimal(str(total))
 
     async def _ws_api_alive(self) -> bool:
         """A cheap signed ws-api request on the user stream's socket (account.status)."""
@@ -572,7 +623,7 @@ class CcxtExecutor(ReportQueue):
                 venue_ids.add(coid)
                 known = self._orders.get(coid)
                 if known is not None and not known.done:
-                    self._on_order_update(order)
+                    self._on_order_update(order, source="reconcile")
                     result.fills_recovered += await self._catch_up_fills(known)
                 elif self.owns(coid):
                     # Ours, but not of this run (left behind by a crash): cancel it.

@@ -33,6 +33,8 @@ suffix ``_base``; prices as floats of ``ticks x tick_size``):
   price x 10^4 (positive = good for us), see :mod:`mmbot.portfolio.markout`.
 * ``mmbot_risk_state`` = 0 ACTIVE, 1 REDUCING, 2 HALTED;
   ``mmbot_risk_reason_active{reason}`` = 1 while that reason is raised.
+* ``mmbot_venue_balance{asset}`` = free + locked at the venue, as last pushed by the
+  user stream (sandbox/live only; absent until the first push).
 
 Every known label value (each risk reason, denial reason, order action/result,
 side, error kind, markout horizon) is exported at zero from startup.
@@ -42,7 +44,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import (
@@ -307,6 +310,11 @@ class EngineCollector(Collector):
             unreal, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
             markout_mean, reconnects, errors, journal,
         )  # fmt: skip
+        if self.metrics.venue_balances is not None:
+            balances = GaugeMetricFamily("mmbot_venue_balance", "Venue balance (free + locked) per asset, from the user stream", labels=["asset"])
+            for asset, total in sorted(self.metrics.venue_balances().items()):
+                balances.add_metric([asset], float(total))
+            yield balances
 
 
 class Metrics:
@@ -347,6 +355,8 @@ class Metrics:
         self.symbols: list[SymbolMetrics] = []
         # Extra journal-record counts (e.g. a journal writer's own counter), added to counters.journal_records.
         self.journal_sources: list[Callable[[], int]] = []
+        # Latest venue balances per asset (sandbox/live: the executor's balance stream).
+        self.venue_balances: Callable[[], Mapping[str, Decimal]] | None = None
         self.registry.register(EngineCollector(self))
 
     def add_engine(self, engine: Engine, last_event_wall: Callable[[], float] | None = None) -> SymbolMetrics:

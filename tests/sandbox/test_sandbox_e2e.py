@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+
+import aiohttp
 
 from mmbot.emulator.server import RunningEmulator
 from tests.conftest import MMBOT
@@ -53,6 +56,42 @@ async def test_sandbox_run_when_emulator_then_orders_fill_via_user_stream_balanc
     assert leaks == []
     assert SECRET not in metrics_text and API_KEY not in metrics_text and "mmbot_" in metrics_text
     assert len(journal_files) >= 2  # journal segment(s) + manifest were written and grepped
+
+
+async def test_sandbox_when_venue_cancels_orders_on_its_own_then_user_stream_reports_them_and_quotes_return(
+    emu: RunningEmulator, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """watch_orders: a cancel the venue makes by itself reaches the engine at once, not at the next reconciliation."""
+    # Reconciliation every 60 s: within this test only the order stream can tell the daemon.
+    env = sandbox_env(clean_env, emu.base_url, MMBOT_EXCHANGE__RECONCILE_INTERVAL_S="60")
+    daemon = await start_daemon(env, tmp_path, "venuecancel")
+    port = await daemon.metrics_port()
+    await wait_for(lambda: len(open_orders(emu)) >= 2, 40, "both quotes resting")
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{emu.base_url}/admin/pause") as r:  # the market stops: no re-quote falls due by itself
+            assert r.status == 200
+        await asyncio.sleep(1.0)  # replaces in flight settle
+        async with s.post(f"{emu.base_url}/admin/cancel-orders") as r:
+            cancelled = set((await r.json())["cancelled"])
+        t0 = time.monotonic()
+        await wait_for(lambda: len(open_orders(emu)) >= 2 and not {o.client_order_id for o in open_orders(emu)} & cancelled, 3.5,
+                       "quotes replaced after the venue's own cancels (before the book goes stale at 5 s)")  # fmt: skip
+        replaced_after_s = time.monotonic() - t0
+        metrics_text = await scrape(port)
+        async with s.post(f"{emu.base_url}/admin/resume") as r:
+            assert r.status == 200
+    daemon.terminate()
+    code = await daemon.wait(40)
+    summary = daemon.result()
+
+    assert code == 0, daemon.err.read_text()[-2000:]
+    print(f"replaced {len(cancelled)} venue-cancelled quotes after {replaced_after_s:.3f} s")
+    assert len(cancelled) >= 2 and replaced_after_s < 3.5
+    assert summary["cancel_sources"].get("stream", 0) >= len(cancelled), summary["cancel_sources"]
+    assert summary["reconciliations"] == 0  # the periodic one never ran: the stream told the daemon
+    # watch_balance: the pushes after each order event, exported for operators.
+    assert summary["balance_updates"] >= 1 and Decimal(summary["stream_balances"]["BTC"]) > 0
+    assert 'mmbot_venue_balance{asset="BTC"}' in metrics_text and 'mmbot_venue_balance{asset="USDT"}' in metrics_text
 
 
 async def test_sandbox_restart_when_sigkilled_then_orphans_cancelled_no_duplicates_position_matches(
