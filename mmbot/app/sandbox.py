@@ -6,7 +6,9 @@ Binance-compatible endpoint through ``exchange.base_url`` / ``exchange.urls``, e
 :func:`mmbot.app.daemon.startup_checks`).
 
 :class:`SandboxRunner` reuses :class:`~mmbot.app.live.LiveRunner` (feed, books,
-engines, timer, status line, signals) and swaps the paper executor for one shared
+engines, timer, status line, signals, operator controls: kill switch from SIGUSR1,
+the file flag and ``mmbot ctl``; LOOP_LAG/DEAD_MAN; SIGHUP reload; the admin
+endpoint) and swaps the paper executor for one shared
 :class:`~mmbot.execution.ccxt_executor.CcxtExecutor`. Its supervisor TaskGroup adds:
 
 * the user stream (``watch_my_trades``; fills de-duplicated by trade id),
@@ -45,6 +47,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,10 +60,10 @@ from mmbot.adapters.ccxt.exchange import build_exchange
 from mmbot.app.live import LiveRunner, Slot, drive, exchange_params
 from mmbot.app.settings import Settings
 from mmbot.domain.instrument import Instrument
-from mmbot.domain.orders import Command, ExecReport, OrderRejected
+from mmbot.domain.orders import Command, ExecReport, OrderAccepted, OrderRejected
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.summary import build_summary
-from mmbot.errors import ConfigError, TemporaryVenueError
+from mmbot.errors import ConfigError, JournalError, TemporaryVenueError
 from mmbot.execution.budget import OrderBudget
 from mmbot.execution.ccxt_executor import LOCAL_BUDGET_CODE, CcxtExecutor, ReconcileResult, account_prefix
 from mmbot.observability.logging import register_secret, scrub
@@ -123,7 +126,17 @@ def load_or_create_baseline(path: Path, balances: dict[str, Decimal], assets: li
 
 # --- the journal (fresh per run: the venue, not the journal, is the state to recover) -------------
 class SandboxJournal:
-    def __init__(self, settings: Settings, run_id: str, slots: dict[str, Slot]) -> None:
+    """The sandbox/live run's journal.
+
+    Records are buffered by the observers and written by :meth:`run` every
+    ``audit.flush_interval_ms`` (fsync + manifest checkpoint every second). When the
+    engines journal a fill, a risk change or a signal, the runner awaits
+    :meth:`durable` (write + fsync in a worker thread) before it sends the follow-up
+    orders. A write failure calls ``on_failure`` once (the runner halts with
+    JOURNAL_FAILURE, cancels at the venue and exits 3); nothing already written is lost.
+    """
+
+    def __init__(self, settings: Settings, run_id: str, slots: dict[str, Slot], on_failure: Callable[[JournalError], None]) -> None:
         from mmbot.app.hooks_audit import run_start_payload
         from mmbot.audit.recorder import Recorder
         from mmbot.audit.recovery import journal_root
@@ -140,6 +153,8 @@ class SandboxJournal:
         self.writer.flush(fsync=True, checkpoint=True)
         self.interval_s = max(cfg.flush_interval_ms / 1000.0, 0.05)
         self._lock = asyncio.Lock()
+        self.on_failure = on_failure
+        self.failure: JournalError | None = None
 
     def observe(self, symbol: str, events: list[Any]) -> None:
         self.recorders[symbol].observe(events)
@@ -147,15 +162,27 @@ class SandboxJournal:
     def append(self, kind: str, payload: dict[str, Any]) -> None:
         self.writer.append(kind, payload, time.time_ns())
 
-    async def flush(self, *, checkpoint: bool) -> None:
+    async def flush(self, *, checkpoint: bool, fsync: bool | None = None) -> None:
         async with self._lock:
+            if self.failure is not None:
+                return
             chunks, seq, digest = self.writer.take()
-            if chunks or checkpoint:
-                await asyncio.to_thread(self.writer.write, chunks, seq, digest, fsync=checkpoint, checkpoint=checkpoint)
+            if not chunks and not checkpoint:
+                return
+            try:
+                await asyncio.to_thread(self.writer.write, chunks, seq, digest, fsync=checkpoint if fsync is None else fsync, checkpoint=checkpoint)
+            except JournalError as exc:
+                self.failure = exc
+                self.on_failure(exc)
+
+    async def durable(self) -> None:
+        """Fills, risk changes and signals on disk (fsynced) before the runner acts on them further."""
+        if self.writer.needs_sync and self.failure is None:
+            await self.flush(checkpoint=False, fsync=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         last = time.monotonic()
-        while not stop.is_set():
+        while not stop.is_set() and self.failure is None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval_s):
                     await stop.wait()
@@ -165,16 +192,23 @@ class SandboxJournal:
                 last = now
 
     async def seal(self, summary: dict[str, Any], stop_reason: str) -> None:
-        self.writer.append("run_stop", {"summary": summary, "stop_reason": stop_reason}, time.time_ns())
-        await self.flush(checkpoint=True)
-        await asyncio.to_thread(self.writer.seal)
+        if self.failure is None:
+            self.writer.append("run_stop", {"summary": summary, "stop_reason": stop_reason}, time.time_ns())
+            await self.flush(checkpoint=True)
+        if self.failure is None:
+            try:
+                await asyncio.to_thread(self.writer.seal)
+            except JournalError as exc:
+                self.failure = exc
+                log.error("journal_seal_failed", error=str(exc), journal=str(self.writer.directory))
         self.writer.close()
 
 
 # --- the runner -------------------------------------------------------------------------------
 class SandboxRunner(LiveRunner):
-    def __init__(self, settings: Settings, run_id: str, *, duration_s: float | None, status: bool, emit: Any) -> None:
-        super().__init__(settings, run_id, duration_s=duration_s, status=status, emit=emit)
+    def __init__(self, settings: Settings, run_id: str, *, duration_s: float | None, status: bool, emit: Any,
+                 config_path: str | None = None) -> None:
+        super().__init__(settings, run_id, duration_s=duration_s, status=status, emit=emit, config_path=config_path)
         from mmbot.app import wiring
 
         ex = settings.exchange
@@ -189,8 +223,8 @@ class SandboxRunner(LiveRunner):
         from mmbot.observability import counters
 
         self.executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{kind}
+        self.executor.on_reconnect = self._user_stream_reconnected
         self._risk_pending: list[tuple[RiskReason, bool, str]] = []
-        self._deferred: list[tuple[str, list[Command]]] = []
         self.baseline: dict[str, Decimal] = {}
         self.baseline_created = False
         self.startup: ReconcileResult | None = None
@@ -208,8 +242,29 @@ class SandboxRunner(LiveRunner):
         base = re.sub(r"[^a-z0-9]", "", instrument.base.lower())[:6]
         # [A-Za-z0-9_-], <= 36 characters: 14 (account + run) + <= 7 + hex sequence.
         slot.engine.om.coid_prefix = f"{self.order_prefix}{base}-"
+        slot.engine.record_decisions = self.settings.audit.enabled and self.settings.audit.record_decisions
         slot.executor = self.executor
         return slot
+
+    def _user_stream_reconnected(self) -> None:
+        from mmbot.observability import counters
+
+        # The user stream is per account: a reconnect counts for every symbol traded on it.
+        for symbol in self.slots:
+            counters.websocket_reconnected(symbol)
+
+    def on_journal_failure(self, exc: JournalError) -> None:
+        """The journal cannot write: halt (JOURNAL_FAILURE), stop; finish() cancels at the venue; exit 3."""
+        log.error("journal_write_failed", error=str(exc), action="trading halted with JOURNAL_FAILURE; the run stops; exit status 3")
+        self._risk_pending.append((RiskReason.JOURNAL_FAILURE, True, scrub(str(exc))[:200]))
+        self.stop_reason = "journal_failure"
+        self.stop.set()
+
+    def request_stop(self, why: str) -> None:
+        if self.journal is not None:
+            self.journal.append("signal", {"action": "shutdown", "signal": why})
+        super().request_stop(why)
+
 
     def on_risk(self, reason: RiskReason, raised: bool, cause: str) -> None:
         """Called by the executor (synchronously); applied to every engine by the next drain."""
@@ -238,6 +293,8 @@ class SandboxRunner(LiveRunner):
                 target = self.slots.get(report.symbol)
                 if target is None:
                     continue
+                if type(report) is OrderAccepted and self.journal is not None:
+                    self.journal.recorders[report.symbol].on_reports([report])
                 if isinstance(report, OrderRejected) and report.code == LOCAL_BUDGET_CODE:
                     # Never reached the venue: forget the order, do not count a venue reject.
                     target.engine.om.on_report(report)
@@ -249,6 +306,10 @@ class SandboxRunner(LiveRunner):
                 per_symbol.setdefault(symbol, []).extend(cmds)
             if not pending and not reports and not deferred:
                 break
+            if self.journal is not None:
+                # Fills and risk changes on disk before the engines' follow-up orders go out.
+                self.observe()
+                await self.journal.durable()
             for cmds in per_symbol.values():
                 await self._send(cmds, now)
         self.observe()
@@ -265,18 +326,26 @@ class SandboxRunner(LiveRunner):
                 self.journal.observe(symbol, events)
             view = self.metrics_views.get(symbol)
             if view is not None:
-                view.on_events(events, 0, now_perf)
+                view.on_events(events, slot.md_receipt_ns, now_perf)
 
     async def advance(self, slot: Slot, now: int) -> None:
         self.executor.tick()
         await self.drain(slot, now)
 
+    async def send_deferred(self) -> None:
+        """Operator commands (kill switch, watchdogs) go out with the executor's reports (drain)."""
+        await self.drain(None, time.time_ns())
+
+    def open_order_count(self) -> int:
+        """Our orders the engines still track as open (no REST call; an order leaves once the venue confirmed its cancel)."""
+        return sum(slot.engine.om.open_count() for slot in self.slots.values())
+
     def toggle_kill_switch(self) -> None:
-        now = time.time_ns()
+        super().toggle_kill_switch()  # mmbot/app/controls.py: every engine, then confirmation
         for symbol, slot in self.slots.items():
-            engaged = not slot.engine.gate.kill_switch_engaged
-            self._deferred.append((symbol, slot.engine.set_kill_switch(engaged, now)))
-            log.warning("kill_switch_toggled", symbol=symbol, engaged=engaged)
+            engaged = slot.engine.gate.kill_switch_engaged
+            if self.journal is not None:
+                self.journal.append("signal", {"action": "kill_switch", "symbol": symbol, "engaged": engaged, "source": "SIGUSR1"})
 
     # --- reconciliation ---------------------------------------------------------------------
     def venue_position_lots(self, slot: Slot, balances: dict[str, Decimal]) -> int | None:
@@ -365,7 +434,7 @@ class SandboxRunner(LiveRunner):
         tasks: list[Any] = []
         s = self.settings
         if s.audit.enabled:
-            self.journal = SandboxJournal(s, self.run_id, self.slots)
+            self.journal = SandboxJournal(s, self.run_id, self.slots, self.on_journal_failure)
             if self.startup is not None:
                 self.journal.append("reconcile", {
                     "at": "start", "orphans_cancelled": self.startup.orphans_cancelled,
@@ -383,6 +452,9 @@ class SandboxRunner(LiveRunner):
             for symbol, slot in self.slots.items():
                 self.metrics_views[symbol] = metrics.add_engine(slot.engine)
             metrics.venue_balances = lambda: self.executor.stream_balances
+            if self.journal is not None:
+                writer = self.journal.writer
+                metrics.journal_sources.append(lambda: int(writer.written_records))
 
             def ready() -> str | None:
                 if not self.executor.connected:
@@ -431,6 +503,8 @@ class SandboxRunner(LiveRunner):
                 ]
                 if self.status:
                     workers.append(tg.create_task(self.status_line()))
+                for coro in self.control_tasks():  # kill switch file, watchdogs, admin: exit once stop is set
+                    tg.create_task(coro)
                 for coro in observers:  # these exit by themselves once stop is set (final flush)
                     tg.create_task(coro)
                 await tg.create_task(self.stopper())
@@ -524,7 +598,8 @@ class SandboxRunner(LiveRunner):
         return summary
 
 
-def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summary_json: str | None, status: bool) -> int:
+def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summary_json: str | None, status: bool,
+                config_path: str | None = None) -> int:
     """``mmbot run --mode sandbox|live``: exit 0 after a clean stop with zero open orders, 1 otherwise."""
     ex = settings.exchange
     if ex.api_key is None or ex.secret is None:
@@ -536,7 +611,7 @@ def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summ
         # Orders go to a real venue, so its own market data drives the quotes.
         settings = settings.model_copy(update={"data": settings.data.model_copy(update={"source": "live"})})
     summary = drive(
-        lambda emit: SandboxRunner(settings, run_id, duration_s=duration, status=status, emit=emit),
+        lambda emit: SandboxRunner(settings, run_id, duration_s=duration, status=status, emit=emit, config_path=config_path),
         summary_json,
         hide=("symbols", "risk_transitions"),
     )
@@ -546,4 +621,6 @@ def run_sandbox(settings: Settings, *, run_id: str, duration: float | None, summ
     if left:
         log.error("orders_left_open", count=left, action="cancel them at the venue; the next start cancels them too")
         return 1
+    if summary.get("stop_reason") == "journal_failure":
+        return JournalError.exit_code
     return 0

@@ -139,6 +139,7 @@ class CcxtExecutor(ReportQueue):
         self.time_resyncs = 0
         self.fill_sources: dict[str, int] = {}  # stream (user stream), rest (reconciliation), order (order reply)
         self.on_outcome: Callable[[VenueOutcome], None] | None = None  # e.g. the exchange-errors metric
+        self.on_reconnect: Callable[[], None] | None = None  # e.g. the websocket-reconnects metric
 
     # --- helpers --------------------------------------------------------------------------
     def _count(self, outcome: VenueOutcome) -> None:
@@ -483,6 +484,8 @@ class CcxtExecutor(ReportQueue):
                     continue  # nothing traded for a while, and the ws-api still answers: fine
                 failures += 1
                 self.user_stream_reconnects += 1
+                if self.on_reconnect is not None:
+                    self.on_reconnect()
                 if err.outcome.kind is not VenueOutcome.TIMEOUT:
                     self._handle_outcome(err, context="user_stream")
                 # A silent or broken ws-api socket (e.g. a malformed frame stopped ccxt's

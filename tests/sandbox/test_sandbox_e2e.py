@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import subprocess
 import time
 from collections import Counter
@@ -92,6 +93,19 @@ async def test_sandbox_when_venue_cancels_orders_on_its_own_then_user_stream_rep
     # watch_balance: the pushes after each order event, exported for operators.
     assert summary["balance_updates"] >= 1 and Decimal(summary["stream_balances"]["BTC"]) > 0
     assert 'mmbot_venue_balance{asset="BTC"}' in metrics_text and 'mmbot_venue_balance{asset="USDT"}' in metrics_text
+    # The journal carries what the paper journal does: decisions, acks, signals (SIGTERM here).
+    kinds = Counter(json.loads(line)["type"] for seg in (tmp_path / "journal").rglob("seg-*.jsonl") for line in seg.read_text().splitlines())
+    assert kinds["decision"] >= 1 and kinds["ack"] >= 2 and kinds["signal"] == 1 and kinds["cancelled"] >= 2, kinds
+    # Metrics the sandbox path fills too: tick-to-quote, journal records.
+    assert metric_value(metrics_text, 'mmbot_tick_to_quote_seconds_count{symbol="BTC/USDT"}') >= 1
+    assert metric_value(metrics_text, "mmbot_journal_records_total") >= 1
+
+
+def metric_value(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
 
 
 async def test_sandbox_restart_when_sigkilled_then_orphans_cancelled_no_duplicates_position_matches(
@@ -157,3 +171,34 @@ def test_compare_when_run_then_reports_paper_and_sandbox_divergence(clean_env: d
     assert report["sandbox"]["venue_open_orders"] == 0 and report["emulator"]["open_orders"] == 0
     row = report["divergence"]["fills"]
     assert row["difference"] == row["sandbox"] - row["paper"]
+
+
+def _limit_file_size() -> None:
+    # Files beyond 16 KiB fail with EFBIG even for root (Python ignores SIGXFSZ): the journal
+    # fills up first; logs go to a pipe, which the limit does not touch.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+
+async def test_sandbox_when_journal_write_fails_then_halted_orders_cancelled_at_venue_exit_3(
+    emu: RunningEmulator, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = sandbox_env(clean_env, emu.base_url)
+    summary_path = tmp_path / "s.json"
+    proc = await asyncio.create_subprocess_exec(
+        *MMBOT, "run", "--mode", "sandbox", "--no-status", "--summary-json", str(summary_path),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(tmp_path), preexec_fn=_limit_file_size,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(90):
+            _, err_bytes = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    err = err_bytes.decode(errors="replace")
+    summary = json.loads(summary_path.read_text())
+
+    assert proc.returncode == 3, err[-3000:]
+    assert "journal_write_failed" in err and "File too large" in err
+    assert summary["stop_reason"] == "journal_failure" and "JOURNAL_FAILURE" in summary["risk_reasons"]
+    assert summary["orders_sent"] >= 1  # it was trading when the journal failed
+    assert summary["venue_open_orders"] == 0 and open_orders(emu) == []  # cancelled at the venue on the way out
