@@ -35,6 +35,7 @@ from mmbot.domain.risk import parse_reason
 
 if TYPE_CHECKING:
     from mmbot.app.controls import Controls
+    from mmbot.app.live import LiveRunner
     from mmbot.app.runner import Runner
 
 log = structlog.get_logger("mmbot.admin")
@@ -82,7 +83,7 @@ def build_app(controls: Controls, token: str) -> web.Application:
         started = time.monotonic()
         result = controls.set_kill_switch(engaged, source="admin")
         if engaged and "refused" not in result:
-            confirmed = await controls.wait_flat(controls.runner.settings.risk.kill_confirm_timeout_s)
+            confirmed = await controls.wait_flat(controls.settings.risk.kill_confirm_timeout_s)
             result = controls.kill_status() | {"confirmed": confirmed}
         result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 3)
         return _json(result, 409 if "refused" in result else 200)
@@ -103,8 +104,8 @@ def build_app(controls: Controls, token: str) -> web.Application:
     return app
 
 
-async def serve(runner: Runner, state: Any) -> None:
-    """Runner task: serve until the run stops; a port that cannot be bound is logged, not fatal."""
+async def serve(runner: Runner | LiveRunner, state: Any) -> None:
+    """Runner task (replay, live or sandbox runner): serve until ``state.stop`` is set; a port that cannot be bound is logged, not fatal."""
     settings = runner.settings.admin
     token = settings.token.get_secret_value() if settings.token is not None else ""
     controls = runner.controls

@@ -61,7 +61,8 @@ def run_daemon(
     if settings.mode in ("sandbox", "live"):
         from mmbot.app.sandbox import run_sandbox
 
-        return run_sandbox(settings, run_id=run_id, duration=duration, summary_json=summary_json, status=status)
+        return run_sandbox(settings, run_id=run_id, duration=duration, summary_json=summary_json, status=status,
+                           config_path=config_path)
     if settings.data.source == "live":
         from mmbot.app import live
 

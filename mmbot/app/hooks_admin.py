@@ -1,17 +1,24 @@
-"""Runner hooks of the risk area: the admin endpoint (see mmbot.app.hooks, mmbot.app.admin)."""
+"""Runner hooks of the risk area: the admin endpoint (see mmbot.app.hooks, mmbot.app.admin).
+
+Used by the replay runner (through mmbot.app.hooks) and by the live and sandbox
+runners (mmbot.app.live), which pass themselves: both have ``settings`` and
+``controls``, and the task's ``state`` argument needs only ``stop``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from mmbot.app.runner import Runner
+if TYPE_CHECKING:
+    from mmbot.app.live import LiveRunner
+    from mmbot.app.runner import Runner
 
 log = structlog.get_logger("mmbot.admin")
 
 
-def tasks(runner: Runner, *, fresh: bool) -> list[Any]:
+def tasks(runner: Runner | LiveRunner, *, fresh: bool) -> list[Any]:
     settings = runner.settings.admin
     if not settings.enabled:
         return []
@@ -26,5 +33,5 @@ def tasks(runner: Runner, *, fresh: bool) -> list[Any]:
     return [admin_task]
 
 
-def after_run(runner: Runner) -> None:
+def after_run(runner: Runner | LiveRunner) -> None:
     return None

@@ -3,8 +3,13 @@
 ``mmbot run --mode paper --exchange binance --symbols BTC/USDT`` with
 ``data.source: live``. One ``asyncio.TaskGroup`` owns the feed
 (:class:`~mmbot.marketdata.feeds.live.LiveFeed`), the timer (watchdogs, every
-``run.timer_interval_ms``), the status line and the stop waiter (signals,
-``--duration``).
+``run.timer_interval_ms``), the status line, the stop waiter (signals,
+``--duration``) and the operator controls of :mod:`mmbot.app.controls` (the same
+ones the replay runner has, applied to every symbol's engine): the kill switch file
+(``risk.kill_switch_file``), the LOOP_LAG and DEAD_MAN watchdogs (the timer and the
+market data beat the dead-man), confirmation of zero open orders after the kill
+switch, SIGHUP reload (strategy and risk sections; a refused reload keeps the old
+config) and the admin endpoint for ``mmbot ctl`` when ``MMBOT_ADMIN__TOKEN`` is set.
 
 Per symbol: one L2 book (applied by this driver, then read by the engine and the
 venue: paper trading on live data has no simulated market-data latency), one
@@ -88,9 +93,10 @@ def feed_config(settings: Settings) -> FeedConfig:
 
 class LiveRunner:
     def __init__(self, settings: Settings, run_id: str, *, duration_s: float | None, status: bool,
-                 emit: Callable[[str], None]) -> None:
+                 emit: Callable[[str], None], config_path: str | None = None) -> None:
         self.settings = settings
         self.run_id = run_id
+        self.config_path = config_path  # re-read on SIGHUP
         self.duration_s = duration_s
         self.status = status
         self.emit = emit
@@ -104,6 +110,12 @@ class LiveRunner:
         from mmbot.app import wiring
 
         self.global_limit = wiring.build_global_limit(settings)  # one limit across every symbol
+        # Operator commands (kill switch, watchdogs) per symbol, sent by send_deferred.
+        self._deferred: list[tuple[str, list[Command]]] = []
+        from mmbot.app.controls import Controls, LiveTarget
+
+        # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
+        self.controls = Controls(LiveTarget(self))
 
     # --- wiring ---------------------------------------------------------------------------
     def build_slot(self, instrument: Instrument) -> Slot:
@@ -160,6 +172,7 @@ class LiveRunner:
         await self.submit(slot, engine.on_market(item, now), now)
         self.observe()
         slot.md_receipt_ns = 0
+        self.controls.beat()  # the dead-man's sign of life
 
     async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
         if commands:
@@ -201,6 +214,7 @@ class LiveRunner:
                 await self.advance(slot, now)
                 await self.submit(slot, slot.engine.on_timer(now), now)
                 self.observe()
+            self.controls.beat()  # the quoting loop ran: the dead-man's sign of life
 
     async def status_line(self) -> None:
         while True:
@@ -217,6 +231,7 @@ class LiveRunner:
             parts.append(
                 f"{inst.symbol} mid {mid} pos {inst.qty(e.ledger.position_lots)} pnl {e.net_pnl():.2f} "
                 f"fills {e.ledger.bid_fills}b/{e.ledger.ask_fills}a state {e.gate.state.name}{reasons}"
+                f"{' KILL SWITCH' if e.gate.kill_switch_engaged else ''} open {e.om.open_count()}"
             )
         return " | ".join(parts)
 
@@ -235,20 +250,45 @@ class LiveRunner:
         self.stop_reason = why
         self.stop.set()
 
+    # --- operator controls (mmbot/app/controls.py through LiveTarget) ------------------------
     def toggle_kill_switch(self) -> None:
+        """SIGUSR1: every symbol's engine together (engage: HALTED, cancel all, confirm)."""
+        self.controls.toggle_kill_switch("SIGUSR1")
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; applied to every engine, or refused and the old config kept."""
+        self.controls.reload()
+
+    def defer(self, symbol: str, commands: list[Command]) -> None:
+        """Queue an operator's commands (called synchronously); send_deferred sends them."""
+        self._deferred.append((symbol, commands))
+
+    async def send_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
         now = time.time_ns()
-        for slot in self.slots.values():
-            engaged = not slot.engine.gate.kill_switch_engaged
-            for command in slot.engine.set_kill_switch(engaged, now):
-                slot.executor.venue.submit(command, now)
-            log.warning("kill_switch_toggled", symbol=slot.instrument.symbol, engaged=engaged)
+        for symbol, commands in deferred:
+            slot = self.slots.get(symbol)
+            if slot is not None:
+                await self.submit(slot, commands, now)
+        self.observe()
+
+    def open_order_count(self) -> int:
+        """Our open orders at the (simulated) venues."""
+        return sum(len(slot.executor.venue.open_order_ids()) for slot in self.slots.values())
+
+    def control_tasks(self) -> list[Any]:
+        """Coroutines for the supervisor: the controls' supervision task and the admin endpoint."""
+        from mmbot.app import hooks_admin
+
+        return [self.controls.run(), *(factory(self) for factory in hooks_admin.tasks(self, fresh=False))]
 
     def install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[signal.Signals, Callable[[], None]]:
-        """SIGINT/SIGTERM stop, SIGUSR1 toggles the kill switch; returns the handlers to remove later."""
+        """SIGINT/SIGTERM stop, SIGUSR1 toggles the kill switch, SIGHUP reloads; returns the handlers to remove later."""
         handlers: dict[signal.Signals, Callable[[], None]] = {
             signal.SIGINT: lambda: self.request_stop("SIGINT"),
             signal.SIGTERM: lambda: self.request_stop("SIGTERM"),
             signal.SIGUSR1: self.toggle_kill_switch,
+            signal.SIGHUP: self.reload,
         }
         for sig, handler in handlers.items():
             loop.add_signal_handler(sig, handler)
@@ -289,6 +329,8 @@ class LiveRunner:
             status = tg.create_task(self.status_line()) if self.status else None
             for server in self.servers:
                 tg.create_task(server.run(self))
+            for coro in self.control_tasks():  # these exit by themselves once stop is set
+                tg.create_task(coro)
             await tg.create_task(self.stopper())
             for task in (feed, timer, status):
                 if task is not None:
@@ -402,7 +444,9 @@ def run_live(
     if settings.data.source != "live":
         raise ConfigError("run_live needs data.source: live (MMBOT_DATA__SOURCE=live)")
     summary = drive(
-        lambda emit: LiveRunner(settings, run_id, duration_s=duration, status=status, emit=emit), summary_json, hide=("symbols",)
+        lambda emit: LiveRunner(settings, run_id, duration_s=duration, status=status, emit=emit, config_path=config_path),
+        summary_json,
+        hide=("symbols",),
     )
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"))
     sys.stdout.flush()

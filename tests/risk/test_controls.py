@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,56 @@ def test_hooks_admin_tasks_when_token_configured_then_endpoint_task_else_none(ad
     runner = Runner(settings, "20260101T000000Z-test0000", RunOptions(paths=CAPTURE, status=False))
 
     assert len(hooks_admin.tasks(runner, fresh=True)) == count
+
+
+def _live_runner(tmp_path: Path, config: str | None = None) -> object:
+    from mmbot.app.live import LiveRunner
+    from mmbot.domain.instrument import Instrument
+
+    settings = load_settings(config, environ={}, overrides={"data": {"source": "live"}, "audit": {"enabled": False},
+                                                            "metrics": {"enabled": False}})
+    runner = LiveRunner(settings, "20260101T000000Z-live0000", duration_s=None, status=False, emit=print, config_path=config)
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        inst = Instrument.from_symbol(symbol, tick_size="0.01", step_size="0.00001", min_notional="5")
+        runner.slots[symbol] = runner.build_slot(inst)
+    return runner
+
+
+async def test_live_controls_when_kill_switch_and_reload_then_every_slot_engine_acts(tmp_path: Path) -> None:
+    import asyncio
+    import signal
+
+    from mmbot.app.controls import LiveTarget
+
+    path = tmp_path / "mmbot.yaml"
+    path.write_text("strategy:\n  spread_bps: 20.0\n")
+    runner: Any = _live_runner(tmp_path, str(path))
+    controls = runner.controls
+    engines = [slot.engine for slot in runner.slots.values()]
+
+    engaged = controls.set_kill_switch(True, "test")
+    await runner.send_deferred()
+    reasons_engaged = [tuple(e.gate.reasons) for e in engines]
+    status = controls.status()
+    text = runner.status_text()
+    path.write_text("strategy:\n  spread_bps: 25.0\n")
+    applied = controls.reload()
+    path.write_text("strategy:\n  spread_bps: -1\n")
+    refused = controls.reload()
+    released = controls.set_kill_switch(False, "test")
+    loop = asyncio.get_running_loop()
+    handlers = runner.install_signals(loop)
+    for sig in handlers:
+        loop.remove_signal_handler(sig)
+
+    assert isinstance(controls.target, LiveTarget)
+    assert handlers[signal.SIGHUP] == runner.reload and handlers[signal.SIGUSR1] == runner.toggle_kill_switch
+    assert engaged["kill_switch_engaged"] is True and engaged["risk_state"] == "HALTED" and engaged["open_orders"] == 0
+    assert reasons_engaged == [("KILL_SWITCH",), ("KILL_SWITCH",)]
+    assert set(status["symbols"]) == {"BTC/USDT", "ETH/USDT"} and status["mode"] == "paper"
+    assert text.count("KILL SWITCH") == 2 and text.count("open 0") == 2
+    assert applied is True and refused is False and controls.reloads == 1 and controls.reload_failures == 1
+    assert runner.settings.strategy.spread_bps == 25.0 and runner.settings.data.source == "live"
+    assert all(e.model is not None for e in engines) and status["symbols"]["ETH/USDT"]["params"]["spread_bps"] == 20.0
+    assert controls.status()["symbols"]["ETH/USDT"]["params"]["spread_bps"] == 25.0
+    assert released["kill_switch_engaged"] is False and all(e.gate.state is TradingState.ACTIVE for e in engines)
