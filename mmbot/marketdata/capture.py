@@ -20,6 +20,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ class CaptureParser:
             )
         first = instruments[0].venue_symbol
         self._default = default_symbol.replace("/", "").upper() if default_symbol else first
+        self._norm_last_id: dict[str, int] = {}  # normalised recordings: the last book id per symbol
 
     def _inst(self, venue_symbol: str) -> tuple[Instrument, Callable[[str], int], Callable[[str], int]]:
         return self._by_venue[venue_symbol]
@@ -157,6 +159,8 @@ class CaptureParser:
         if not isinstance(data, dict):
             raise ValueError("data is not a JSON object")
         kind = data.get("e")
+        if kind is None and stream is not None and "@mmbot" in stream:
+            return self._parse_normalised(ts_local_ns, stream, data)
         if kind == "depthUpdate":
             venue = data["s"]
             inst = self._by_venue[venue][0]
@@ -204,6 +208,40 @@ class CaptureParser:
                 qp(data["A"]),
             )
         return None
+
+
+    def _parse_normalised(self, ts_local_ns: int, stream: str, data: dict[str, Any]) -> MarketEvent | None:
+        """mmbot's normalised recording of any ccxt exchange (``mmbot record``, non-Binance ids).
+
+        ``<symbol>@mmbotBook``: a full book (``lastUpdateId``, ``bids``, ``asks``) ->
+        BookSnapshot; ``<symbol>@mmbotBookDelta``: the levels that changed (quantity 0 =
+        level gone) up to ``lastUpdateId``, chained from the previous book line's id
+        (``U`` when the recorder wrote it) -> BookDelta; ``<symbol>@mmbotTrade``: the
+        Binance trade fields ``t p q m T`` -> Trade. Prices and quantities are decimal
+        strings, converted exactly as the Binance lines are.
+        """
+        venue = data["s"]
+        inst, pp, qp = self._inst(venue)
+        suffix = stream.rsplit("@", 1)[1]
+        if suffix == "mmbotTrade":
+            return Trade(inst.symbol, ts_local_ns, int(data["T"]) * 1_000_000, int(data["t"]), pp(data["p"]), qp(data["q"]), bool(data["m"]))
+        if suffix not in ("mmbotBook", "mmbotBookDelta"):
+            return None
+        last = int(data["lastUpdateId"])
+        bids = tuple((pp(_plain(p)), qp(_plain(q))) for p, q in data["bids"])
+        asks = tuple((pp(_plain(p)), qp(_plain(q))) for p, q in data["asks"])
+        previous = self._norm_last_id.get(venue)
+        self._norm_last_id[venue] = last
+        if suffix == "mmbotBook":
+            return BookSnapshot(inst.symbol, ts_local_ns, last, bids, asks)
+        first = int(data["U"]) if "U" in data else (previous + 1 if previous is not None else last)
+        return BookDelta(inst.symbol, ts_local_ns, ts_local_ns, first, last, bids, asks)
+
+
+def _plain(value: Any) -> str:
+    """A decimal string without exponent ("0E-8", written by early normalised recordings -> "0.00000000")."""
+    text = str(value)
+    return format(Decimal(text), "f") if "E" in text or "e" in text else text
 
 
 _TRUNCATED = (EOFError, zlib.error, gzip.BadGzipFile)

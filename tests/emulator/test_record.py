@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from mmbot.domain.events import BookDelta, BookSnapshot
+from mmbot.domain.events import BookDelta, BookSnapshot, Trade
 from mmbot.domain.instrument import Instrument
 from mmbot.emulator.server import run_emulator
 from mmbot.emulator.tape import load_tapes
@@ -82,6 +82,12 @@ async def test_record_when_normalised_format_then_books_and_trades_as_mmbot_line
     streams = [orjson.loads(line.split(b" ", 1)[1])["stream"] for line in gzip.open(out)]
     assert streams[0] == "BTC/USDT@mmbotBook"
     assert "BTC/USDT@mmbotBookDelta" in streams and "BTC/USDT@mmbotTrade" in streams
+    # ... and it replays: the reader turns the lines into a synced book and trades.
+    inst = Instrument.from_symbol("BTC/USDT", tick_size="0.01", step_size="0.00001", min_notional="5")
+    books, stats = replay_books(out, [inst])
+    events = list(read_events([str(out)], CaptureParser([inst]), ReadStats()))
+    assert books["BTC/USDT"].is_synced and books["BTC/USDT"].gap_count == 0 and stats.garbage_lines == 0
+    assert sum(isinstance(e, BookDelta) for e in events) >= 5 and any(isinstance(e, Trade) for e in events)
 
 
 async def test_record_cli_when_pointed_at_emulator_then_writes_a_replayable_capture(tmp_path: Path, clean_env: dict[str, str]) -> None:

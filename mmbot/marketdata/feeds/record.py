@@ -16,10 +16,12 @@ re-opened with exponential backoff and jitter, and new snapshots are written: a
 reader sees the gap and resyncs from the next snapshot, as it would live.
 
 Other ccxt exchanges: a normalised format is written instead (the ccxt feed's
-events as JSON: ``{"stream": "<symbol>@mmbotBook", "data": {"lastUpdateId",
-"bids", "asks"}}`` for each merged book and ``{"stream": "<symbol>@mmbotTrade",
-"data": {"t", "p", "q", "m", "T"}}`` per trade), documented in docs/emulator.md;
-the replay reader does not read it yet.
+events as JSON: ``{"stream": "<symbol>@mmbotBook", "data": {"s", "lastUpdateId",
+"bids", "asks"}}`` for a full book, ``<symbol>@mmbotBookDelta`` (``"U"`` and
+``"lastUpdateId"``, the changed levels, quantity 0 = gone) after it, and
+``{"stream": "<symbol>@mmbotTrade", "data": {"s", "t", "p", "q", "m", "T"}}`` per
+trade), documented in docs/emulator.md; the replay reader
+(:class:`mmbot.marketdata.capture.CaptureParser`) reads it like the Binance lines.
 
 Endpoints come from the same construction as the live feed (sandbox, then
 ``exchange.base_url``, then ``exchange.urls``), so ``--base-url`` of the emulator
@@ -181,15 +183,17 @@ class NormalisedRecorder:
             kind = "mmbotBook" if isinstance(item, BookSnapshot) else "mmbotBookDelta"
             data: dict[str, Any] = {
                 "s": slot.venue_symbol,
+                **({"U": item.first_update_id} if isinstance(item, BookDelta) else {}),
                 "lastUpdateId": item.last_update_id,
-                "bids": [[str(slot.price(p)), str(slot.qty(q))] for p, q in item.bids],
-                "asks": [[str(slot.price(p)), str(slot.qty(q))] for p, q in item.asks],
+                # format(..., "f"): a removed level is "0.00000000", never Decimal's "0E-8".
+                "bids": [[format(slot.price(p), "f"), format(slot.qty(q), "f")] for p, q in item.bids],
+                "asks": [[format(slot.price(p), "f"), format(slot.qty(q), "f")] for p, q in item.asks],
             }
         elif isinstance(item, Trade):
             slot = self.feed.instruments[symbol]
             kind = "mmbotTrade"
-            data = {"s": slot.venue_symbol, "t": item.trade_id, "p": str(slot.price(item.price_ticks)),
-                    "q": str(slot.qty(item.qty_lots)), "m": item.is_buyer_maker, "T": item.ts_event_ns // 1_000_000}
+            data = {"s": slot.venue_symbol, "t": item.trade_id, "p": format(slot.price(item.price_ticks), "f"),
+                    "q": format(slot.qty(item.qty_lots), "f"), "m": item.is_buyer_maker, "T": item.ts_event_ns // 1_000_000}
         else:
             return
         self.writer.write(time.time_ns(), {"stream": f"{symbol}@{kind}", "data": data})
