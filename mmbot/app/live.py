@@ -37,6 +37,7 @@ from typing import Any
 import structlog
 
 from mmbot.adapters.ccxt.exchange import ExchangeParams
+from mmbot.app.live_journal import LiveJournal
 from mmbot.app.settings import Settings
 from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent
 from mmbot.domain.instrument import Instrument
@@ -44,7 +45,7 @@ from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine, EngineConfig, EngineEvent
 from mmbot.engine.summary import build_summary
-from mmbot.errors import ConfigError, MmbotError, TemporaryVenueError
+from mmbot.errors import ConfigError, JournalError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
 from mmbot.marketdata.book import ApplyResult, L2Book
 from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
@@ -116,6 +117,7 @@ class LiveRunner:
 
         # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
         self.controls = Controls(LiveTarget(self))
+        self.journal: LiveJournal | None = None  # audit.enabled: opened once the symbols are known
 
     # --- wiring ---------------------------------------------------------------------------
     def build_slot(self, instrument: Instrument) -> Slot:
@@ -181,19 +183,29 @@ class LiveRunner:
 
     async def drain(self, slot: Slot, now: int) -> None:
         """Execution reports go to the engine at once; its follow-up commands are sent."""
+        journal = self.journal
         for _ in range(1000):
             reports = slot.executor.pending_reports()
             if not reports:
                 return
+            if journal is not None:
+                journal.recorders[slot.instrument.symbol].on_reports(reports)  # acks
             commands: list[Command] = []
             for report in reports:
                 commands.extend(slot.engine.on_exec(report, now))
             if commands:
+                if journal is not None:
+                    # Fills and risk changes on disk before the engine's follow-up orders go out.
+                    self.observe()
+                    await journal.durable()
                 await slot.executor.submit(commands, now)
 
     def observe(self) -> None:
-        """Each engine's new events to its observers, then cleared (subclasses add a journal)."""
-        for slot in self.slots.values():
+        """Each engine's new events to the journal and its observers, then cleared."""
+        journal = self.journal
+        for symbol, slot in self.slots.items():
+            if journal is not None and slot.engine.events:
+                journal.observe(symbol, slot.engine.events)
             slot.publish()
 
     async def advance(self, slot: Slot, now: int) -> None:
@@ -247,7 +259,27 @@ class LiveRunner:
 
     def request_stop(self, why: str) -> None:
         log.warning("shutdown_requested", signal=why)
+        if self.journal is not None:
+            self.journal.append("signal", {"action": "shutdown", "signal": why})
         self.stop_reason = why
+        self.stop.set()
+
+    def open_journal(self) -> None:
+        """Paper trading on a live feed: its own journal (``<audit.account>-livefeed``) when audit.enabled."""
+        s = self.settings
+        if not s.audit.enabled or not self.slots:
+            return
+        for slot in self.slots.values():
+            slot.engine.record_decisions = s.audit.record_decisions
+        self.journal = LiveJournal(s, self.run_id, self.slots, self.on_journal_failure, account=f"{s.audit.account}-livefeed")
+
+    def on_journal_failure(self, exc: JournalError) -> None:
+        """The journal cannot write: halt every engine (JOURNAL_FAILURE), stop, exit 3."""
+        log.error("journal_write_failed", error=str(exc), action="trading halted with JOURNAL_FAILURE; the run stops; exit status 3")
+        now = time.time_ns()
+        for symbol, slot in self.slots.items():
+            self.defer(symbol, slot.engine.raise_reason(RiskReason.JOURNAL_FAILURE, now, str(exc)[:200]))
+        self.stop_reason = "journal_failure"
         self.stop.set()
 
     # --- operator controls (mmbot/app/controls.py through LiveTarget) ------------------------
@@ -304,6 +336,7 @@ class LiveRunner:
                 raise ConfigError(f"cannot load markets from {self.settings.exchange.id}: {exc}") from exc
             for symbol, inst in instruments.items():
                 self.slots[symbol] = self.build_slot(inst)
+            self.open_journal()
             self.servers = self.metrics_servers()
             log.info("live_started", symbols=list(instruments), exchange=self.settings.exchange.id,
                      base_url=self.settings.exchange.base_url, mode=self.settings.mode)
@@ -331,6 +364,8 @@ class LiveRunner:
                 tg.create_task(server.run(self))
             for coro in self.control_tasks():  # these exit by themselves once stop is set
                 tg.create_task(coro)
+            if self.journal is not None:
+                tg.create_task(self.journal.run(self.stop))
             await tg.create_task(self.stopper())
             for task in (feed, timer, status):
                 if task is not None:
@@ -397,6 +432,8 @@ class LiveRunner:
         summary = dict(first)
         if len(per_symbol) > 1:
             summary["symbols"] = per_symbol
+        if self.journal is not None:
+            await self.journal.seal(summary, self.stop_reason or "end")
         return summary
 
 
@@ -450,4 +487,4 @@ def run_live(
     )
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"))
     sys.stdout.flush()
-    return 0
+    return JournalError.exit_code if summary.get("stop_reason") == "journal_failure" else 0

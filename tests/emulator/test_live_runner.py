@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -74,3 +76,28 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
     assert ready == (200, "ready\n")
     assert 'mmbot_build_info{' in exposition and 'symbol="BTC/USDT"' in exposition
     assert runner.slots["BTC/USDT"].engine.events == []  # drained to the observers
+
+
+async def test_live_runner_when_audit_enabled_then_paper_run_journaled_sealed_and_verifiable(tmp_path: Path) -> None:
+    """Paper trading on a live feed keeps its own journal (``<account>-livefeed``), as every other mode does."""
+    from mmbot.audit.verify import find_journals, verify_journal
+
+    async with run_emulator(CAPTURE, port=0, speed=3.0) as emu:
+        settings = live_settings(emu.base_url).model_copy(
+            update={"audit": load_settings(None, environ={}, overrides={"audit": {"dir": str(tmp_path / "journal")}}).audit}
+        )
+        runner = LiveRunner(settings, "20261126T000000Z-test0002", duration_s=None, status=False, emit=print)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(runner.run())
+            await wait_until(lambda: runner.journal is not None and runner.journal.writer.written_records > 20, 30, "records written")
+            runner.request_stop("SIGTERM")
+            summary = await task
+    journals = find_journals([str(tmp_path / "journal")])
+    result = verify_journal(journals[0])
+    kinds = Counter(r["type"] for r in result.records)
+
+    assert len(journals) == 1 and "paper-livefeed__BTCUSDT" in str(journals[0])
+    assert result.exit_code == 0 and result.sealed, result.describe()
+    assert kinds["run_start"] == 1 and kinds["run_stop"] == 1 and kinds["signal"] == 1 and kinds["decision"] >= 1
+    assert kinds["place"] >= 1 and kinds["ack"] >= 1
+    assert result.records[-1]["payload"]["summary"]["run_id"] == summary["run_id"]
