@@ -191,6 +191,10 @@ class SandboxRunner(LiveRunner):
             await self.executor.submit(commands, now)
 
     async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
+        if commands:
+            # Published (journal, tick-to-quote) as they leave for the venue, not after the
+            # venue answered: the REST round trip is not part of tick-to-quote.
+            self.observe()
         await self._send(commands, now)
         await self.drain(slot, now)
 
