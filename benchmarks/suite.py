@@ -25,6 +25,7 @@ Definitions (every row says what it times):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -208,16 +210,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _e2e(seconds: float) -> dict[str, Any]:
-    from mmbot.app.live import LiveRunner
-
+@contextlib.asynccontextmanager
+async def _emulator(seconds: float, *extra: str) -> AsyncIterator[str]:
+    """``mmbot emulate`` as a subprocess on a free loopback port: its base URL once it listens; stopped after."""
     port = _free_port()
     emu = subprocess.Popen(
-        [sys.executable, "-m", "mmbot", "emulate", "--port", str(port), "--speed", "1", "--duration", str(seconds + 60)],
+        [sys.executable, "-m", "mmbot", "emulate", "--port", str(port), "--speed", "1", "--duration", str(seconds), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "MMBOT_LOG__LEVEL": "warning"},
-    )
+    )  # fmt: skip
     try:
-        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -225,6 +226,35 @@ async def _e2e(seconds: float) -> dict[str, Any]:
                     break
             except OSError:
                 await asyncio.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        emu.terminate()
+        try:
+            emu.wait(10)
+        except subprocess.TimeoutExpired:
+            emu.kill()
+
+
+async def _until_synced(runner: Any, task: asyncio.Task[Any]) -> None:
+    """Wait (at most 40 s) until every symbol's book is synced, or the run ended."""
+    t_sync = time.monotonic() + 40
+    while time.monotonic() < t_sync and not (runner.slots and all(s.book.is_synced for s in runner.slots.values())):
+        if task.done():
+            break
+        await asyncio.sleep(0.1)
+
+
+def _guarded(run: Callable[[float], Coroutine[Any, Any, dict[str, Any]]], seconds: float) -> dict[str, Any]:
+    try:
+        return asyncio.run(run(seconds))
+    except Exception as exc:  # reported in BENCHMARKS.md, never hidden
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+async def _e2e(seconds: float) -> dict[str, Any]:
+    from mmbot.app.live import LiveRunner
+
+    async with _emulator(seconds + 60) as base:
         settings = _settings(data={"source": "live"}, exchange={"base_url": base}, run={"timer_interval_ms": 100, "status_interval_s": 3600})
         runner = LiveRunner(settings, "20260101T000000Z-bench003", duration_s=seconds + 30, status=False, emit=lambda _s: None)
         t2q: list[float] = []
@@ -234,11 +264,7 @@ async def _e2e(seconds: float) -> dict[str, Any]:
                 t2q.append((done - md) / 1000)
 
         task = asyncio.create_task(runner.run())
-        t_sync = time.monotonic() + 40
-        while time.monotonic() < t_sync and not (runner.slots and all(s.book.is_synced for s in runner.slots.values())):
-            if task.done():
-                break
-            await asyncio.sleep(0.1)
+        await _until_synced(runner, task)
         for slot in runner.slots.values():
             slot.observers.append(observer)
         await asyncio.sleep(seconds)
@@ -246,19 +272,10 @@ async def _e2e(seconds: float) -> dict[str, Any]:
         summary = await asyncio.wait_for(task, 30)
         return {"samples": len(t2q), "p50_us": pct(t2q, 0.5), "p99_us": pct(t2q, 0.99), "p999_us": pct(t2q, 0.999), "seconds": seconds,
                 "quotes": summary.get("quotes")}
-    finally:
-        emu.terminate()
-        try:
-            emu.wait(10)
-        except subprocess.TimeoutExpired:
-            emu.kill()
 
 
 def end_to_end(seconds: float) -> dict[str, Any]:
-    try:
-        return asyncio.run(_e2e(seconds))
-    except Exception as exc:  # reported in BENCHMARKS.md, never hidden
-        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return _guarded(_e2e, seconds)
 
 
 E2E_KEY, E2E_SECRET = "bench-key", "bench-secret-not-a-real-one"
@@ -273,23 +290,7 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
     """
     from mmbot.app.sandbox import SandboxRunner
 
-    port = _free_port()
-    emu = subprocess.Popen(
-        [sys.executable, "-m", "mmbot", "emulate", "--port", str(port), "--speed", "1", "--duration", str(seconds + 90),
-         "--api-key", E2E_KEY, "--secret", E2E_SECRET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "MMBOT_LOG__LEVEL": "warning"},
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                await asyncio.sleep(0.2)
-        import tempfile
-
+    async with _emulator(seconds + 90, "--api-key", E2E_KEY, "--secret", E2E_SECRET) as base:
         with tempfile.TemporaryDirectory() as tmp:
             settings = _settings(
                 mode="sandbox", data={"source": "live"}, audit={"dir": f"{tmp}/journal"},
@@ -317,11 +318,7 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
 
             runner.executor.submit = timed_submit  # type: ignore[method-assign]
             task = asyncio.create_task(runner.run())
-            t_sync = time.monotonic() + 40
-            while time.monotonic() < t_sync and not (runner.slots and all(s.book.is_synced for s in runner.slots.values())):
-                if task.done():
-                    break
-                await asyncio.sleep(0.1)
+            await _until_synced(runner, task)
             t2q.clear()
             rtt.clear()
             await asyncio.sleep(seconds)
@@ -329,19 +326,10 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
             summary = await asyncio.wait_for(task, 60)
         return {"samples": len(t2q), "p50_us": pct(t2q, 0.5), "p99_us": pct(t2q, 0.99), "p999_us": pct(t2q, 0.999), "seconds": seconds,
                 "order_call_p50_us": pct(rtt, 0.5), "order_call_p99_us": pct(rtt, 0.99), "orders_sent": summary.get("orders_sent")}
-    finally:
-        emu.terminate()
-        try:
-            emu.wait(10)
-        except subprocess.TimeoutExpired:
-            emu.kill()
 
 
 def end_to_end_sandbox(seconds: float) -> dict[str, Any]:
-    try:
-        return asyncio.run(_e2e_sandbox(seconds))
-    except Exception as exc:  # reported in BENCHMARKS.md, never hidden
-        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return _guarded(_e2e_sandbox, seconds)
 
 
 # --- memory -----------------------------------------------------------------------------
