@@ -25,6 +25,13 @@ class DataError(MmbotError):
     exit_code = 1
 
 
+class DataMismatch(DataError):
+    """The input data contradicts the configuration or cannot be used as asked (exit 2):
+    a symbol or venue kind that is not configured, a tick the prices don't fit."""
+
+    exit_code = 2
+
+
 class BookIntegrityError(DataError):
     """The order book lost sync (gap) or became inconsistent (crossed)."""
 

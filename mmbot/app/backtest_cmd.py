@@ -7,20 +7,23 @@ from collections.abc import Callable
 from typing import Any
 
 from mmbot.app.fills_json import FillLog
-from mmbot.app.runner import write_json_atomic
+from mmbot.app.runner import replay_data_fields, write_json_atomic
 from mmbot.app.settings import Settings, make_run_id
-from mmbot.app.wiring import build_instrument, build_replay, capture_paths
+from mmbot.app.wiring import build_instrument, build_replay, capture_paths, replay_instrument
 from mmbot.engine.session import Fault
 from mmbot.engine.summary import build_summary
-from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
 from mmbot.strategy.breakeven import breakeven_flags
 
 
-def _warn(event: str, fields: dict[str, Any]) -> None:
+def _log_warn(event: str, fields: dict[str, Any]) -> None:
     # Damaged capture input (truncated tail, garbage line, time going back): logged, survived.
     import structlog
 
     structlog.get_logger("mmbot.backtest").warning(event, **fields)
+
+
+_warn = RateLimitedWarn(_log_warn)
 
 
 def run_l2_backtest(
@@ -39,7 +42,7 @@ def run_l2_backtest(
     it samples the run for the run record and the summary's metrics.
     """
     run_id = run_id or make_run_id(settings)
-    built = build_replay(settings, run_id, faults)
+    built = build_replay(settings, run_id, faults, instrument=replay_instrument(settings, paths))
     if on_built is not None:
         on_built(built)  # e.g. the audit journal hooks the session's execution reports
     engine = built.engine
@@ -51,7 +54,7 @@ def run_l2_backtest(
     recorder = recorder_for(engine) if recorder_for is not None else None
     if recorder is not None:
         observers.append(recorder.on_events)
-    for event in read_events(paths, CaptureParser([built.instrument]), stats, _warn):
+    for event in read_stream(paths, CaptureParser([built.instrument]), stats, _warn, max_clock_jump_ns=built.max_clock_jump_ns):
         if recorder is not None and event.ts_local_ns >= recorder.next_ns:
             recorder.advance(event.ts_local_ns)
         step(event)
@@ -81,12 +84,7 @@ def run_l2_backtest(
             "mode": "backtest",
             "fill_model": settings.sim.fill_model,
             "stop_reason": "end_of_data",
-            "garbage_lines": stats.garbage_lines + session.garbage_injected,
-            "backwards_timestamps": stats.backwards_ts,
-            "truncated_files": stats.truncated_files,
-            "book_gaps": engine.book.gap_count,
-            "snapshot_requests": session.snapshot_requests,
-            "data_sequence_gaps": session.venue_gaps,
+            **replay_data_fields(stats, session),
             "venue_rejections": dict(sorted(built.venue.rejections.items())),
             # Backtests warn and flag a spread below break-even instead of refusing it.
             **breakeven_flags(settings),
@@ -119,7 +117,7 @@ def run_backtest_command(
     fill_log: FillLog | None = None
     observers: list[Callable[[list[Any]], None]] = []
     if fills_json:
-        fill_log = FillLog(build_instrument(settings))
+        fill_log = FillLog(build_instrument(settings))  # the replay's symbol: replay_instrument checks it is symbols[0]
         observers.append(fill_log.observe)
     from mmbot.app import hooks_audit
 

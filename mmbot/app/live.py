@@ -49,6 +49,7 @@ from mmbot.errors import ConfigError, JournalError, MmbotError, TemporaryVenueEr
 from mmbot.execution.paper import PaperExecutor
 from mmbot.marketdata.book import ApplyResult, L2Book
 from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
+from mmbot.marketdata.validate import MarketDataValidator, merge_counts
 from mmbot.observability import counters
 from mmbot.sim.venue import SimVenue
 
@@ -64,10 +65,15 @@ class Slot:
     engine: Engine
     executor: PaperExecutor | Any  # the sandbox runner plugs in its CcxtExecutor (mmbot.app.sandbox)
     signals: dict[str, int] = field(default_factory=dict)
+    # The market-data rules (mmbot.marketdata.validate), one set of counters per symbol.
+    validator: MarketDataValidator = field(default_factory=MarketDataValidator)
     # Subscribers to the engine's event batches (metrics); the batch is cleared after them,
     # so engine.events never grows in a long live run.
     observers: list[Callable[[list[EngineEvent], int, int], None]] = field(default_factory=list)
     md_receipt_ns: int = 0  # perf_counter_ns of the market-data message being processed
+
+    def market_data_rejections(self) -> dict[str, int]:
+        return merge_counts(self.validator.counts, {"crossed_book": self.book.crossed_count})
 
     def publish(self) -> None:
         events = self.engine.events
@@ -124,7 +130,9 @@ class LiveRunner:
         from mmbot.app import wiring
 
         s = self.settings
-        book = L2Book(instrument.symbol)
+        # One book for the engine and the paper venue here (the feed is the exchange's
+        # view); a crossed book is not believed and is re-fetched (request_resync).
+        book = L2Book(instrument.symbol, on_crossed="resync")
         engine = Engine(
             instrument,
             book,
@@ -140,7 +148,10 @@ class LiveRunner:
             ),
         )
         venue = SimVenue(instrument, book, wiring.venue_config(s))
-        return Slot(instrument=instrument, book=book, engine=engine, executor=PaperExecutor(venue))
+        slot = Slot(instrument=instrument, book=book, engine=engine, executor=PaperExecutor(venue),
+                    validator=MarketDataValidator(wiring.validation_rules(s)))
+        counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
+        return slot
 
     # --- events ---------------------------------------------------------------------------
     async def on_feed(self, item: MarketEvent | FeedSignal) -> None:
@@ -163,12 +174,21 @@ class LiveRunner:
             return
         slot.md_receipt_ns = time.perf_counter_ns()
         self.last_event_wall = time.monotonic()
+        # The same market-data rules as a replay (mmbot.marketdata.validate): a message that
+        # breaks one is counted and goes no further.
+        if not slot.validator.check(item, slot.book):
+            self.controls.beat()
+            return
         if isinstance(item, BookSnapshot):
             slot.book.apply_snapshot(item)
-        elif isinstance(item, BookDelta) and slot.book.apply_delta(item) is ApplyResult.GAP:
-            # Should not happen (the feed chains ids itself); if it does, ask for a snapshot.
-            log.warning("book_gap_detected", symbol=item.symbol, first_update_id=item.first_update_id)
-            self.feed.request_resync(item.symbol)
+        elif isinstance(item, BookDelta):
+            result = slot.book.apply_delta(item)
+            if result is ApplyResult.GAP or result is ApplyResult.CROSSED:
+                # A gap should not happen (the feed chains ids itself); a crossed book is not
+                # believed. Either way: a fresh snapshot, the gate holds until it is valid.
+                log.warning("book_invalid", symbol=item.symbol, result=result.value, first_update_id=item.first_update_id)
+                slot.validator.reset_symbol(item.symbol)
+                self.feed.request_resync(item.symbol)
         slot.executor.on_market(item)
         await self.drain(slot, now)
         await self.submit(slot, engine.on_market(item, now), now)
@@ -424,6 +444,8 @@ class LiveRunner:
                     "feed_silences": stats.silences,
                     "feed_resyncs": stats.resyncs,
                     "feed_last_outage_s": round(stats.last_outage_s, 3),
+                    "market_data_rejections": slot.market_data_rejections(),
+                    "update_id_discontinuities": slot.validator.update_id_discontinuities,
                 },
             )
         if not per_symbol:

@@ -28,12 +28,13 @@ import structlog
 from mmbot.app.controls import Controls
 from mmbot.app.fills_json import FillLog
 from mmbot.app.settings import Settings
-from mmbot.app.wiring import Built, build_replay
-from mmbot.domain.events import MarketEvent
+from mmbot.app.wiring import Built, build_replay, replay_instrument
+from mmbot.domain.events import ClockJump, MarketEvent
 from mmbot.engine.engine import EngineEvent
-from mmbot.engine.session import Fault
+from mmbot.engine.session import Fault, ReplaySession
 from mmbot.engine.summary import build_summary
-from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
+from mmbot.marketdata.validate import merge_counts
 
 log = structlog.get_logger("mmbot.runner")
 
@@ -92,14 +93,38 @@ class RunState:
             recorder(kind, payload)
 
 
-def _warn(event: str, fields: dict[str, Any]) -> None:
+def _log_warn(event: str, fields: dict[str, Any]) -> None:
     log.warning(event, **fields)
+
+
+_warn = RateLimitedWarn(_log_warn)
+
+
+def replay_data_fields(stats: ReadStats, session: ReplaySession) -> dict[str, Any]:
+    """The market-data figures of a replay for its summary: one definition for every replay driver."""
+    quality = session.data_quality()
+    rejections = quality.pop("market_data_rejections")
+    assert isinstance(rejections, dict)
+    if not quality["engine_book_synced"] and session.engine.book.update_count == 0:
+        log.error("no_valid_book", note="the engine never had a valid order book in this run: nothing was quoted")
+    return {
+        "garbage_lines": stats.garbage_lines + session.garbage_injected,
+        "backwards_timestamps": stats.backwards_ts,
+        "clock_discontinuities": stats.clock_discontinuities,
+        "truncated_files": stats.truncated_files,
+        "market_data_rejections": merge_counts(stats.rejections, rejections),
+        "book_gaps": session.engine.book.gap_count,
+        "snapshot_requests": session.snapshot_requests,
+        "data_sequence_gaps": session.venue_gaps,
+        "book_ever_valid": session.engine.book.update_count > 0 or quality["engine_book_synced"],
+        **quality,
+    }
 
 
 SEAM = None  # yielded between two passes over the capture in loop mode
 
 
-def iter_capture(paths: list[str], built: Built, stats: ReadStats, loop: bool) -> Iterator[MarketEvent | None]:
+def iter_capture(paths: list[str], built: Built, stats: ReadStats, loop: bool) -> Iterator[MarketEvent | ClockJump | None]:
     """The capture as one stream; with ``loop``, again and again with shifted timestamps.
 
     Between passes it yields ``SEAM`` (None): the caller cancels resting orders and
@@ -111,7 +136,7 @@ def iter_capture(paths: list[str], built: Built, stats: ReadStats, loop: bool) -
     first_ts: int | None = None
     last_ts = 0
     while True:
-        for event in read_events(paths, parser, stats, _warn):
+        for event in read_stream(paths, parser, stats, _warn, max_clock_jump_ns=built.max_clock_jump_ns):
             if first_ts is None:
                 first_ts = event.ts_local_ns
             if offset:
@@ -129,8 +154,11 @@ class Runner:
         self.settings = settings
         self.options = options
         self.run_id = run_id
-        built = build_replay(settings, run_id, options.faults)
+        built = build_replay(settings, run_id, options.faults, instrument=replay_instrument(settings, options.paths))
         self.state = RunState(built=built, run_id=run_id, settings=settings)
+        from mmbot.observability import counters
+
+        counters.add_market_data_source(built.instrument.symbol, self.market_data_rejections)
         # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
         self.controls = Controls(self)
         self.fill_log: FillLog | None = None
@@ -144,6 +172,13 @@ class Runner:
         make_recorder = cmd_research.recorder_factory(settings, self.recorders)
         if make_recorder is not None:
             self.state.observers.append(make_recorder(built.engine).on_events)
+
+    def market_data_rejections(self) -> dict[str, int]:
+        """Rule -> count so far (the reader's decoding rules, the session's value rules, the book)."""
+        quality = self.state.built.session.data_quality()
+        rejections = quality["market_data_rejections"]
+        assert isinstance(rejections, dict)
+        return merge_counts(self.state.read_stats.rejections, rejections)
 
     # --- operator actions -------------------------------------------------------------
     def toggle_kill_switch(self) -> None:
@@ -193,9 +228,16 @@ class Runner:
                 self._seam()
                 continue
             ts = event.ts_local_ns
+            if type(event) is ClockJump:
+                # A real discontinuity in the capture: the empty time is not waited for.
+                cap0 = ts
+                wall0 = time.monotonic()
+                if resume_ns is None or ts > resume_ns:
+                    step(event)
+                continue
             if resume_ns is not None:
                 if ts <= resume_ns and state.warm_up is not None:
-                    state.warm_up(event)
+                    state.warm_up(event)  # type: ignore[arg-type]
                     continue
                 resume_ns = None
             if cap0 is None:
@@ -307,12 +349,7 @@ class Runner:
                 "fill_model": self.settings.sim.fill_model,
                 "stop_reason": self.state.stop_reason,
                 "loops": self.state.loops,
-                "garbage_lines": stats.garbage_lines + session.garbage_injected,
-                "backwards_timestamps": stats.backwards_ts,
-                "truncated_files": stats.truncated_files,
-                "book_gaps": engine.book.gap_count,
-                "snapshot_requests": session.snapshot_requests,
-                "data_sequence_gaps": session.venue_gaps,
+                **replay_data_fields(stats, session),
                 "venue_rejections": dict(sorted(built.venue.rejections.items())),
             },
         )

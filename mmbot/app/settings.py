@@ -32,6 +32,15 @@ class _Model(BaseModel):
 
 
 class InstrumentSettings(_Model):
+    """Instrument rules for every configured symbol (``symbols`` names what is traded).
+
+    Live and sandbox runs take tick, step and min notional from the exchange's markets
+    (ccxt ``load_markets``); a replay takes them from the metadata file ``mmbot record``
+    writes next to its capture, else from here. ``symbol`` is the old single-symbol
+    spelling: unset, it is ``symbols[0]``; set alone, it is the one symbol; set together
+    with ``symbols``, it must be ``symbols[0]`` (one source of truth for what is traded).
+    """
+
     symbol: str = "BTC/USDT"
     tick_size: Decimal = Decimal("0.01")
     step_size: Decimal = Decimal("0.00001")
@@ -53,9 +62,25 @@ class InstrumentSettings(_Model):
 
 
 class DataSettings(_Model):
+    """Where market data comes from, and the thresholds of the market-data rules
+    (mmbot.marketdata.validate, docs/market-data.md)."""
+
     source: Literal["replay", "live"] = "replay"
     path: list[str] = Field(default_factory=list, description="capture files; empty = the bundled BTCUSDT capture")
     bars_path: str | None = Field(default=None, description="OHLCV bars for bar backtests; None = bundled month")
+    max_clock_jump_s: float = Field(
+        default=10.0, gt=0, le=86_400,
+        description="a receive-time step beyond this is checked against the next lines: an outlier line is dropped, a real jump re-syncs",
+    )
+    max_ticker_deviation_bps: float = Field(
+        default=50.0, gt=0, le=10_000, description="a book ticker whose mid lies further from the depth book's mid is ignored"
+    )
+    max_trade_deviation_bps: float = Field(
+        default=100.0, gt=0, le=10_000, description="a trade further from the depth book's mid is ignored"
+    )
+    max_update_id_jump: int = Field(
+        default=1_000_000, gt=0, le=10**15, description="a diff whose u moves further than this past the last one is a gap, not a new baseline"
+    )
 
 
 class FeesSettings(_Model):
@@ -294,6 +319,26 @@ class Settings(_Model):
     run: RunSettings = RunSettings()
     backtest: BacktestSettings = BacktestSettings()
     record: RecordSettings = RecordSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_symbol_list(cls, data: Any) -> Any:
+        """``symbols`` and ``instrument.symbol`` name the same thing (InstrumentSettings)."""
+        if not isinstance(data, dict):
+            return data
+        inst = data.get("instrument")
+        own = inst.get("symbol") if isinstance(inst, dict) else None
+        symbols = data.get("symbols")
+        if own is not None and symbols is None:
+            return {**data, "symbols": [own]}
+        if isinstance(symbols, list) and symbols and isinstance(inst, dict | None):
+            if own is not None and own != symbols[0]:
+                raise ValueError(
+                    f"instrument.symbol ({own}) and symbols ({', '.join(map(str, symbols))}) disagree: "
+                    "list the traded symbols in `symbols` only (instrument.symbol is symbols[0])"
+                )
+            return {**data, "instrument": {**(inst or {}), "symbol": symbols[0]}}
+        return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -11,8 +11,10 @@ from mmbot.app.settings import Settings
 from mmbot.domain.instrument import Instrument
 from mmbot.engine.engine import Engine, EngineConfig
 from mmbot.engine.session import Fault, ReplaySession
-from mmbot.errors import ConfigError
+from mmbot.errors import ConfigError, DataMismatch
 from mmbot.marketdata.book import L2Book
+from mmbot.marketdata.capture import DEFAULT_MAX_CLOCK_JUMP_NS, CaptureInfo, check_instrument_grid, scan_capture
+from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
 from mmbot.strategy.model import QuoteModel
@@ -34,10 +36,77 @@ def capture_paths(settings: Settings, override: list[str] | None = None) -> list
 
 
 def build_instrument(settings: Settings, symbol: str | None = None) -> Instrument:
+    """The instrument of ``symbol`` (default: the first configured) with the config's rules."""
     i = settings.instrument
     return Instrument.from_symbol(
-        symbol or i.symbol, tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional
+        symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional
     )
+
+
+VENUE_KINDS = {"spot": "spot", "usdm": "Binance USD-M futures", "coinm": "Binance COIN-M futures"}
+
+
+def replay_instrument(settings: Settings, paths: list[str], info: CaptureInfo | None = None) -> Instrument:
+    """The one instrument a replay trades, checked against what the capture holds.
+
+    The capture names its symbols and venue kind (mmbot.marketdata.capture.scan_capture):
+    a futures capture is refused (it must never be replayed with the spot sync rule), and
+    the data's symbols must be exactly the configured ones; else DataMismatch (exit 2)
+    naming both. Rules: the capture's metadata file (``mmbot record``) for that symbol,
+    else the config; the tick and step must fit the data's prices and trade sizes.
+    """
+    info = info if info is not None else scan_capture(paths)
+    kind = info.kind
+    if kind != "spot":
+        raise DataMismatch(
+            f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture (its depth diffs chain by `pu`): this build replays spot "
+            "captures only, and a futures capture is never replayed with the spot sync rule"
+        )
+    configured = {sym.replace("/", "").upper(): sym for sym in settings.symbols}
+    held = info.held_symbols()
+    if held:
+        extra = [h for h in held if h not in configured]
+        missing = [sym for venue, sym in configured.items() if venue not in held]
+        if extra or missing:
+            parts = []
+            if extra:
+                parts.append(f"the data holds {', '.join(extra)}, which is not configured")
+            if missing:
+                parts.append(f"the configured {', '.join(missing)} is not in the data")
+            raise DataMismatch(
+                f"capture {', '.join(paths)}: {'; '.join(parts)} (the data holds {', '.join(held)}; symbols: "
+                f"{', '.join(settings.symbols)}). Set symbols to what the capture holds, or replay another capture"
+            )
+    if len(settings.symbols) > 1:
+        raise ConfigError(f"a replay trades one symbol; symbols lists {len(settings.symbols)} ({', '.join(settings.symbols)})")
+    symbol = settings.symbols[0]
+    instrument = build_instrument(settings, symbol)
+    meta = (info.metadata or {}).get("instruments", {}).get(symbol) if isinstance(info.metadata, dict) else None
+    if isinstance(meta, dict):
+        try:
+            instrument = Instrument.from_symbol(
+                symbol,
+                tick_size=str(meta.get("tick_size", instrument.tick_size)),
+                step_size=str(meta.get("step_size", instrument.step_size)),
+                min_notional=str(meta.get("min_notional", instrument.min_notional)),
+            )
+        except (ValueError, ArithmeticError) as exc:
+            raise DataMismatch(f"capture metadata of {paths[0]}: bad instrument rules for {symbol}: {exc}") from exc
+    check_instrument_grid(info, instrument)
+    return instrument
+
+
+def validation_rules(settings: Settings) -> ValidationRules:
+    d = settings.data
+    return ValidationRules(
+        max_update_id_jump=d.max_update_id_jump,
+        max_ticker_deviation_bps=d.max_ticker_deviation_bps,
+        max_trade_deviation_bps=d.max_trade_deviation_bps,
+    )
+
+
+def max_clock_jump_ns(settings: Settings) -> int:
+    return int(settings.data.max_clock_jump_s * 1_000_000_000)
 
 
 def lots(instrument: Instrument, qty: float) -> int:
@@ -165,14 +234,18 @@ class Built:
     engine: Engine
     venue: SimVenue
     session: ReplaySession
+    max_clock_jump_ns: int = DEFAULT_MAX_CLOCK_JUMP_NS  # the reader's time rule (data.max_clock_jump_s)
 
 
-def build_replay(settings: Settings, run_id: str, faults: tuple[Fault, ...] = (), symbol: str | None = None) -> Built:
-    instrument = build_instrument(settings, symbol)
-    venue_book = L2Book(instrument.symbol)
-    # The engine always keeps its own book: the venue's is the exchange's true book,
-    # and a sequence gap in the data must take the live recovery path (snapshot request).
-    engine_book = L2Book(instrument.symbol)
+def build_replay(
+    settings: Settings, run_id: str, faults: tuple[Fault, ...] = (), symbol: str | None = None, instrument: Instrument | None = None
+) -> Built:
+    instrument = instrument if instrument is not None else build_instrument(settings, symbol)
+    # The venue's book is the exchange's true book: stale levels that cross it heal.
+    venue_book = L2Book(instrument.symbol, on_crossed="heal")
+    # The engine always keeps its own book: a sequence gap or a crossed book in the data
+    # must take the live recovery path (snapshot request).
+    engine_book = L2Book(instrument.symbol, on_crossed="resync")
     engine = Engine(
         instrument,
         engine_book,
@@ -196,5 +269,6 @@ def build_replay(settings: Settings, run_id: str, faults: tuple[Fault, ...] = ()
         rest_latency_ms=settings.sim.rest_latency_ms,
         timer_interval_ms=settings.run.timer_interval_ms,
         faults=faults,
+        validator=MarketDataValidator(validation_rules(settings)),
     )
-    return Built(instrument=instrument, engine=engine, venue=venue, session=session)
+    return Built(instrument=instrument, engine=engine, venue=venue, session=session, max_clock_jump_ns=max_clock_jump_ns(settings))

@@ -59,6 +59,19 @@ class BestBidAsk(NamedTuple):
 MarketEvent = BookDelta | BookSnapshot | Trade | BestBidAsk
 
 
+class ClockJump(NamedTuple):
+    """A real discontinuity in a capture's receive times, before the event at ``ts_local_ns``.
+
+    Not a market event: the replay session acts on it (the engine's book is invalidated
+    and resynced, timers and samplers skip the empty time) and passes nothing on.
+    ``jump_ns`` is the raw step in the file (negative: the file's clock went back and
+    the replay re-based it).
+    """
+
+    ts_local_ns: int
+    jump_ns: int
+
+
 def count_events(event: MarketEvent) -> int:
     """Events as the project counts them: levels of diffs/snapshots, trades."""
     if isinstance(event, Trade):

@@ -92,6 +92,7 @@ class Engine:
         self._steps = 0
         self._last_desired: tuple[Quote, ...] = ()
         self._last_book_update_ns = 0
+        self._last_book_id = -1
         self._gaps_seen = 0
         self._crossed_seen = 0
         self.quoted_bid: int | None = None
@@ -170,9 +171,15 @@ class Engine:
             assert isinstance(event, (BookDelta, BookSnapshot))
             self.events_count += len(event.bids) + len(event.asks)
             self.book_updates += 1
-            self._last_book_update_ns = now_ns
-            self.book_watchdog.beat(now_ns)
-            self._check_book(now_ns)
+            book = self.book
+            # STALE_BOOK watches the book, not the messages: a diff that was dropped
+            # (stale ids, a rejected jump) is no sign of life of the book.
+            moved = book.last_update_id != self._last_book_id or (type(event) is BookSnapshot and book.is_synced)
+            if moved:
+                self._last_book_id = book.last_update_id
+                self._last_book_update_ns = now_ns
+                self.book_watchdog.beat(now_ns)
+            self._check_book(now_ns, moved)
             if self.gate.state is TradingState.HALTED:
                 halt = self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
                 if halt:
@@ -196,20 +203,23 @@ class Engine:
         self.last_decision_ns = now_ns
         return self._decide(now_ns)
 
-    def _check_book(self, now_ns: int) -> None:
+    def _check_book(self, now_ns: int, moved: bool = True) -> None:
+        """BOOK_GAP and CROSSED_BOOK hold while the book is invalid; both clear (after the
+        calm period) once a resynced book is valid; STALE_BOOK clears when the book moves."""
         book = self.book
+        gate = self.gate
         if book.gap_count != self._gaps_seen:
             self._gaps_seen = book.gap_count
-            self._transition(self.gate.raise_reason(RiskReason.BOOK_GAP, now_ns, "update id gap"))
-        elif book.is_synced and self.gate.has(RiskReason.BOOK_GAP):
-            self._transition(self.gate.condition_cleared(RiskReason.BOOK_GAP, now_ns))
-        if book.crossed_count != self._crossed_seen and book.is_crossed():
+            self._transition(gate.raise_reason(RiskReason.BOOK_GAP, now_ns, "update id gap"))
+        elif book.is_synced and gate.has(RiskReason.BOOK_GAP):
+            self._transition(gate.condition_cleared(RiskReason.BOOK_GAP, now_ns))
+        if book.crossed_count != self._crossed_seen:
             self._crossed_seen = book.crossed_count
-            self._transition(self.gate.raise_reason(RiskReason.CROSSED_BOOK, now_ns, "crossed book"))
-        elif self.gate.has(RiskReason.CROSSED_BOOK) and not book.is_crossed():
-            self._transition(self.gate.condition_cleared(RiskReason.CROSSED_BOOK, now_ns))
-        if self.gate.has(RiskReason.STALE_BOOK):
-            self._transition(self.gate.condition_cleared(RiskReason.STALE_BOOK, now_ns))
+            self._transition(gate.raise_reason(RiskReason.CROSSED_BOOK, now_ns, "crossed book"))
+        elif gate.has(RiskReason.CROSSED_BOOK) and book.is_synced and not book.is_crossed():
+            self._transition(gate.condition_cleared(RiskReason.CROSSED_BOOK, now_ns))
+        if moved and gate.has(RiskReason.STALE_BOOK):
+            self._transition(gate.condition_cleared(RiskReason.STALE_BOOK, now_ns))
 
     # --- decisions ---------------------------------------------------------------------
     def _decide(self, now_ns: int) -> list[Command]:

@@ -16,6 +16,15 @@ Order of processing for an event at capture time t:
 Feed faults (``freeze``, ``gap``, ``garbage``) act only on what the engine receives;
 the venue keeps the true book and answers the engine's snapshot requests from it
 after ``rest_latency_ms``, the same recovery path as a live feed.
+
+Untrusted data: every event first passes the market-data rules
+(:class:`~mmbot.marketdata.validate.MarketDataValidator`); a rejected one reaches
+neither the venue nor the engine. The venue's book heals itself when stale levels
+cross it (newest information wins); the engine's book is not believed when crossed
+and resyncs from the venue's snapshot, like after a gap. A :class:`ClockJump` (a real
+discontinuity in the capture's time) invalidates the engine's book (BOOK_GAP until
+it has resynced), and timers skip the empty time instead of firing once per interval
+across it: the work per event is bounded by the data, not by the timestamps.
 """
 
 from __future__ import annotations
@@ -24,12 +33,18 @@ import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, ClockJump, MarketEvent, Trade
 from mmbot.domain.orders import Command, ExecReport
+from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.marketdata.book import ApplyResult, BookState, L2Book
+from mmbot.marketdata.validate import MarketDataValidator, merge_counts
 from mmbot.sim.latency import LatencySampler
 from mmbot.sim.venue import SimVenue
+
+# A timer more than this many intervals behind the event time skips to the event's
+# interval (after a real discontinuity) instead of firing once per interval across it.
+MAX_TIMER_CATCHUP = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,8 +100,11 @@ class ReplaySession:
         timer_interval_ms: float = 100.0,
         faults: tuple[Fault, ...] = (),
         on_reports: Callable[[list[ExecReport]], None] | None = None,
+        validator: MarketDataValidator | None = None,
     ) -> None:
         self.engine = engine
+        self.validator = validator if validator is not None else MarketDataValidator()
+        self.clock_jumps = 0
         self.venue = venue
         self.venue_book: L2Book = venue.book
         self.shared_book = engine.book is venue.book
@@ -168,12 +186,21 @@ class ReplaySession:
                 snap = BookSnapshot(engine.symbol, when, self.venue_book.last_update_id, bids, asks)
                 self._engine_event(snap, when)
             else:
-                self._next_timer = when + self.timer_interval_ns
+                interval = self.timer_interval_ns
+                self._next_timer = when + interval
+                if t - self._next_timer > MAX_TIMER_CATCHUP * interval:
+                    self._next_timer = t - (t - self._next_timer) % interval
                 commands = engine.on_timer(when)
                 if commands:
                     self.submit(commands, when)
 
-    def step(self, event: MarketEvent) -> None:
+    def step(self, event: MarketEvent | ClockJump) -> None:
+        if isinstance(event, ClockJump):
+            self._clock_jump(event)
+            return
+        if not self.validator.check(event, self.venue_book):
+            return
+        kind = type(event)
         t = event.ts_local_ns
         if self._start_ns is None:
             self._start_ns = t
@@ -183,7 +210,6 @@ class ReplaySession:
         self.now_ns = t
         # The venue (exchange) sees the true stream at capture time.
         venue = self.venue
-        kind = type(event)
         if kind is BookDelta:
             if self.venue_book.apply_delta(event) is ApplyResult.GAP:  # type: ignore[arg-type]
                 self._venue_resync(event)  # type: ignore[arg-type]
@@ -214,6 +240,34 @@ class ReplaySession:
             self._last_md_deliver = deliver_at
             heapq.heappush(self._md, (deliver_at, self._seq, event))
         self._advance_to(t)
+
+    def _clock_jump(self, jump: ClockJump) -> None:
+        """A real discontinuity: nothing is known of the time between, so the engine's
+        book is not trusted until it has resynced (BOOK_GAP holds until then)."""
+        self.clock_jumps += 1
+        if self._start_ns is None:
+            return
+        t = jump.ts_local_ns
+        self._advance_to(t)
+        self.now_ns = max(self.now_ns, t)
+        engine = self.engine
+        if not self.shared_book:
+            engine.book.invalidate()
+            self._request_snapshot(self.now_ns)
+        commands = engine.raise_reason(RiskReason.BOOK_GAP, self.now_ns, f"clock discontinuity of {jump.jump_ns / 1e9:.3f} s")
+        if commands:
+            self.submit(commands, self.now_ns)
+            self._advance_to(self.now_ns)
+
+    def data_quality(self) -> dict[str, object]:
+        """The market-data counters of this session for the summary (every replay driver)."""
+        book = self.engine.book
+        return {
+            "market_data_rejections": merge_counts(self.validator.counts, {"crossed_book": book.crossed_count if not self.shared_book else 0}),
+            "update_id_discontinuities": self.validator.update_id_discontinuities,
+            "venue_healed_levels": self.venue_book.healed_levels,
+            "engine_book_synced": book.is_synced,
+        }
 
     def _deliver_time(self, t: int) -> int:
         assert self._start_ns is not None

@@ -13,7 +13,21 @@ Binance spot sync procedure, as implemented by :meth:`L2Book.apply_delta` and
    the first applied diff must have ``U <= L + 1 <= u``.
 3. Afterwards each diff must have ``U == previous u + 1``; otherwise it is a *gap*:
    the book is invalid until the next snapshot (and the gap is counted).
-4. A book whose best bid >= best ask is *crossed* (counted, reported to risk).
+4. A book whose best bid >= best ask after a diff is *crossed* (``crossed_count``).
+   What happens next is the book's ``on_crossed`` policy:
+
+   * ``"resync"`` (the engine's book, and the live feed's): a crossed book is not
+     believed. It is invalidated (AWAITING_SNAPSHOT, like a gap) and the diff returns
+     ``ApplyResult.CROSSED``; the driver asks for a snapshot, the risk gate holds
+     CROSSED_BOOK until the resynced book is valid and the calm period has passed.
+   * ``"heal"`` (the simulated venue's true book on a replay, which has no snapshot to
+     ask for): newest information wins. The opposite-side levels that this diff's new
+     levels cross are stale (a diff that deleted them was lost) and are removed
+     (``healed_levels``), so the book is never crossed for longer than one diff.
+   * ``"count"``: counted and kept as it is (unit tests and tools that inspect raw data).
+
+Diffs whose last id is not newer than the book's are *stale*: dropped and counted
+(``stale_count``) while synced.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ class ApplyResult(Enum):
     BUFFERED = "buffered"  # waiting for a snapshot
     STALE = "stale"  # u <= last applied id: dropped
     GAP = "gap"  # sequence broken: book invalid until the next snapshot
+    CROSSED = "crossed"  # applied, came out crossed, not believed: invalid until the next snapshot
     SNAPSHOT = "snapshot"
 
 
@@ -119,15 +134,23 @@ class L2Book:
         "_expect_first",
         "crossed_count",
         "gap_count",
+        "healed_levels",
         "last_update_id",
+        "on_crossed",
+        "stale_count",
         "state",
         "symbol",
         "ts_local_ns",
         "update_count",
     )
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, on_crossed: str = "count") -> None:
+        if on_crossed not in ("count", "resync", "heal"):
+            raise ValueError(f"on_crossed must be count, resync or heal, was {on_crossed!r}")
         self.symbol = symbol
+        self.on_crossed = on_crossed
+        self.stale_count = 0
+        self.healed_levels = 0
         self._bids = _Side(True)
         self._asks = _Side(False)
         self._buffer: deque[BookDelta] = deque(maxlen=MAX_BUFFERED_DELTAS)
@@ -218,6 +241,7 @@ class L2Book:
             return ApplyResult.BUFFERED
         last = self.last_update_id
         if delta.last_update_id <= last:
+            self.stale_count += 1
             return ApplyResult.STALE
         if self._expect_first:
             if not (delta.first_update_id <= last + 1 <= delta.last_update_id):
@@ -232,7 +256,39 @@ class L2Book:
         self.update_count += 1
         if self.is_crossed():
             self.crossed_count += 1
+            policy = self.on_crossed
+            if policy == "resync":
+                self.state = BookState.AWAITING_SNAPSHOT
+                self._buffer.clear()
+                return ApplyResult.CROSSED
+            if policy == "heal":
+                self._heal(delta)
         return ApplyResult.APPLIED
+
+    def _heal(self, delta: BookDelta) -> None:
+        """Remove the opposite levels this diff's new levels cross (they are older)."""
+        new_bids = [p for p, q in delta.bids if q]
+        new_asks = [p for p, q in delta.asks if q]
+        asks = self._asks.levels
+        bids = self._bids.levels
+        if new_bids:
+            top = max(new_bids)
+            stale = [p for p in asks if p <= top]
+            for p in stale:
+                del asks[p]
+            self.healed_levels += len(stale)
+        if new_asks:
+            low = min(new_asks)
+            stale = [p for p in bids if p >= low]
+            for p in stale:
+                del bids[p]
+            self.healed_levels += len(stale)
+        while self.is_crossed():
+            # The diff crosses itself or the crossing came from deletions only: drop the bid side's top.
+            best = self._bids.best()
+            assert best is not None
+            del bids[best]
+            self.healed_levels += 1
 
     def _gap(self, delta: BookDelta) -> ApplyResult:
         self.gap_count += 1

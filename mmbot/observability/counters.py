@@ -9,6 +9,9 @@ them at scrape time and exports
 * ``mmbot_websocket_reconnects_total{symbol}`` market-data / user-stream reconnects
 * ``mmbot_exchange_errors_total{kind}``        venue errors by outcome kind
   (the values of :class:`mmbot.domain.risk.VenueOutcome`; every kind exists at zero)
+* ``mmbot_market_data_rejections_total{symbol,rule}`` market-data messages dropped by a
+  rule of mmbot.marketdata.validate; the runners register a source per symbol
+  (:func:`add_market_data_source`) that returns its rule -> count, read at scrape time
 
 Usage::
 
@@ -21,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mmbot.domain.risk import VenueOutcome
@@ -33,6 +37,7 @@ class ProcessCounters:
     journal_records: int = 0
     websocket_reconnects: dict[str, int] = field(default_factory=dict)
     exchange_errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    market_data_sources: dict[str, Callable[[], Mapping[str, int]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -62,3 +67,20 @@ def snapshot() -> tuple[int, dict[str, int], dict[str, int]]:
     """(journal_records, reconnects by symbol, errors by kind), copied under the lock."""
     with COUNTERS.lock:
         return COUNTERS.journal_records, dict(COUNTERS.websocket_reconnects), dict(COUNTERS.exchange_errors)
+
+
+def add_market_data_source(symbol: str, counts: Callable[[], Mapping[str, int]]) -> None:
+    """``counts()`` returns the symbol's market-data rejections by rule (replaces an earlier one)."""
+    with COUNTERS.lock:
+        COUNTERS.market_data_sources[symbol] = counts
+
+
+def market_data_rejections() -> dict[tuple[str, str], int]:
+    """(symbol, rule) -> count over every registered source."""
+    with COUNTERS.lock:
+        sources = list(COUNTERS.market_data_sources.items())
+    out: dict[tuple[str, str], int] = {}
+    for symbol, counts in sources:
+        for rule, n in counts().items():
+            out[(symbol, rule)] = out.get((symbol, rule), 0) + n
+    return out

@@ -303,12 +303,17 @@ class EngineCollector(Collector):
         errors = CounterMetricFamily("mmbot_exchange_errors", "Venue errors by outcome kind", labels=["kind"])
         for kind, count in error_counts.items():
             errors.add_metric([kind], count)
+        md_rejected = CounterMetricFamily(
+            "mmbot_market_data_rejections", "Market-data messages dropped by a validation rule (docs/market-data.md)", labels=["symbol", "rule"]
+        )
+        for (symbol, rule), count in sorted(counters.market_data_rejections().items()):
+            md_rejected.add_metric([symbol, rule], count)
         journal = CounterMetricFamily("mmbot_journal_records", "Records appended to the audit journal")
         journal.add_metric([], journal_records + sum(source() for source in self.metrics.journal_sources))
         yield from (
             events, book_updates, trades, quotes, orders, fills, denials, position, notional, mid, gross, net,
             unreal, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
-            markout_mean, reconnects, errors, journal,
+            markout_mean, reconnects, errors, md_rejected, journal,
         )  # fmt: skip
         if self.metrics.venue_balances is not None:
             balances = GaugeMetricFamily("mmbot_venue_balance", "Venue balance (free + locked) per asset, from the user stream", labels=["asset"])

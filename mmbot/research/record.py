@@ -38,6 +38,7 @@ from mmbot.portfolio.metrics import FillRecord, Performance, compute_performance
 from mmbot.research.bars import BarResult, Bars
 
 RECORD_VERSION = 1
+MAX_EMPTY_SAMPLES = 64  # intervals without events sampled one by one before the sampler skips
 SUMMARY_FILE = "summary.json"
 SERIES_FILE = "series.csv"
 FILLS_FILE = "fills.csv"
@@ -193,6 +194,13 @@ class SeriesRecorder:
             self.origin_ns = ts_ns
             self.next_ns = ts_ns + self.interval_ns
             return
+        behind = (ts_ns - self.next_ns) // self.interval_ns
+        if behind > MAX_EMPTY_SAMPLES:
+            # A discontinuity in the data: the state did not change across it, so one sample
+            # at its start and one at the end stand for the empty intervals between (the
+            # work is bounded by the data, not by the size of the jump).
+            self._sample(self.next_ns)
+            self.next_ns += behind * self.interval_ns
         while ts_ns >= self.next_ns:
             self._sample(self.next_ns)
             self.next_ns += self.interval_ns

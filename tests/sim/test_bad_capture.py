@@ -159,7 +159,10 @@ def test_data_when_sequence_gap_then_counted_and_recovered_through_snapshot_requ
 
     assert summary["data_sequence_gaps"] == 1  # the venue (exchange) book kept going
     assert summary["book_gaps"] == 1  # the engine's book saw the gap ...
-    assert summary["snapshot_requests"] == 1  # ... and asked for a snapshot, as live
+    # ... and asked for a snapshot, as live; the lost diff's stale levels may later cross
+    # the book, which is not believed either and resyncs the same way (issue 29).
+    crossed = summary["market_data_rejections"].get("crossed_book", 0)
+    assert summary["snapshot_requests"] == 1 + crossed
     assert summary["risk_state"] == "ACTIVE"  # resynced: quoting resumed
     assert summary["fills"] > 0
 
