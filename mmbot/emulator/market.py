@@ -33,7 +33,7 @@ class SymbolMarket:
         self.venue_symbol = instrument.venue_symbol
         self.stream_prefix = instrument.venue_symbol.lower()
         self.tape = tape
-        self.book = L2Book(instrument.symbol)
+        self.book = L2Book(instrument.symbol, on_crossed="heal")  # the exchange's true book: stale levels heal
         self.venue = SimVenue(instrument, self.book, venue_config)
         self.id_offset = 0
         self.trade_offset = 0

@@ -28,7 +28,7 @@ from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, Level, Trad
 from mmbot.domain.instrument import Instrument
 from mmbot.errors import DataError
 from mmbot.marketdata.book import ApplyResult, L2Book
-from mmbot.marketdata.capture import CaptureParser, ReadStats, iter_lines
+from mmbot.marketdata.capture import CaptureParser, ReadStats, TimeFilter, iter_lines
 
 DEPTH = 0
 TRADE = 1
@@ -186,7 +186,9 @@ def load_tapes(paths: Sequence[str | os.PathLike[str]], instrument: Instrument) 
             ld = loaders[venue] = _Loader(venue, CaptureParser([inst]))
         return ld
 
-    for ts, body in iter_lines(paths, stats):
+    # The same receive-time rule as every capture reader: one bad timestamp is dropped, so
+    # the tape's pacing never waits for (or spins through) a clock that isn't there.
+    for ts, body, _jump in TimeFilter(stats, lambda event, fields: None)(iter_lines(paths, stats)):
         try:
             if b'"depthUpdate"' in body or b'"lastUpdateId"' in body:
                 payload = orjson.loads(body)

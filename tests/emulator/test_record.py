@@ -12,7 +12,7 @@ from mmbot.domain.instrument import Instrument
 from mmbot.emulator.server import run_emulator
 from mmbot.emulator.tape import load_tapes
 from mmbot.marketdata.book import L2Book
-from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events, read_metadata
 from mmbot.marketdata.feeds.record import record_capture
 from tests.conftest import CAPTURE, MMBOT
 from tests.emulator.conftest import admin, ccxt_params, inject, wait_until
@@ -52,6 +52,9 @@ async def test_record_when_emulator_session_recorded_then_replay_gives_the_same_
         assert books[symbol].top_asks(100) == venue_books[symbol].top_asks(100)
     assert stats.garbage_lines == 0 and stats.lines > 50
     assert sorted(tapes) == ["BTCUSDT", "ETHUSDT"]  # the recording itself can be emulated
+    meta = read_metadata(out)  # the instrument rules the capture was recorded under (issue 29)
+    assert meta is not None and meta["kind"] == "spot" and meta["symbols"] == symbols
+    assert meta["instruments"]["ETH/USDT"] == {"venue_symbol": "ETHUSDT", "tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}
 
 
 async def test_record_when_emulator_unreachable_then_gives_up_with_venue_error(tmp_path: Path) -> None:

@@ -115,8 +115,9 @@ def _raw_level(lines: Lines, old: bytes, new: bytes) -> Lines:
     return out
 
 
-def _cross(lines: Lines) -> Lines:
-    """The middle diff gains a bid 100 USDT above the last book ticker's ask."""
+def _cross(lines: Lines, keep_asks: bool = False) -> Lines:
+    """The middle diff gains a bid 100 USDT above the last book ticker's ask (and, unless
+    ``keep_asks``, loses its ask levels: it then crosses the book, not itself)."""
     out = list(lines)
     i = _index_of(out, "depth")
     ask = None
@@ -127,6 +128,8 @@ def _cross(lines: Lines) -> Lines:
     assert ask is not None
     ts, doc = split(out[i])
     doc["data"]["b"].append([f"{ask + 100:.8f}", "0.50000000"])
+    if not keep_asks:
+        doc["data"]["a"] = []
     out[i] = join(ts, doc)
     return out
 
@@ -182,6 +185,8 @@ class Case:
     command: str = "backtest"  # or "run" (mmbot run --speed 0)
     config: str | None = None  # YAML text of a config file, instead of the bundled default
     source: Path | None = None  # another capture to start from
+    counter: str = ""  # the summary's market_data_rejections rule that must see it (exit-0 cases)
+    names: tuple[str, ...] = ()  # what the exit-2 message must name
 
 
 def _drop_u(data: dict) -> None:
@@ -194,33 +199,34 @@ def _huge_u(data: dict) -> None:
 
 DAY = 86_400 * 10**9
 CASES: tuple[Case, ...] = (
-    Case("ts_60_digits", lambda ls: _with_ts(ls, MIDDLE, "9" * 60), seen="hang"),
-    Case("ts_zero_first_line", lambda ls: _with_ts(ls, 0, "0"), seen="hang"),
-    Case("ts_30_days_ahead", lambda ls: _shift_ts(ls, MIDDLE, 30 * DAY), seen="hang"),
-    Case("ts_1_hour_ahead", lambda ls: _shift_ts(ls, MIDDLE, 3600 * 10**9), seen="20,624 lines dropped as backwards, fills 126 -> 32"),
-    Case("ts_1_day_ahead", lambda ls: _shift_ts(ls, MIDDLE, DAY), seen="lines dropped as backwards"),
-    Case("u_10e30", lambda ls: _edit_depth(ls, _huge_u), seen="frozen book, STALE_BOOK never fires"),
-    Case("price_nan", lambda ls: _raw_level(ls, b"", b"NaN"), seen="halted for good on CROSSED_BOOK"),
-    Case("price_infinity", lambda ls: _edit_depth(ls, _first_bid("Infinity")), seen="halted for good"),
-    Case("price_1e400", lambda ls: _edit_depth(ls, _first_bid("1e400")), seen="halted for good"),
-    Case("price_json_number", lambda ls: _raw_level(ls, b"", b"61000.5"), seen="halted for good"),
-    Case("level_one_element", lambda ls: _edit_depth(ls, lambda d: (d["b"] or d["a"])[0].pop()), seen="halted for good"),
-    Case("diff_without_U", lambda ls: _edit_depth(ls, _drop_u), seen="halted for good"),
-    Case("diff_crosses_book", _cross, seen="halted for good on CROSSED_BOOK"),
-    Case("price_negative", lambda ls: _edit_depth(ls, _first_bid("-61000.00000000")), seen="applied silently"),
-    Case("price_zero", lambda ls: _edit_depth(ls, _first_bid("0.00000000")), seen="applied silently"),
-    Case("qty_negative", lambda ls: _edit_depth(ls, _first_bid_qty("-1.00000000")), seen="applied silently"),
-    Case("tickers_bid_above_ask", _tickers_crossed, seen="135 fake fills instead of 126"),
-    Case("eth_capture", lambda ls: rename(ls), expect_exit=2, seen="ETH snapshot loaded as the BTC book, exit 0"),
-    Case("btc_eth_interleaved", lambda ls: interleave(ls, rename(ls, id_shift=10**10)), expect_exit=2,
+    Case("ts_60_digits", lambda ls: _with_ts(ls, MIDDLE, "9" * 60), counter="timestamp_invalid", seen="hang"),
+    Case("ts_zero_first_line", lambda ls: _with_ts(ls, 0, "0"), counter="timestamp_invalid", seen="hang"),
+    Case("ts_30_days_ahead", lambda ls: _shift_ts(ls, MIDDLE, 30 * DAY), counter="clock_outlier", seen="hang"),
+    Case("ts_1_hour_ahead", lambda ls: _shift_ts(ls, MIDDLE, 3600 * 10**9), counter="clock_outlier", seen="20,624 lines dropped as backwards, fills 126 -> 32"),
+    Case("ts_1_day_ahead", lambda ls: _shift_ts(ls, MIDDLE, DAY), counter="clock_outlier", seen="lines dropped as backwards"),
+    Case("u_10e30", lambda ls: _edit_depth(ls, _huge_u), counter="update_id_jump", seen="frozen book, STALE_BOOK never fires"),
+    Case("price_nan", lambda ls: _raw_level(ls, b"", b"NaN"), counter="malformed", seen="halted for good on CROSSED_BOOK"),
+    Case("price_infinity", lambda ls: _edit_depth(ls, _first_bid("Infinity")), counter="malformed", seen="halted for good"),
+    Case("price_1e400", lambda ls: _edit_depth(ls, _first_bid("1e400")), counter="malformed", seen="halted for good"),
+    Case("price_json_number", lambda ls: _raw_level(ls, b"", b"61000.5"), counter="malformed", seen="halted for good"),
+    Case("level_one_element", lambda ls: _edit_depth(ls, lambda d: (d["b"] or d["a"])[0].pop()), counter="malformed", seen="halted for good"),
+    Case("diff_without_U", lambda ls: _edit_depth(ls, _drop_u), counter="malformed", seen="halted for good"),
+    Case("diff_crosses_book", _cross, counter="crossed_book", seen="halted for good on CROSSED_BOOK"),
+    Case("diff_crosses_itself", lambda ls: _cross(ls, keep_asks=True), counter="diff_self_crossed", seen="halted for good on CROSSED_BOOK"),
+    Case("price_negative", lambda ls: _edit_depth(ls, _first_bid("-61000.00000000")), counter="price_not_positive", seen="applied silently"),
+    Case("price_zero", lambda ls: _edit_depth(ls, _first_bid("0.00000000")), counter="price_not_positive", seen="applied silently"),
+    Case("qty_negative", lambda ls: _edit_depth(ls, _first_bid_qty("-1.00000000")), counter="qty_negative", seen="applied silently"),
+    Case("tickers_bid_above_ask", _tickers_crossed, counter="ticker_crossed", seen="135 fake fills instead of 126"),
+    Case("eth_capture", lambda ls: rename(ls), names=("ETHUSDT", "BTC/USDT"), expect_exit=2, seen="ETH snapshot loaded as the BTC book, exit 0"),
+    Case("btc_eth_interleaved", lambda ls: interleave(ls, rename(ls, id_shift=10**10)), names=("ETHUSDT", "BTC/USDT"), expect_exit=2,
          seen="the ETH snapshot corrupts the BTC book, exit 0"),
-    Case("symbols_vs_instrument", lambda ls: ls, config="symbols: [ETH/USDT]\ninstrument:\n  symbol: BTC/USDT\n",
+    Case("symbols_vs_instrument", lambda ls: ls, names=("ETH/USDT", "BTC/USDT"), config="symbols: [ETH/USDT]\ninstrument:\n  symbol: BTC/USDT\n",
          expect_exit=2, seen="accepted, trades BTC"),
-    Case("tick_too_coarse", lambda ls: ls, env={"MMBOT_INSTRUMENT__TICK_SIZE": "1"}, expect_exit=2,
+    Case("tick_too_coarse", lambda ls: ls, names=("tick_size", "61737.63"), env={"MMBOT_INSTRUMENT__TICK_SIZE": "1"}, expect_exit=2,
          seen="95 % of lines garbage, 0 fills, exit 0"),
-    Case("symbols_flag_foo", lambda ls: ls, args=("--symbols", "FOO/BAR"), expect_exit=2, command="run",
+    Case("symbols_flag_foo", lambda ls: ls, names=("FOO/BAR", "BTCUSDT"), args=("--symbols", "FOO/BAR"), expect_exit=2, command="run",
          seen="exit 0, the summary says BTC/USDT"),
-    Case("usdm_futures_capture", lambda ls: ls, source=USDM_HEAD, expect_exit=2,
+    Case("usdm_futures_capture", lambda ls: ls, names=("USD-M", "spot sync rule", "usdm_futures_capture.gz"), source=USDM_HEAD, expect_exit=2,
          seen="spot sync rule: 1 false gap, HALTED for the whole run, mark 0, exit 0"),
 )
 

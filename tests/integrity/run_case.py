@@ -57,7 +57,7 @@ def run(case: Case, tmp: Path, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     last_error = ""
     for line in err.splitlines():
         if "error" in line.lower() or "Error" in line:
-            last_error = line.strip()[:160]
+            last_error = line.strip()[:1000]
     return {
         "case": case.name,
         "exit": code,

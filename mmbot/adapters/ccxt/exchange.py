@@ -20,8 +20,9 @@ them from decimal strings, so the float is the nearest double of a grid value).
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,7 @@ import ccxt
 import ccxt.pro
 
 from mmbot.domain.instrument import Instrument
-from mmbot.errors import ConfigError
+from mmbot.errors import ConfigError, VenueError
 
 BINANCE_SPOT_OPTIONS: dict[str, Any] = {
     "defaultType": "spot",
@@ -172,6 +173,24 @@ def market_instrument(ex: Any, symbol: str) -> Instrument:
     return Instrument.from_symbol(
         symbol, tick_size=tick.normalize(), step_size=step.normalize(), min_notional=_decimal(min_cost).normalize()
     )
+
+
+async def load_instruments(params: ExchangeParams, symbols: Sequence[str], *, timeout_s: float) -> dict[str, Instrument]:
+    """``load_markets`` once (plain REST ccxt, bounded by ``timeout_s``) -> each symbol's instrument.
+
+    ccxt errors and the timeout become VenueError; an unlisted symbol is a ConfigError.
+    """
+    ex = build_exchange(params, pro=False)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await ex.load_markets()
+        return {symbol: market_instrument(ex, symbol) for symbol in symbols}
+    except TimeoutError as exc:
+        raise VenueError(f"{params.id}: load_markets timed out after {timeout_s:g} s") from exc
+    except ccxt.BaseError as exc:
+        raise VenueError(f"{params.id}: load_markets failed: {str(exc)[:200]}") from exc
+    finally:
+        await close_exchange(ex)
 
 
 async def close_exchange(ex: Any) -> None:

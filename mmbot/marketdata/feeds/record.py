@@ -26,6 +26,11 @@ trade), documented in docs/emulator.md; the replay reader
 Endpoints come from the same construction as the live feed (sandbox, then
 ``exchange.base_url``, then ``exchange.urls``), so ``--base-url`` of the emulator
 records the emulator.
+
+Metadata: next to the capture, ``<capture>.meta.json`` (mmbot.marketdata.capture.
+metadata_path) records the exchange, the venue kind, the symbols and each one's
+instrument rules (tick, step, min notional) from ccxt's ``load_markets``; a replay of
+the capture takes its rules from there before the config's (docs/market-data.md).
 """
 
 from __future__ import annotations
@@ -41,9 +46,9 @@ import aiohttp
 import orjson
 import structlog
 
-from mmbot.adapters.ccxt.exchange import ExchangeParams, build_exchange, close_exchange
-from mmbot.errors import VenueError
-from mmbot.marketdata.capture import CaptureWriter
+from mmbot.adapters.ccxt.exchange import ExchangeParams, build_exchange, close_exchange, load_instruments
+from mmbot.errors import ConfigError, VenueError
+from mmbot.marketdata.capture import CaptureWriter, write_metadata
 from mmbot.marketdata.feeds.live import backoff_s
 
 log = structlog.get_logger("mmbot.record")
@@ -220,6 +225,7 @@ async def record_capture(
 
     ``normalised``: None = raw streams for Binance ids, the normalised format otherwise.
     """
+    await write_capture_metadata(params, symbols, out_path, timeout_s=watch_timeout_s)
     writer = CaptureWriter(out_path)
     recorder: BinanceRecorder | NormalisedRecorder
     if normalised is None:
@@ -235,3 +241,21 @@ async def record_capture(
         writer.close()
         log.info("record_stopped", path=out_path, lines=recorder.stats.lines)
     return recorder.stats
+
+
+async def write_capture_metadata(params: ExchangeParams, symbols: Sequence[str], out_path: str, *, timeout_s: float) -> None:
+    """``<capture>.meta.json``: exchange, venue kind, symbols and their rules from the markets."""
+    instruments: dict[str, dict[str, str]] = {}
+    try:
+        for symbol, inst in (await load_instruments(params, symbols, timeout_s=timeout_s)).items():
+            instruments[symbol] = {
+                "venue_symbol": inst.venue_symbol, "tick_size": str(inst.tick_size),
+                "step_size": str(inst.step_size), "min_notional": str(inst.min_notional),
+            }
+    except (ConfigError, VenueError) as exc:
+        # The capture is still worth having: replays then take the rules from the config.
+        log.warning("record_metadata_incomplete", error=str(exc)[:200])
+    write_metadata(out_path, {
+        "written_by": "mmbot record", "version": 1, "exchange": params.id, "kind": "spot",
+        "symbols": list(symbols), "instruments": instruments,
+    })
