@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck contracts pytest test-containers bench bench-quick clean
+.PHONY: run test lint typecheck contracts pytest test-containers fuzz bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ contracts: $(STAMP_DEV)
 
 pytest: $(STAMP_DEV)
 	$(VENV)/bin/pytest -q
+
+## The capture fuzzer's slow profile: 150 random examples (make test runs 30, derandomized)
+fuzz: $(STAMP_DEV)
+	CAPTURE_FUZZ_EXAMPLES=150 CAPTURE_FUZZ_RANDOM=1 $(VENV)/bin/pytest -q tests/integrity/test_capture_fuzz.py
 
 ## Slow container tests (Docker engine needed; .ci/run starts one)
 test-containers: $(STAMP_DEV)

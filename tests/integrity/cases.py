@@ -135,17 +135,14 @@ def _cross(lines: Lines, keep_asks: bool = False) -> Lines:
 
 
 def _tickers_crossed(lines: Lines, n: int = 200) -> Lines:
+    """``n`` book tickers spread over the file get bid = ask + 100 USDT."""
     out = list(lines)
-    i = MIDDLE
-    done = 0
-    while done < n:
-        i = _index_of(out, "ticker", i)
+    tickers = [i for i, line in enumerate(out) if b"@bookTicker" in line]
+    for i in tickers[:: max(1, len(tickers) // n)][:n]:
         ts, doc = split(out[i])
         d = doc["data"]
         d["b"] = f"{float(d['a']) + 100:.8f}"
         out[i] = join(ts, doc)
-        done += 1
-        i += 1
     return out
 
 
