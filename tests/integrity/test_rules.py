@@ -226,7 +226,7 @@ def test_replay_instrument_when_metadata_tick_contradicts_the_data_then_exit_2_n
 
 def test_replay_instrument_when_step_contradicts_the_trades_then_exit_2(tmp_path: Path) -> None:
     capture = _capture(tmp_path)
-    with pytest.raises(DataMismatch, match="step_size 0.01 .* trade size"):
+    with pytest.raises(DataMismatch, match=r"step_size 0\.01 .* trade size"):
         replay_instrument(load_settings(None, environ={"MMBOT_INSTRUMENT__STEP_SIZE": "0.01"}), [str(capture)])
 
 
