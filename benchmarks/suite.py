@@ -94,8 +94,8 @@ def replay_latency() -> dict[str, Any]:
         if session.commands_sent != sent:
             samples.append(clock() - t0)
         frames += 1
-        if engine.events:
-            engine.events.clear()
+        if engine.has_events:
+            engine.drain_events()
     us = [s / 1000 for s in samples]
     return {"frames": frames, "samples": len(us), "p50_us": pct(us, 0.5), "p99_us": pct(us, 0.99), "p999_us": pct(us, 0.999), "max_us": max(us)}
 

@@ -58,10 +58,10 @@ def run_l2_backtest(
         if recorder is not None and event.ts_local_ns >= recorder.next_ns:
             recorder.advance(event.ts_local_ns)
         step(event)
-        if engine.events:
+        if engine.has_events:
+            events = engine.drain_events()
             for observer in observers:
-                observer(engine.events)
-            engine.events.clear()
+                observer(events)
     session.flush()
     session.operator(engine.cancel_everything(session.now_ns, "end_of_data"))
     for _ in range(100):
@@ -69,10 +69,10 @@ def run_l2_backtest(
         if due is None:
             break
         session.drain_until(due)
-    if engine.events:
+    events = engine.drain_events()
+    if events:
         for observer in observers:
-            observer(engine.events)
-        engine.events.clear()
+            observer(events)
     wall = time.perf_counter() - started
     summary = build_summary(
         engine,

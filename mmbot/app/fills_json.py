@@ -9,9 +9,11 @@ the base currency; ``ts_ns`` is capture time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from mmbot.domain.engine_events import EngineEvent, FillBooked, MarkoutResolved
 from mmbot.domain.instrument import Instrument
 
 
@@ -21,34 +23,32 @@ class FillLog:
         self.fills: list[dict[str, Any]] = []
         self._by_index: dict[int, dict[str, Any]] = {}
 
-    def observe(self, events: list[Any]) -> None:
+    def observe(self, events: Sequence[EngineEvent]) -> None:
         inst = self.instrument
         for ev in events:
-            kind = ev.kind
-            if kind == "fill":
-                p = ev.payload
+            kind = type(ev)
+            if kind is FillBooked:
+                f: FillBooked = ev  # type: ignore[assignment]
                 record: dict[str, Any] = {
-                    "ts_ns": ev.ts_ns,
-                    "client_order_id": p["client_order_id"],
-                    "side": p["side"],
-                    "price": f"{inst.price(p['price']):f}",
-                    "qty": f"{inst.qty(p['qty']):f}",
-                    "leaves": f"{inst.qty(p['leaves']):f}",
-                    "fee": f"{Decimal(p['fee']):f}",
-                    "liquidity": p["liquidity"],
-                    "reason": p["reason"],
-                    "queue_ahead_at_placement": f"{inst.qty(p['queue_ahead']):f}",
-                    "position": f"{inst.qty(p['position']):f}",
+                    "ts_ns": f.ts_ns,
+                    "client_order_id": f.client_order_id,
+                    "side": f.side,
+                    "price": f"{inst.price(f.price):f}",
+                    "qty": f"{inst.qty(f.qty):f}",
+                    "leaves": f"{inst.qty(f.leaves):f}",
+                    "fee": f"{Decimal(f.fee):f}",
+                    "liquidity": f.liquidity,
+                    "reason": f.reason,
+                    "queue_ahead_at_placement": f"{inst.qty(f.queue_ahead):f}",
+                    "position": f"{inst.qty(f.position):f}",
                 }
                 self.fills.append(record)
-                index = p.get("fill_index")
-                if index is not None:
-                    self._by_index[index] = record
-            elif kind == "markout":
-                p = ev.payload
-                target = self._by_index.get(p["fill_index"])
+                self._by_index[f.fill_index] = record
+            elif kind is MarkoutResolved:
+                m: MarkoutResolved = ev  # type: ignore[assignment]
+                target = self._by_index.get(m.fill_index)
                 if target is not None:
-                    target[f"markout_{p['horizon_ns'] // 1_000_000_000}s_bps"] = round(p["bps"], 6)
+                    target[f"markout_{m.horizon_ns // 1_000_000_000}s_bps"] = round(m.bps, 6)
 
     def document(self, run_id: str, mode: str) -> dict[str, Any]:
         return {"run_id": run_id, "mode": mode, "symbol": self.instrument.symbol, "fills": self.fills}

@@ -14,7 +14,8 @@ from typing import Any
 from mmbot import __version__
 from mmbot.app.runner import Runner, RunState
 from mmbot.app.settings import Settings, config_hash
-from mmbot.engine.engine import Engine, EngineEvent
+from mmbot.domain.engine_events import EngineEvent
+from mmbot.engine.engine import Engine
 from mmbot.observability.metrics import Metrics, SymbolMetrics
 from mmbot.observability.server import MetricsServer, ReadyCheck, bind_socket
 

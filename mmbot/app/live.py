@@ -39,11 +39,12 @@ import structlog
 from mmbot.adapters.ccxt.exchange import ExchangeParams
 from mmbot.app.live_journal import LiveJournal
 from mmbot.app.settings import Settings
+from mmbot.domain.engine_events import EngineEvent
 from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
-from mmbot.engine.engine import Engine, EngineConfig, EngineEvent
+from mmbot.engine.engine import Engine, EngineConfig
 from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, JournalError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
@@ -67,21 +68,18 @@ class Slot:
     signals: dict[str, int] = field(default_factory=dict)
     # The market-data rules (mmbot.marketdata.validate), one set of counters per symbol.
     validator: MarketDataValidator = field(default_factory=MarketDataValidator)
-    # Subscribers to the engine's event batches (metrics); the batch is cleared after them,
-    # so engine.events never grows in a long live run.
+    # Subscribers to the engine's drained event batches (metrics).
     observers: list[Callable[[list[EngineEvent], int, int], None]] = field(default_factory=list)
     md_receipt_ns: int = 0  # perf_counter_ns of the market-data message being processed
 
     def market_data_rejections(self) -> dict[str, int]:
         return merge_counts(self.validator.counts, {"crossed_book": self.book.crossed_count})
 
-    def publish(self) -> None:
-        events = self.engine.events
+    def publish(self, events: list[EngineEvent]) -> None:
         if events:
             done = time.perf_counter_ns()
             for observer in self.observers:
                 observer(events, self.md_receipt_ns, done)
-            events.clear()
 
 
 def exchange_params(settings: Settings) -> ExchangeParams:
@@ -208,8 +206,6 @@ class LiveRunner:
             reports = slot.executor.pending_reports()
             if not reports:
                 return
-            if journal is not None:
-                journal.recorders[slot.instrument.symbol].on_reports(reports)  # acks
             commands: list[Command] = []
             for report in reports:
                 commands.extend(slot.engine.on_exec(report, now))
@@ -224,9 +220,12 @@ class LiveRunner:
         """Each engine's new events to the journal and its observers, then cleared."""
         journal = self.journal
         for symbol, slot in self.slots.items():
-            if journal is not None and slot.engine.events:
-                journal.observe(symbol, slot.engine.events)
-            slot.publish()
+            events = slot.engine.drain_events()
+            if not events:
+                continue
+            if journal is not None:
+                journal.observe(symbol, events)
+            slot.publish(events)
 
     async def advance(self, slot: Slot, now: int) -> None:
         """Deliver commands whose simulated entry/cancel latency has elapsed."""

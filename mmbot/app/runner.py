@@ -29,8 +29,8 @@ from mmbot.app.controls import Controls
 from mmbot.app.fills_json import FillLog
 from mmbot.app.settings import Settings
 from mmbot.app.wiring import Built, build_replay, replay_instrument
+from mmbot.domain.engine_events import EngineEvent
 from mmbot.domain.events import ClockJump, MarketEvent
-from mmbot.engine.engine import EngineEvent
 from mmbot.engine.session import Fault, ReplaySession
 from mmbot.engine.summary import build_summary
 from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
@@ -199,11 +199,10 @@ class Runner:
             self.state.note("signal", {"action": "reload", "signal": "SIGHUP", "result": "refused", "error": error})
 
     def _drain(self) -> None:
-        engine = self.state.built.engine
-        if engine.events:
+        events = self.state.built.engine.drain_events()
+        if events:
             for observer in self.state.observers:
-                observer(engine.events)
-            engine.events.clear()
+                observer(events)
 
     # --- main loop ---------------------------------------------------------------------
     async def replay(self) -> None:
@@ -256,7 +255,7 @@ class Runner:
                 recorder.advance(ts)
             received_ns = perf_ns()
             step(event)
-            if engine.events:
+            if engine.has_events:
                 state.md_receipt_ns = received_ns
                 state.step_done_ns = perf_ns()
                 self._drain()

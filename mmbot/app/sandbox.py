@@ -60,7 +60,7 @@ from mmbot.app.live import LiveRunner, Slot, drive, exchange_params
 from mmbot.app.live_journal import LiveJournal
 from mmbot.app.settings import Settings
 from mmbot.domain.instrument import Instrument
-from mmbot.domain.orders import Command, ExecReport, OrderAccepted, OrderRejected
+from mmbot.domain.orders import Command, ExecReport, OrderRejected
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, JournalError, TemporaryVenueError
@@ -212,12 +212,10 @@ class SandboxRunner(LiveRunner):
                 target = self.slots.get(report.symbol)
                 if target is None:
                     continue
-                if type(report) is OrderAccepted and self.journal is not None:
-                    self.journal.recorders[report.symbol].on_reports([report])
                 if isinstance(report, OrderRejected) and report.code == LOCAL_BUDGET_CODE:
                     # Never reached the venue: forget the order, do not count a venue reject.
                     target.engine.om.on_report(report)
-                    target.engine.note("deny", now, reason="ORDER_BUDGET", detail=report.message, client_order_id=report.client_order_id)
+                    target.engine.deny_outside(now, "ORDER_BUDGET", report.message, report.client_order_id)
                     continue
                 per_symbol.setdefault(report.symbol, []).extend(target.engine.on_exec(report, now))
             deferred, self._deferred = self._deferred, []
@@ -237,10 +235,9 @@ class SandboxRunner(LiveRunner):
         """Engine events to the journal and metrics (the live driver has no other observer)."""
         now_perf = time.perf_counter_ns()
         for symbol, slot in self.slots.items():
-            events = slot.engine.events
+            events = slot.engine.drain_events()
             if not events:
                 continue
-            slot.engine.events = []
             if self.journal is not None:
                 self.journal.observe(symbol, events)
             view = self.metrics_views.get(symbol)

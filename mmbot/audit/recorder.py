@@ -1,25 +1,25 @@
 """Engine -> journal: the observer that turns engine events into journal records.
 
-Record types written here: every :class:`~mmbot.engine.engine.EngineEvent` kind
-(``fill``, ``place``, ``cancel``, ``cancelled``, ``cancel_all``, ``deny``,
-``reject``, ``risk``, ``decision``) under its own name, with its payload; ``ack``
-(the venue accepted an order; queue ahead at arrival, lots); ``book`` (sync/resync
-markers of the engine's and the venue's L2 book); ``signal`` (operator signals).
-A fill record also carries the engine's mid (``mid_ticks``) so an unsealed
-journal can still be marked to market.
+Record types written here: every typed engine event (mmbot.domain.engine_events:
+``fill``, ``place``, ``ack``, ``cancel``, ``cancelled``, ``cancel_all``, ``deny``,
+``reject``, ``risk``, ``decision``, ``markout`` and operator notes) under its journal
+kind, with :meth:`~mmbot.domain.engine_events.EngineEvent.record` as its body;
+``book`` (sync/resync markers of the engine's and the venue's L2 book); ``signal``
+(operator signals). A fill record also carries the engine's mid (``mid_ticks``) so
+an unsealed journal can still be marked to market.
 
-Acks are appended to the engine's own event list (the session reports them before
-the engine handles them), so records keep the order in which things happened.
+Records keep the order in which the engine recorded the events (an ack is recorded
+when the engine handles the venue's acceptance).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from mmbot.audit.writer import JournalWriter
-from mmbot.domain.orders import ExecReport, OrderAccepted
-from mmbot.engine.engine import Engine, EngineEvent
+from mmbot.domain.engine_events import EngineEvent, FillBooked
+from mmbot.engine.engine import Engine
 from mmbot.engine.session import ReplaySession
 
 
@@ -31,37 +31,19 @@ class Recorder:
         self._books: dict[str, tuple[str, int]] = {}
 
     # --- observers ------------------------------------------------------------------------
-    def observe(self, events: list[EngineEvent]) -> None:
+    def observe(self, events: Sequence[EngineEvent]) -> None:
         append = self.writer.append
         engine = self.engine
         for ev in events:
-            if ev.kind == "fill":
-                append("fill", {**ev.payload, "mid_ticks": engine.mid_ticks}, ev.ts_ns)
+            if type(ev) is FillBooked:
+                append("fill", {**ev.record(), "mid_ticks": engine.mid_ticks}, ev.ts_ns)
             else:
-                append(ev.kind, ev.payload, ev.ts_ns)
+                append(ev.kind, ev.record(), ev.ts_ns)
         self.check_book()
 
-    def on_reports(self, reports: list[ExecReport]) -> None:
-        events = self.engine.events
-        for r in reports:
-            if type(r) is OrderAccepted:
-                events.append(
-                    EngineEvent("ack", r.ts_ns, {"client_order_id": r.client_order_id, "venue_order_id": r.venue_order_id, "queue_ahead": r.queue_ahead_lots})
-                )
-
     def install(self, session: ReplaySession) -> None:
-        """Chain our ack hook onto the session's report hook (keeping any other one)."""
+        """Know the session (the venue's book markers and the session clock)."""
         self.session = session
-        previous = session.on_reports
-        if previous is None:
-            session.on_reports = self.on_reports
-            return
-
-        def both(reports: list[ExecReport], _prev: Callable[[list[ExecReport]], None] = previous) -> None:
-            _prev(reports)
-            self.on_reports(reports)
-
-        session.on_reports = both
 
     def check_book(self) -> None:
         """Journal a marker when a book gains or loses sync (or counts a new gap)."""

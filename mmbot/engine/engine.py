@@ -8,9 +8,10 @@ Mid: the freshest of the L2 book's touch and the last best bid/ask message. A
 bookTicker whose update id is newer than the last applied depth diff is used; the
 depth stream arrives every 100 ms while bookTicker is real time.
 
-Every notable thing (fill, order action, denial, risk transition, decision) is
-appended to ``events`` for observers (journal, metrics, status line), which the
-driver drains; observers never steer the engine.
+Every notable thing (fill, order action, ack, denial, risk transition, decision) is
+recorded as a typed event (mmbot.domain.engine_events); the driver takes them with
+:meth:`Engine.drain_events` and publishes them to the observers (journal, metrics,
+fill log, run record, status line), which subscribe by type and never steer.
 
 Risk: every placement passes ``RiskGate.check_place`` (mmbot/risk/gate.py). The
 market-data watchdogs run on the engine's clock: STALE_BOOK (no depth update for
@@ -26,11 +27,27 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from mmbot.domain.engine_events import (
+    CancelAllRequested,
+    CancelRequested,
+    EngineEvent,
+    FillBooked,
+    MarkoutResolved,
+    Noted,
+    OrderAcked,
+    OrderCancelConfirmed,
+    OrderDenied,
+    OrderPlaced,
+    QuotesDecided,
+    RiskChanged,
+    VenueRejected,
+)
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import (
     Command,
     ExecReport,
+    OrderAccepted,
     OrderCancelled,
     OrderFilled,
     OrderRejected,
@@ -59,11 +76,7 @@ class EngineConfig:
     requote_tolerance_ticks: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class EngineEvent:
-    kind: str  # fill, place, cancel, deny, reject, risk, decision, cancel_all
-    ts_ns: int
-    payload: dict[str, Any]
+__all__ = ["Engine", "EngineConfig", "EngineEvent"]
 
 
 class Engine:
@@ -84,7 +97,7 @@ class Engine:
         self.om = OrderManager(self.symbol, self.config.coid_prefix, self.config.requote_tolerance_ticks)
         self.ledger = Ledger(instrument)
         self.markouts = MarkoutTracker()
-        self.events: list[EngineEvent] = []
+        self._outbox: list[EngineEvent] = []
         self.record_decisions = False
         self.bbo: BestBidAsk | None = None
         self.mid_ticks: float | None = None
@@ -111,12 +124,25 @@ class Engine:
         self.feed_watchdog = SilenceWatchdog(RiskReason.FEED_SILENT, self.config.feed_silent_ms)
 
     # --- helpers ---------------------------------------------------------------------
-    def _emit(self, kind: str, ts: int, **payload: Any) -> None:
-        self.events.append(EngineEvent(kind, ts, payload))
+    def drain_events(self) -> list[EngineEvent]:
+        """The events recorded since the last call, in order (the driver publishes them)."""
+        out = self._outbox
+        if out:
+            self._outbox = []
+        return out
 
-    def note(self, kind: str, ts: int, **payload: Any) -> None:
-        """An event decided outside the engine (kill switch confirmed, reload) for the observers."""
-        self._emit(kind, ts, **payload)
+    @property
+    def has_events(self) -> bool:
+        return bool(self._outbox)
+
+    def note(self, kind: str, ts: int, **fields: Any) -> None:
+        """A fact decided outside the engine (kill switch confirmed, reload) for the observers."""
+        self._outbox.append(Noted(ts_ns=ts, name=kind, fields=fields))
+
+    def deny_outside(self, ts: int, reason: str, detail: str, client_order_id: str = "") -> None:
+        """A placement refused outside the risk gate (the executor's order budget): for the
+        observers only, not a gate denial (``denials`` counts the gate's)."""
+        self._outbox.append(OrderDenied(ts_ns=ts, reason=reason, detail=detail, client_order_id=client_order_id))
 
     def _halt_cancels(self, now_ns: int, reason: str) -> list[Command]:
         """Cancel-all when HALTED and some order is not already being cancelled."""
@@ -126,13 +152,8 @@ class Engine:
 
     def _transition(self, t: RiskTransition | None) -> None:
         if t is not None:
-            self._emit(
-                "risk",
-                t.ts_ns,
-                old=t.old_state.name,
-                new=t.new_state.name,
-                reasons=list(t.reasons),
-                cause=t.cause,
+            self._outbox.append(
+                RiskChanged(ts_ns=t.ts_ns, old=t.old_state.name, new=t.new_state.name, reasons=tuple(t.reasons), cause=t.cause)
             )
 
     def current_mid(self) -> float | None:
@@ -193,7 +214,7 @@ class Engine:
         self.mid_ticks = mid
         # Resolved markouts are published for metrics and fill dumps (fill index, horizon, bps).
         for index, horizon_ns, bps in self.markouts.on_mid(now_ns, mid):
-            self._emit("markout", now_ns, fill_index=index, horizon_ns=horizon_ns, bps=bps)
+            self._outbox.append(MarkoutResolved(ts_ns=now_ns, fill_index=index, horizon_ns=horizon_ns, bps=bps))
         self.model.on_mid(now_ns, mid)
         if now_ns - self.last_decision_ns < self.config.min_requote_interval_ms * 1_000_000:
             return []
@@ -245,13 +266,12 @@ class Engine:
         decision: Decision = self.model.decide(ctx)
         self.decisions += 1
         if self.record_decisions:
-            self._emit(
-                "decision",
-                now_ns,
-                quotes=[[q.side.name, q.price_ticks, q.qty_lots, q.level, q.reason] for q in decision.quotes],
+            self._outbox.append(QuotesDecided(
+                ts_ns=now_ns,
+                quotes=tuple((q.side.name, q.price_ticks, q.qty_lots, q.level, q.reason) for q in decision.quotes),
                 cancel_all=decision.cancel_all,
-                reasons=list(decision.reasons),
-            )
+                reasons=tuple(decision.reasons),
+            ))
         if decision.cancel_all:
             self._last_desired = ()
             return self._cancel_all(now_ns, ",".join(decision.reasons) or "model")
@@ -273,7 +293,7 @@ class Engine:
         for cancel in cancels:
             om.mark_cancel_sent(cancel.client_order_id)
             commands.append(cancel)
-            self._emit("cancel", now_ns, client_order_id=cancel.client_order_id, reason=cancel.reason)
+            self._outbox.append(CancelRequested(ts_ns=now_ns, client_order_id=cancel.client_order_id, reason=cancel.reason))
         commands.extend(self._place(new, now_ns, touch))
         return commands
 
@@ -308,13 +328,12 @@ class Engine:
             )
             if isinstance(verdict, Deny):
                 self.denials += 1
-                self._emit("deny", now_ns, reason=verdict.reason, detail=verdict.detail, side=q.side.name, price=q.price_ticks)
+                self._outbox.append(OrderDenied(ts_ns=now_ns, reason=verdict.reason, detail=verdict.detail, side=q.side.name, price=q.price_ticks))
                 continue
             om.register_place(cmd, now_ns)
             commands.append(cmd)
-            self._emit(
-                "place",
-                now_ns,
+            self._outbox.append(OrderPlaced(
+                ts_ns=now_ns,
                 client_order_id=cmd.client_order_id,
                 side=cmd.side.name,
                 price=cmd.price_ticks,
@@ -322,14 +341,14 @@ class Engine:
                 level=cmd.level,
                 taker=cmd.is_taker,
                 reason=cmd.reason,
-            )
+            ))
         return commands
 
     def _cancel_all(self, now_ns: int, reason: str) -> list[Command]:
         self._last_desired = ()  # nothing to re-place when the cancels come back
         commands = self.om.cancel_all_commands()
         if commands:
-            self._emit("cancel_all", now_ns, reason=reason)
+            self._outbox.append(CancelAllRequested(ts_ns=now_ns, reason=reason))
         self.quoted_bid = None
         self.quoted_ask = None
         return commands
@@ -345,9 +364,8 @@ class Engine:
             self.filled_orders.add(report.client_order_id)
             self.fill_reasons[report.reason.value] = self.fill_reasons.get(report.reason.value, 0) + 1
             fill_index = self.markouts.on_fill(report.ts_ns, int(report.side), float(report.price_ticks))
-            self._emit(
-                "fill",
-                report.ts_ns,
+            self._outbox.append(FillBooked(
+                ts_ns=report.ts_ns,
                 fill_index=fill_index,
                 client_order_id=report.client_order_id,
                 side=report.side.name,
@@ -359,19 +377,25 @@ class Engine:
                 reason=report.reason.value,
                 queue_ahead=report.queue_ahead_at_placement_lots,
                 position=self.ledger.position_lots,
-            )
+            ))
             if self.mid_ticks is not None:
                 net = self.ledger.net_pnl(int(self.mid_ticks))
                 self._transition(self.gate.on_pnl(net, now_ns))
             self._transition(self.gate.on_position(self.ledger.position_lots, now_ns))
             return self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
+        if type(report) is OrderAccepted:
+            self._outbox.append(OrderAcked(
+                ts_ns=report.ts_ns, client_order_id=report.client_order_id, venue_order_id=report.venue_order_id,
+                queue_ahead=report.queue_ahead_lots,
+            ))
+            return []
         if isinstance(report, OrderRejected):
             if not report.for_cancel:
-                self._emit("reject", report.ts_ns, client_order_id=report.client_order_id, code=report.code, message=report.message)
+                self._outbox.append(VenueRejected(ts_ns=report.ts_ns, client_order_id=report.client_order_id, code=report.code, message=report.message))
                 self._transition(self.gate.on_reject(now_ns))
             return []
         if isinstance(report, OrderCancelled):
-            self._emit("cancelled", report.ts_ns, client_order_id=report.client_order_id, reason=report.reason)
+            self._outbox.append(OrderCancelConfirmed(ts_ns=report.ts_ns, client_order_id=report.client_order_id, reason=report.reason))
             # A replaced quote: place the desired one now that the old order is gone.
             if self._last_desired and self.gate.state is not TradingState.HALTED:
                 touch = self.touch()

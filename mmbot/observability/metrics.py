@@ -60,8 +60,19 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from mmbot.domain.engine_events import (
+    CancelAllRequested,
+    CancelRequested,
+    EngineEvent,
+    FillBooked,
+    MarkoutResolved,
+    OrderCancelConfirmed,
+    OrderDenied,
+    OrderPlaced,
+    VenueRejected,
+)
 from mmbot.domain.risk import RiskReason
-from mmbot.engine.engine import Engine, EngineEvent
+from mmbot.engine.engine import Engine
 from mmbot.observability import counters
 
 # ``*_created`` series double the exposition and no dashboard uses them.
@@ -76,9 +87,11 @@ ORDER_SERIES: tuple[tuple[str, str], ...] = (
     ("cancel", "confirmed"),
     ("cancel_all", "sent"),
 )
-_ORDER_INDEX: dict[str, int] = {"place": 0, "deny": 1, "reject": 2, "cancel": 3, "cancelled": 4, "cancel_all": 5}
+_ORDER_INDEX: dict[type[EngineEvent], int] = {
+    OrderPlaced: 0, OrderDenied: 1, VenueRejected: 2, CancelRequested: 3, OrderCancelConfirmed: 4, CancelAllRequested: 5,
+}
 # Kinds that mean an order action left for the executor (tick-to-quote ends here).
-_ACTION_KINDS = frozenset({"place", "cancel", "cancel_all"})
+_ACTION_KINDS: frozenset[type[EngineEvent]] = frozenset({OrderPlaced, CancelRequested, CancelAllRequested})
 
 # Pre-trade denial reasons of mmbot.risk.gate (check names and risk reasons).
 DENY_REASONS: tuple[str, ...] = tuple(
@@ -152,25 +165,24 @@ class SymbolMetrics:
         index = _ORDER_INDEX
         acted = False
         for ev in events:
-            kind = ev.kind
+            kind = type(ev)
             i = index.get(kind)
             if i is not None:
                 counts[i] += 1
                 if kind in _ACTION_KINDS:
                     acted = True
-            elif kind == "fill":
-                self._on_fill(ev.payload)
-            elif kind == "markout":
-                payload = ev.payload
-                child = self._markout_children.get(payload["horizon_ns"])
+            elif kind is FillBooked:
+                self._on_fill(ev)  # type: ignore[arg-type]
+            elif kind is MarkoutResolved:
+                child = self._markout_children.get(ev.horizon_ns)  # type: ignore[attr-defined]
                 if child is not None:
-                    child.observe(payload["bps"])
+                    child.observe(ev.bps)  # type: ignore[attr-defined]
         if acted and md_receipt_ns and step_done_ns >= md_receipt_ns:
             self._t2q.observe((step_done_ns - md_receipt_ns) * 1e-9)
 
-    def _on_fill(self, payload: dict[str, Any]) -> None:
-        qty = payload["qty"] if payload["side"] == "BUY" else -payload["qty"]
-        price = float(payload["price"])
+    def _on_fill(self, fill: FillBooked) -> None:
+        qty = fill.qty if fill.side == "BUY" else -fill.qty
+        price = float(fill.price)
         pos = self._pos_lots
         new = pos + qty
         if not self._avg_known:

@@ -32,7 +32,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from mmbot.engine.engine import Engine, EngineEvent
+from mmbot.domain.engine_events import EngineEvent, FillBooked, MarkoutResolved
+from mmbot.engine.engine import Engine
 from mmbot.errors import DataError
 from mmbot.portfolio.metrics import FillRecord, Performance, compute_performance
 from mmbot.research.bars import BarResult, Bars
@@ -237,23 +238,22 @@ class SeriesRecorder:
         c["market_bid"].append(None if touch is None else touch[0] * tick)
         c["market_ask"].append(None if touch is None else touch[1] * tick)
 
-    def on_events(self, events: list[EngineEvent]) -> None:
+    def on_events(self, events: Sequence[EngineEvent]) -> None:
         mid = self.engine.mid_ticks
         for ev in events:
-            kind = ev.kind
-            if kind == "fill":
-                p = ev.payload
-                side = 1 if p["side"] == "BUY" else -1
-                if "fill_index" in p:
-                    self.fill_index[p["fill_index"]] = len(self.fill_rows)
+            kind = type(ev)
+            if kind is FillBooked:
+                f: FillBooked = ev  # type: ignore[assignment]
+                side = 1 if f.side == "BUY" else -1
+                self.fill_index[f.fill_index] = len(self.fill_rows)
                 self.fill_rows.append(
-                    (ev.ts_ns, side, p["price"] * self._tick, p["qty"] * self._unit, float(Decimal(p["fee"])), None if mid is None else mid * self._tick)
+                    (f.ts_ns, side, f.price * self._tick, f.qty * self._unit, float(Decimal(f.fee)), None if mid is None else mid * self._tick)
                 )
-            elif kind == "markout":
-                p = ev.payload
-                row = self.fill_index.get(p["fill_index"])
+            elif kind is MarkoutResolved:
+                m: MarkoutResolved = ev  # type: ignore[assignment]
+                row = self.fill_index.get(m.fill_index)
                 if row is not None:
-                    self.markouts[(row, p["horizon_ns"])] = p["bps"]
+                    self.markouts[(row, m.horizon_ns)] = m.bps
 
     def fill_records(self) -> list[FillRecord]:
         return [FillRecord(ts_ns=t, side=s, price=px, qty=q, fee=fee, mid_ref=m) for t, s, px, q, fee, m in self.fill_rows]

@@ -75,7 +75,7 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
     assert summary["risk_state"] == "ACTIVE"
     assert ready == (200, "ready\n")
     assert 'mmbot_build_info{' in exposition and 'symbol="BTC/USDT"' in exposition
-    assert runner.slots["BTC/USDT"].engine.events == []  # drained to the observers
+    assert not runner.slots["BTC/USDT"].engine.has_events  # drained to the observers
 
 
 async def test_live_runner_when_audit_enabled_then_paper_run_journaled_sealed_and_verifiable(tmp_path: Path) -> None:

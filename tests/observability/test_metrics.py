@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mmbot.app.settings import load_settings
 from mmbot.app.wiring import Built, build_replay
+from mmbot.domain.engine_events import FillBooked, OrderPlaced
 from mmbot.domain.orders import Side
 from mmbot.domain.risk import RiskReason, VenueOutcome
-from mmbot.engine.engine import EngineEvent
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
 from mmbot.observability import counters
 from mmbot.observability.metrics import DENY_REASONS, ORDER_SERIES, Metrics, SymbolMetrics
@@ -51,10 +51,15 @@ def build(events: int = 0, **env: str) -> tuple[Built, Metrics, SymbolMetrics, C
     parser = CaptureParser([built.instrument])
     for event in itertools.islice(read_events(CAPTURE, parser, ReadStats(), lambda *_: None), events):
         built.session.step(event)
-        if engine.events:
-            view.on_events(engine.events)
-            engine.events.clear()
+        events = engine.drain_events()
+        if events:
+            view.on_events(events)
     return built, metrics, view, clock
+
+
+def fill_event(side: str, price: int, qty: int) -> FillBooked:
+    return FillBooked(ts_ns=0, fill_index=0, client_order_id="c1", side=side, price=price, qty=qty, leaves=0, fee="0",
+                      liquidity="maker", reason="trade_through", queue_ahead=0, position=0)
 
 
 def test_metrics_when_started_every_known_label_value_exists_at_zero() -> None:
@@ -122,7 +127,7 @@ def test_unrealized_pnl_when_position_built_and_partly_closed_uses_average_cost(
     events = []
     for side, price, qty in fills:
         ledger.apply_fill(Side[side], price, qty, Decimal(0))
-        events.append(EngineEvent("fill", 0, {"side": side, "price": price, "qty": qty}))
+        events.append(fill_event(side, price, qty))
 
     view.on_events(events)
     unrealized = view.unrealized_pnl(105_00.0)
@@ -135,8 +140,8 @@ def test_unrealized_pnl_when_position_built_and_partly_closed_uses_average_cost(
 
 def test_tick_to_quote_when_batch_has_order_action_observes_latency_else_not() -> None:
     _, metrics, view, _ = build()
-    place = EngineEvent("place", 0, {})
-    fill = EngineEvent("fill", 0, {"side": "BUY", "price": 100, "qty": 1000})
+    place = OrderPlaced(ts_ns=0, client_order_id="c1", side="BUY", price=100, qty=1000, level=0, taker=False, reason="quote")
+    fill = fill_event("BUY", 100, 1000)
 
     view.on_events([fill], md_receipt_ns=1_000, step_done_ns=51_000)
     view.on_events([place], md_receipt_ns=0, step_done_ns=51_000)  # not a market-data step (operator action)

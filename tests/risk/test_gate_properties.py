@@ -152,7 +152,7 @@ def test_gate_when_any_sequence_of_quotes_fills_and_cancels_then_inventory_limit
     # Replay the event stream: every "place" happened while the last "risk" event said not HALTED.
     state = "ACTIVE"
     places_in_halted = 0
-    for event in engine.events:
+    for event in engine.drain_events():
         if event.kind == "risk":
             state = event.payload["new"]
         elif event.kind == "place" and state == "HALTED":

@@ -100,7 +100,7 @@ def test_engine_on_timer_when_book_stale_then_halts_cancels_and_resumes_after_up
     assert during_calm == []
     assert engine.gate.state is TradingState.ACTIVE
     assert len([c for c in resumed if isinstance(c, PlaceOrder)]) == 2
-    risk_events = [e.payload for e in engine.events if e.kind == "risk"]
+    risk_events = [e.payload for e in engine.drain_events() if e.kind == "risk"]
     assert [(e["old"], e["new"]) for e in risk_events] == [("ACTIVE", "HALTED"), ("HALTED", "ACTIVE")]
     assert engine.gate.denials == {}
 
@@ -129,7 +129,7 @@ def test_engine_place_when_halted_then_denial_events_name_the_reason(instrument:
     denied = engine._place([Quote(side=Side.BUY, price_ticks=MID - 50, qty_lots=SIZE)], 4 * MS, (MID - 1, MID + 1))
 
     assert denied == []
-    deny = [e.payload for e in engine.events if e.kind == "deny"]
+    deny = [e.payload for e in engine.drain_events() if e.kind == "deny"]
     assert deny and deny[-1]["reason"] == "HALTED" and deny[-1]["detail"] == "MANUAL"
     assert engine.gate.denials == {"HALTED": 1}
 

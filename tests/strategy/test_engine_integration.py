@@ -16,10 +16,9 @@ def _replay(overrides: dict[str, object], n_events: int) -> list[object]:
     seen: list[object] = []
     for event in islice(read_events(CAPTURE, CaptureParser([built.instrument]), ReadStats()), n_events):
         built.session.step(event)
-        seen.extend(built.engine.events)
-        built.engine.events.clear()
+        seen.extend(built.engine.drain_events())
     built.session.flush()
-    seen.extend(built.engine.events)
+    seen.extend(built.engine.drain_events())
     return seen
 
 
