@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -44,7 +44,7 @@ from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
-from mmbot.engine.engine import Engine, EngineConfig
+from mmbot.engine.engine import Engine
 from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, JournalError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
@@ -52,7 +52,9 @@ from mmbot.marketdata.book import ApplyResult, L2Book
 from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
 from mmbot.marketdata.validate import MarketDataValidator, merge_counts
 from mmbot.observability import counters
-from mmbot.sim.venue import SimVenue
+
+if TYPE_CHECKING:
+    from mmbot.app.wiring import Built
 
 log = structlog.get_logger("mmbot.live")
 
@@ -68,6 +70,10 @@ class Slot:
     signals: dict[str, int] = field(default_factory=dict)
     # The market-data rules (mmbot.marketdata.validate), one set of counters per symbol.
     validator: MarketDataValidator = field(default_factory=MarketDataValidator)
+    # Paper trading: the same kernel as a replay (engine + simulated venue with its own
+    # book, stepped by the session with the feed's events); None on sandbox/live.
+    built: Built | None = None
+    recorder: Any = None  # the run record's sampler (mmbot report), when record.enabled
     # Subscribers to the engine's drained event batches (metrics).
     observers: list[Callable[[list[EngineEvent], int, int], None]] = field(default_factory=list)
     md_receipt_ns: int = 0  # perf_counter_ns of the market-data message being processed
@@ -122,32 +128,26 @@ class LiveRunner:
         # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
         self.controls = Controls(LiveTarget(self))
         self.journal: LiveJournal | None = None  # audit.enabled: opened once the symbols are known
+        self.recorders: list[Any] = []  # run record samplers (paper), the first one is written
 
     # --- wiring ---------------------------------------------------------------------------
     def build_slot(self, instrument: Instrument) -> Slot:
-        from mmbot.app import wiring
+        """Paper trading on a live feed: the replay's kernel (mmbot.app.wiring.build_replay),
+        the same engine, venue class, config and session, stepped with the feed's events."""
+        from mmbot.app import cmd_research, wiring
 
         s = self.settings
-        # One book for the engine and the paper venue here (the feed is the exchange's
-        # view); a crossed book is not believed and is re-fetched (request_resync).
-        book = L2Book(instrument.symbol, on_crossed="resync")
-        engine = Engine(
-            instrument,
-            book,
-            wiring.build_model(s, instrument),
-            wiring.build_gate(s, instrument, self.global_limit),
-            EngineConfig(
-                min_requote_interval_ms=s.strategy.min_requote_interval_ms,
-                update_every_n=s.strategy.update_freq,
-                stale_book_ms=s.risk.stale_book_ms,
-                feed_silent_ms=s.risk.feed_silent_ms,
-                coid_prefix=f"mmb-{self.run_id[-8:]}-{instrument.base.lower()}-",
-                requote_tolerance_ticks=s.strategy.requote_tolerance_ticks,
-            ),
+        built = wiring.build_replay(
+            s, self.run_id, instrument=instrument, global_limit=self.global_limit,
+            coid_prefix=f"mmb-{self.run_id[-8:]}-{instrument.base.lower()}-",
         )
-        venue = SimVenue(instrument, book, wiring.venue_config(s))
-        slot = Slot(instrument=instrument, book=book, engine=engine, executor=PaperExecutor(venue),
-                    validator=MarketDataValidator(wiring.validation_rules(s)))
+        slot = Slot(instrument=instrument, book=built.engine.book, engine=built.engine, executor=PaperExecutor(built.venue),
+                    validator=built.session.validator, built=built)
+        make_recorder = cmd_research.recorder_factory(s, self.recorders)
+        if make_recorder is not None:
+            slot.recorder = make_recorder(built.engine)
+            on_events = slot.recorder.on_events
+            slot.observers.append(lambda events, _receipt, _done: on_events(events))
         counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
         return slot
 
@@ -158,6 +158,9 @@ class LiveRunner:
         if slot is None:
             return
         engine = slot.engine
+        if slot.built is not None:
+            await self._on_paper_feed(slot, item, now)
+            return
         if isinstance(item, FeedSignal):
             slot.signals[item.kind] = slot.signals.get(item.kind, 0) + 1
             if item.kind == "gap":
@@ -194,7 +197,45 @@ class LiveRunner:
         slot.md_receipt_ns = 0
         self.controls.beat()  # the dead-man's sign of life
 
+    async def _on_paper_feed(self, slot: Slot, item: MarketEvent | FeedSignal, now: int) -> None:
+        """Paper: feed health to the gate, market data through the session (validation,
+        the venue's true book, the engine's own book with its resync path), as on a replay."""
+        built = slot.built
+        assert built is not None
+        session = built.session
+        engine = slot.engine
+        if isinstance(item, FeedSignal):
+            slot.signals[item.kind] = slot.signals.get(item.kind, 0) + 1
+            if item.kind in ("gap", "down", "silent"):
+                session.invalidate_books()
+                reason = RiskReason.BOOK_GAP if item.kind == "gap" else RiskReason.STALE_BOOK
+                session.act(engine.raise_reason(reason, max(now, session.now_ns), item.detail), now)
+            elif item.kind == "resynced" and item.outage_s > 0:
+                counters.websocket_reconnected(item.symbol)
+            self.observe()
+            return
+        slot.md_receipt_ns = time.perf_counter_ns()
+        self.last_event_wall = time.monotonic()
+        if item.ts_local_ns < session.now_ns:
+            # The feed's loops stamp their own receive times: the session's clock never goes back.
+            item = item._replace(ts_local_ns=session.now_ns)
+        recorder = slot.recorder
+        if recorder is not None and item.ts_local_ns >= recorder.next_ns:
+            recorder.advance(item.ts_local_ns)
+        venue_gaps = session.venue_gaps
+        session.step(item)
+        if session.venue_gaps != venue_gaps:
+            # The feed's own chain broke (it should not: the feed chains ids itself): re-snapshot.
+            # The engine's book resyncs from the venue's, as on a replay.
+            self.feed.request_resync(item.symbol)
+        self.observe()
+        slot.md_receipt_ns = 0
+        self.controls.beat()  # the dead-man's sign of life
+
     async def submit(self, slot: Slot, commands: list[Command], now: int) -> None:
+        if slot.built is not None:
+            slot.built.session.act(commands, now)
+            return
         if commands:
             await slot.executor.submit(commands, now)
             await self.drain(slot, now)
@@ -242,8 +283,13 @@ class LiveRunner:
             await asyncio.sleep(interval)
             now = time.time_ns()
             for slot in self.slots.values():
-                await self.advance(slot, now)
-                await self.submit(slot, slot.engine.on_timer(now), now)
+                if slot.built is not None:
+                    # Paper: the session's own timers (run.timer_interval_ms on its clock),
+                    # the venue's latency queue and snapshot answers, up to now.
+                    slot.built.session.drain_until(now)
+                else:
+                    await self.advance(slot, now)
+                    await self.submit(slot, slot.engine.on_timer(now), now)
                 self.observe()
             self.controls.beat()  # the quoting loop ran: the dead-man's sign of life
 
@@ -413,8 +459,48 @@ class LiveRunner:
 
         return [MetricsServer(metrics, bind_socket(s.metrics.host, s.metrics.port), ready_checks=[running, books_synced])]
 
+    def _feed_fields(self, symbol: str) -> dict[str, Any]:
+        stats = self.feed.stats[symbol]
+        return {
+            "feed_snapshots": stats.snapshots, "feed_deltas": stats.deltas, "feed_gaps": stats.gaps,
+            "feed_disconnects": stats.downs, "feed_silences": stats.silences, "feed_resyncs": stats.resyncs,
+            "feed_last_outage_s": round(stats.last_outage_s, 3),
+        }
+
+    def _paper_finish(self) -> dict[str, Any]:
+        """Paper: cancel everything through the session, then the replay's summary and run record."""
+        from mmbot.app import cmd_research
+        from mmbot.app.runner import paper_summary
+        from mmbot.marketdata.capture import ReadStats
+
+        now = time.time_ns()
+        wall = time.monotonic() - self.started
+        per_symbol: dict[str, Any] = {}
+        for symbol, slot in self.slots.items():
+            built = slot.built
+            assert built is not None
+            session = built.session
+            session.act(slot.engine.cancel_everything(max(now, session.now_ns), "shutdown"), now)
+            for _ in range(100):  # latency-delayed cancels reach the venue
+                due = built.venue.next_due_ns
+                if due is None:
+                    break
+                session.drain_until(due)
+            self.observe()
+            summary = paper_summary(
+                self.settings, built, run_id=self.run_id, wall_seconds=wall, stop_reason=self.stop_reason or "end",
+                stats=ReadStats(), recorders=[slot.recorder] if slot.recorder is not None else [],
+                feed=self._feed_fields(symbol), data_source="live",
+            )
+            if slot.recorder is not None and slot is next(iter(self.slots.values())):
+                cmd_research.write_l2_record(self.settings, summary, [slot.recorder], None, [])
+            per_symbol[symbol] = summary
+        return per_symbol
+
     async def finish(self) -> dict[str, Any]:
         """Stop quoting, cancel every order, build the summary."""
+        if self.slots and all(slot.built is not None for slot in self.slots.values()):
+            return await self._seal(self._paper_finish())
         now = time.time_ns()
         for slot in self.slots.values():
             await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
@@ -447,6 +533,9 @@ class LiveRunner:
                     "update_id_discontinuities": slot.validator.update_id_discontinuities,
                 },
             )
+        return await self._seal(per_symbol)
+
+    async def _seal(self, per_symbol: dict[str, Any]) -> dict[str, Any]:
         if not per_symbol:
             return {"run_id": self.run_id, "stop_reason": self.stop_reason, "symbols": {}}
         first = next(iter(per_symbol.values()))

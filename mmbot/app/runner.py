@@ -100,6 +100,50 @@ def _log_warn(event: str, fields: dict[str, Any]) -> None:
 _warn = RateLimitedWarn(_log_warn)
 
 
+FEED_FIELDS = ("feed_snapshots", "feed_deltas", "feed_gaps", "feed_disconnects", "feed_silences", "feed_resyncs", "feed_last_outage_s")
+
+
+def paper_summary(
+    settings: Settings,
+    built: Built,
+    *,
+    run_id: str,
+    wall_seconds: float,
+    stop_reason: str,
+    stats: ReadStats,
+    recorders: list[Any],
+    loops: int = 0,
+    feed: dict[str, Any] | None = None,
+    data_source: str | list[str] | None = None,
+) -> dict[str, Any]:
+    """The summary of every paper run, replayed (``mmbot run`` on a capture) or on a live
+    feed: one builder, so both modes carry exactly the same keys (``feed_*`` are 0 on a
+    replay; ``loops`` and the capture counters are 0 live)."""
+    session = built.session
+    engine = built.engine
+    feed = feed or {}
+    summary = build_summary(
+        engine,
+        run_id=run_id,
+        wall_seconds=wall_seconds,
+        open_orders=len(built.venue.open_order_ids()),
+        metrics=recorders[0].performance().fields() if recorders else None,
+        extra={
+            "mode": settings.mode,
+            "fill_model": settings.sim.fill_model,
+            "exchange": settings.exchange.id,
+            "stop_reason": stop_reason,
+            "loops": loops,
+            **replay_data_fields(stats, session),
+            "venue_rejections": dict(sorted(built.venue.rejections.items())),
+            **{name: feed.get(name, 0) for name in FEED_FIELDS},
+        },
+    )
+    if data_source is not None:
+        summary["data_source"] = data_source
+    return summary
+
+
 def replay_data_fields(stats: ReadStats, session: ReplaySession) -> dict[str, Any]:
     """The market-data figures of a replay for its summary: one definition for every replay driver."""
     quality = session.data_quality()
@@ -336,21 +380,9 @@ class Runner:
         self._drain()
         log.info("shutdown_phase", phase="cancelled", open_orders=len(built.venue.open_order_ids()))
         wall = time.monotonic() - self.state.started_wall
-        stats = self.state.read_stats
-        summary = build_summary(
-            engine,
-            run_id=self.run_id,
-            wall_seconds=wall,
-            open_orders=len(built.venue.open_order_ids()),
-            metrics=self.recorders[0].performance().fields() if self.recorders else None,
-            extra={
-                "mode": self.settings.mode,
-                "fill_model": self.settings.sim.fill_model,
-                "stop_reason": self.state.stop_reason,
-                "loops": self.state.loops,
-                **replay_data_fields(stats, session),
-                "venue_rejections": dict(sorted(built.venue.rejections.items())),
-            },
+        summary = paper_summary(
+            self.settings, built, run_id=self.run_id, wall_seconds=wall, stop_reason=self.state.stop_reason,
+            stats=self.state.read_stats, recorders=self.recorders, loops=self.state.loops,
         )
         self.state.summary = summary
         from mmbot.app import cmd_research

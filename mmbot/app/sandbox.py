@@ -158,12 +158,18 @@ class SandboxRunner(LiveRunner):
 
     # --- wiring ---------------------------------------------------------------------------
     def build_slot(self, instrument: Instrument) -> Slot:
-        slot = super().build_slot(instrument)
+        """The exchange is the venue: the engine (the one construction, mmbot.app.wiring) and
+        its own book, applied by this driver from the feed; no simulated venue."""
+        from mmbot.app import wiring
+        from mmbot.marketdata.validate import MarketDataValidator
+        from mmbot.observability import counters
+
         base = re.sub(r"[^a-z0-9]", "", instrument.base.lower())[:6]
         # [A-Za-z0-9_-], <= 36 characters: 14 (account + run) + <= 7 + hex sequence.
-        slot.engine.om.coid_prefix = f"{self.order_prefix}{base}-"
-        slot.engine.record_decisions = self.settings.audit.enabled and self.settings.audit.record_decisions
-        slot.executor = self.executor
+        engine = wiring.build_engine(self.settings, instrument, f"{self.order_prefix}{base}-", self.global_limit)
+        slot = Slot(instrument=instrument, book=engine.book, engine=engine, executor=self.executor,
+                    validator=MarketDataValidator(wiring.validation_rules(self.settings)))
+        counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
         return slot
 
     def _user_stream_reconnected(self) -> None:

@@ -228,6 +228,27 @@ def venue_config(settings: Settings) -> VenueConfig:
     )
 
 
+def build_engine(settings: Settings, instrument: Instrument, coid_prefix: str, global_limit: GlobalLimit | None = None) -> Engine:
+    """The one construction of an engine (every mode): model, risk gate and its own L2 book,
+    which is not believed when crossed (it resyncs, mmbot.marketdata.book)."""
+    engine = Engine(
+        instrument,
+        L2Book(instrument.symbol, on_crossed="resync"),
+        build_model(settings, instrument),
+        build_gate(settings, instrument, global_limit),
+        EngineConfig(
+            min_requote_interval_ms=settings.strategy.min_requote_interval_ms,
+            update_every_n=settings.strategy.update_freq,
+            stale_book_ms=settings.risk.stale_book_ms,
+            feed_silent_ms=settings.risk.feed_silent_ms,
+            coid_prefix=coid_prefix,
+            requote_tolerance_ticks=settings.strategy.requote_tolerance_ticks,
+        ),
+    )
+    engine.record_decisions = settings.audit.enabled and settings.audit.record_decisions
+    return engine
+
+
 @dataclass
 class Built:
     instrument: Instrument
@@ -238,29 +259,26 @@ class Built:
 
 
 def build_replay(
-    settings: Settings, run_id: str, faults: tuple[Fault, ...] = (), symbol: str | None = None, instrument: Instrument | None = None
+    settings: Settings,
+    run_id: str,
+    faults: tuple[Fault, ...] = (),
+    symbol: str | None = None,
+    instrument: Instrument | None = None,
+    *,
+    global_limit: GlobalLimit | None = None,
+    coid_prefix: str | None = None,
 ) -> Built:
+    """The paper kernel of every paper mode: engine, simulated venue and the session that
+    steps them, for a replayed capture (backtest, ``mmbot run``) and a live feed alike
+    (the live runner steps it with the feed's events at their wall-clock receive times)."""
     instrument = instrument if instrument is not None else build_instrument(settings, symbol)
     # The venue's book is the exchange's true book: stale levels that cross it heal.
     venue_book = L2Book(instrument.symbol, on_crossed="heal")
     # The engine always keeps its own book: a sequence gap or a crossed book in the data
     # must take the live recovery path (snapshot request).
-    engine_book = L2Book(instrument.symbol, on_crossed="resync")
-    engine = Engine(
-        instrument,
-        engine_book,
-        build_model(settings, instrument),
-        build_gate(settings, instrument),
-        EngineConfig(
-            min_requote_interval_ms=settings.strategy.min_requote_interval_ms,
-            update_every_n=settings.strategy.update_freq,
-            stale_book_ms=settings.risk.stale_book_ms,
-            feed_silent_ms=settings.risk.feed_silent_ms,
-            coid_prefix=order_prefix(settings, run_id),
-            requote_tolerance_ticks=settings.strategy.requote_tolerance_ticks,
-        ),
+    engine = build_engine(
+        settings, instrument, coid_prefix if coid_prefix is not None else order_prefix(settings, run_id), global_limit
     )
-    engine.record_decisions = settings.audit.enabled and settings.audit.record_decisions
     venue = SimVenue(instrument, venue_book, venue_config(settings))
     session = ReplaySession(
         engine,

@@ -182,6 +182,11 @@ class ReplaySession:
                 self._engine_event(event, when)
             elif kind == 2:
                 self._snapshot_due = None
+                if not self.venue_book.is_synced:
+                    # Live: the feed's own book is resyncing too; ask again after the REST
+                    # latency (at least 100 ms, so the retries move forward in time).
+                    self._snapshot_due = when + max(self.rest_latency_ns, 100_000_000)
+                    continue
                 bids, asks = self.venue_book.snapshot_levels()
                 snap = BookSnapshot(engine.symbol, when, self.venue_book.last_update_id, bids, asks)
                 self._engine_event(snap, when)
@@ -351,6 +356,21 @@ class ReplaySession:
     def drain_until(self, t: int) -> None:
         self._advance_to(t)
         self.now_ns = max(self.now_ns, t)
+
+    def act(self, commands: list[Command], t: int) -> None:
+        """Commands decided at time ``t`` outside the event flow (an operator, a live timer):
+        everything due before ``t`` happens first; time never goes back."""
+        t = max(t, self.now_ns)
+        self.drain_until(t)
+        if commands:
+            self.submit(commands, t)
+            self._advance_to(t)
+
+    def invalidate_books(self) -> None:
+        """Live: the feed lost the book (gap, drop, silence): both books wait for its next snapshot."""
+        self.venue_book.invalidate()
+        if not self.shared_book:
+            self.engine.book.invalidate()
 
 
 def is_market(event: object) -> bool:
