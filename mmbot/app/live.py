@@ -299,18 +299,9 @@ class LiveRunner:
             self.emit(self.status_text())
 
     def status_text(self) -> str:
-        parts = []
-        for slot in self.slots.values():
-            e = slot.engine
-            inst = slot.instrument
-            mid = "-" if e.mid_ticks is None else str(inst.price(int(e.mid_ticks)))
-            reasons = ("" if not e.gate.reasons else " " + ",".join(e.gate.reasons))
-            parts.append(
-                f"{inst.symbol} mid {mid} pos {inst.qty(e.ledger.position_lots)} pnl {e.net_pnl():.2f} "
-                f"fills {e.ledger.bid_fills}b/{e.ledger.ask_fills}a state {e.gate.state.name}{reasons}"
-                f"{' KILL SWITCH' if e.gate.kill_switch_engaged else ''} open {e.om.open_count()}"
-            )
-        return " | ".join(parts)
+        from mmbot.app.status_line import status_line
+
+        return status_line(slot.engine for slot in self.slots.values())
 
     async def stopper(self) -> None:
         if self.duration_s is None:

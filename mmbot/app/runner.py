@@ -348,21 +348,9 @@ class Runner:
                 emit(self.status_text())
 
     def status_text(self) -> str:
-        engine = self.state.built.engine
-        inst = engine.instrument
-        mid = engine.mid_ticks
-        bid = engine.quoted_bid
-        ask = engine.quoted_ask
-        def fmt(t: float | None) -> str:
-            return "-" if t is None else str(inst.price(int(t)))
+        from mmbot.app.status_line import status_line
 
-        return (
-            f"mid {fmt(mid)}  quotes {fmt(bid)} / {fmt(ask)}  pos {inst.qty(engine.ledger.position_lots)} {inst.base}  "
-            f"pnl {engine.net_pnl():.2f} {inst.quote_ccy}  fills {engine.ledger.bid_fills}b/{engine.ledger.ask_fills}a  "
-            f"state {engine.gate.state.name}{' ' + ','.join(engine.gate.reasons) if engine.gate.reasons else ''}"
-            f"{'  KILL SWITCH' if engine.gate.kill_switch_engaged else ''}"
-            f"  open {engine.om.open_count()}"
-        )
+        return status_line([self.state.built.engine])
 
     def finish(self) -> dict[str, Any]:
         """Stop quoting, cancel everything, confirm, build and write the summary."""
