@@ -175,6 +175,8 @@ class LiveRunner:
             return
         slot.md_receipt_ns = time.perf_counter_ns()
         self.last_event_wall = time.monotonic()
+        if slot.recorder is not None and item.ts_local_ns >= slot.recorder.next_ns:
+            slot.recorder.advance(item.ts_local_ns)
         # The same market-data rules as a replay (mmbot.marketdata.validate): a message that
         # breaks one is counted and goes no further.
         if not slot.validator.check(item, slot.book):

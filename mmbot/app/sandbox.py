@@ -170,6 +170,11 @@ class SandboxRunner(LiveRunner):
         slot = Slot(instrument=instrument, book=engine.book, engine=engine, executor=self.executor,
                     validator=MarketDataValidator(wiring.validation_rules(self.settings)))
         counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
+        from mmbot.app import cmd_research
+
+        make_recorder = cmd_research.recorder_factory(self.settings, self.recorders)
+        if make_recorder is not None:
+            slot.recorder = make_recorder(engine)  # the run record (mmbot report), as every mode
         return slot
 
     def _user_stream_reconnected(self) -> None:
@@ -249,6 +254,8 @@ class SandboxRunner(LiveRunner):
             view = self.metrics_views.get(symbol)
             if view is not None:
                 view.on_events(events, slot.md_receipt_ns, now_perf)
+            if slot.recorder is not None:
+                slot.recorder.on_events(events)
 
     async def advance(self, slot: Slot, now: int) -> None:
         self.executor.tick()
@@ -512,6 +519,13 @@ class SandboxRunner(LiveRunner):
         if not per_symbol:
             summary: dict[str, Any] = {"run_id": self.run_id, "stop_reason": self.stop_reason, "symbols": {}}
         else:
+            first_slot = next(iter(self.slots.values()))
+            if first_slot.recorder is not None:
+                from mmbot.app import cmd_research
+
+                first = per_symbol[first_slot.instrument.symbol]
+                first.update(first_slot.recorder.performance().fields())
+                cmd_research.write_l2_record(self.settings, first, [first_slot.recorder], None, [])
             summary = dict(next(iter(per_symbol.values())))
             if len(per_symbol) > 1:
                 summary["symbols"] = per_symbol
