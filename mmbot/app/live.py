@@ -137,10 +137,7 @@ class LiveRunner:
         from mmbot.app import cmd_research, wiring
 
         s = self.settings
-        built = wiring.build_replay(
-            s, self.run_id, instrument=instrument, global_limit=self.global_limit,
-            coid_prefix=f"mmb-{self.run_id[-8:]}-{instrument.base.lower()}-",
-        )
+        built = wiring.build_replay(s, self.run_id, instrument=instrument, global_limit=self.global_limit)
         slot = Slot(instrument=instrument, book=built.engine.book, engine=built.engine, executor=PaperExecutor(built.venue),
                     validator=built.session.validator, built=built)
         make_recorder = cmd_research.recorder_factory(s, self.recorders)

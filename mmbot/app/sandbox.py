@@ -164,9 +164,7 @@ class SandboxRunner(LiveRunner):
         from mmbot.marketdata.validate import MarketDataValidator
         from mmbot.observability import counters
 
-        base = re.sub(r"[^a-z0-9]", "", instrument.base.lower())[:6]
-        # [A-Za-z0-9_-], <= 36 characters: 14 (account + run) + <= 7 + hex sequence.
-        engine = wiring.build_engine(self.settings, instrument, f"{self.order_prefix}{base}-", self.global_limit)
+        engine = wiring.build_engine(self.settings, instrument, wiring.coid_prefix(self.settings, self.run_id, instrument), self.global_limit)
         slot = Slot(instrument=instrument, book=engine.book, engine=engine, executor=self.executor,
                     validator=MarketDataValidator(wiring.validation_rules(self.settings)))
         counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)

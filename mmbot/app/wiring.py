@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -213,6 +214,16 @@ def order_prefix(settings: Settings, run_id: str) -> str:
     return run_order_prefix(settings.audit.account, run_id, os.getpid())
 
 
+def coid_prefix(settings: Settings, run_id: str, instrument: Instrument) -> str:
+    """Client order ids, one scheme in every mode: ``<account><run>-<base>-<sequence hex>``.
+
+    The account part lets a restart find its own orders at the venue, the run part keeps
+    runs apart, the base keeps symbols of one account apart; [A-Za-z0-9_-], <= 36 chars.
+    """
+    base = re.sub(r"[^a-z0-9]", "", instrument.base.lower())[:6]
+    return f"{order_prefix(settings, run_id)}{base}-"
+
+
 def venue_config(settings: Settings) -> VenueConfig:
     s = settings.sim
     return VenueConfig(
@@ -266,7 +277,6 @@ def build_replay(
     instrument: Instrument | None = None,
     *,
     global_limit: GlobalLimit | None = None,
-    coid_prefix: str | None = None,
 ) -> Built:
     """The paper kernel of every paper mode: engine, simulated venue and the session that
     steps them, for a replayed capture (backtest, ``mmbot run``) and a live feed alike
@@ -277,7 +287,7 @@ def build_replay(
     # The engine always keeps its own book: a sequence gap or a crossed book in the data
     # must take the live recovery path (snapshot request).
     engine = build_engine(
-        settings, instrument, coid_prefix if coid_prefix is not None else order_prefix(settings, run_id), global_limit
+        settings, instrument, coid_prefix(settings, run_id, instrument), global_limit
     )
     venue = SimVenue(instrument, venue_book, venue_config(settings))
     session = ReplaySession(
