@@ -87,8 +87,9 @@ def run_optimize(
     from mmbot.app.settings import make_run_id
     from mmbot.errors import ConfigError
     from mmbot.research.bars import bundled_bars_path, check_bars, load_bars
+    from mmbot.research.distributed import run_grid
     from mmbot.research.grid import GridRules, tick_bars_from_bars, warm_up
-    from mmbot.research.optimize import SEED_GRID, GridSpec, load_grid, pareto_front, run_grid
+    from mmbot.research.optimize import SEED_GRID, GridSpec, load_grid, pareto_front
     from mmbot.research.walkforward import parse_walk_forward
     from mmbot.research.walkforward import walk_forward as run_walk_forward
 

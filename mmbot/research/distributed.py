@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from mmbot.errors import ConfigError, MmbotError
-from mmbot.research.grid import F64, OBJECTIVE_NAMES, GridRules, TickBars, run_chunk
-from mmbot.research.optimize import GridResult, ProgressFn, chunk_bounds, default_workers
+from mmbot.research.grid import F64, OBJECTIVE_NAMES, GridRules, TickBars, param_matrix, run_chunk
+from mmbot.research.optimize import GridResult, GridSpec, ProgressFn, chunk_bounds, default_workers, run_grid_local
 
 
 def _chunk_task(bars: TickBars, params: F64, rules: GridRules, start: int) -> tuple[int, F64]:
@@ -153,3 +153,22 @@ def run_grid_dask(
     """One grid on a Dask cluster: connect, run, disconnect."""
     with DaskGridSession(scheduler, workers=workers, wait_workers_s=wait_workers_s, chunks_per_thread=chunks_per_thread) as session:
         return session.run(bars, params, rules, progress)
+
+
+def run_grid(
+    bars: TickBars,
+    spec: GridSpec,
+    rules: GridRules,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: ProgressFn | None = None,
+    session: DaskGridSession | None = None,
+) -> GridResult:
+    """Local threads by default; a Dask cluster when ``scheduler`` is an address (or an open ``session``)."""
+    params = param_matrix(spec.combinations())
+    if session is not None:
+        return session.run(bars, params, rules, progress)
+    if scheduler:
+        return run_grid_dask(bars, params, rules, scheduler=scheduler, workers=workers, progress=progress)
+    return run_grid_local(bars, params, rules, workers=workers, progress=progress)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -44,12 +44,8 @@ from mmbot.research.grid import (
     PARAM_NAMES,
     GridRules,
     TickBars,
-    param_matrix,
     run_chunk,
 )
-
-if TYPE_CHECKING:
-    from mmbot.research.distributed import DaskGridSession
 
 OBJECTIVES: dict[str, str] = {
     "net_pnl": "max",
@@ -254,22 +250,3 @@ def run_grid_local(
     return GridResult(params=params, objectives=out, wall_seconds=wall, backend="threads", workers=nworkers, bars=len(bars))
 
 
-def run_grid(
-    bars: TickBars,
-    spec: GridSpec,
-    rules: GridRules,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    progress: ProgressFn | None = None,
-    session: DaskGridSession | None = None,
-) -> GridResult:
-    """Local threads by default; a Dask cluster when ``scheduler`` is an address (or an open ``session``)."""
-    params = param_matrix(spec.combinations())
-    if session is not None:
-        return session.run(bars, params, rules, progress)
-    if scheduler:
-        from mmbot.research.distributed import run_grid_dask
-
-        return run_grid_dask(bars, params, rules, scheduler=scheduler, workers=workers, progress=progress)
-    return run_grid_local(bars, params, rules, workers=workers, progress=progress)
