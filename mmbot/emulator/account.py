@@ -13,11 +13,31 @@ Balances: each order locks ``price x qty`` quote (buys) or ``qty`` base (sells);
 fills move the assets; the commission is ``fee`` from the venue (maker/taker bps)
 and is charged in the quote currency. Wire numbers are decimal strings with 8
 decimals, as Binance sends them.
+
+Integer parameters (``orderId``, ``limit``, ``fromId``, ``startTime``, ``endTime``,
+``timestamp``, ``recvWindow``) all go through :func:`int_param`, on REST and ws-api
+alike, so none can raise past the handler (a 500 and a traceback) or be taken in a
+form Binance refuses (Python's ``int()`` accepts ``" 5"``, ``"+5"``, ``"1_0"`` and
+non-ASCII digits). Binance's rule is the regex ``^[0-9]{1,20}$``:
+
+* absent (or JSON null): the endpoint's default;
+* empty text, or a value below the parameter's minimum (``limit=0``):
+  ``-1102 Mandatory parameter 'X' was not sent, was empty/null, or malformed.``
+  (our choice for zero: Binance documents no answer for it, and "malformed" is the
+  closest of its messages);
+* anything but ASCII digits (``-1``, ``1.5``, ``abc``; on ws-api anything but a
+  non-negative integer or an integral float): ``-1100 Illegal characters found in
+  parameter 'X'; legal range is '^[0-9]{1,20}$'.``;
+* more than 20 digits: -1100 too, except for a parameter with a cap: ``limit`` is
+  capped (depth at 5000, as Binance's spot docs say, myTrades at 1000), so
+  ``limit=10**23`` answers 5000 levels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -60,6 +80,47 @@ class ApiError(Exception):
 
 def missing(name: str) -> ApiError:
     return ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+
+def illegal(name: str) -> ApiError:
+    return ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only, unlike str.isdigit() and int()
+_MAX_DIGITS = 20  # Binance's ^[0-9]{1,20}$; also keeps int() far from its 4300-digit limit
+
+
+def int_param(params: Mapping[str, Any], name: str, default: int | None = None, *,
+              minimum: int = 0, cap: int | None = None) -> int | None:
+    """An integer parameter by Binance's rules (module docstring); ``default`` when absent."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value: int
+    if isinstance(raw, str):
+        if raw == "":
+            raise missing(name)
+        if not _DIGITS.fullmatch(raw):
+            raise illegal(name)
+        digits = raw.lstrip("0") or "0"
+        if len(digits) > _MAX_DIGITS:
+            if cap is None:
+                raise illegal(name)
+            return cap
+        value = int(digits)
+    elif isinstance(raw, bool):  # JSON true is not 1
+        raise illegal(name)
+    elif isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
+        value = int(raw)
+    else:
+        raise illegal(name)
+    if value < 0 or (cap is None and value >= 10**_MAX_DIGITS):
+        raise illegal(name)
+    if value < minimum:
+        raise missing(name)
+    return value if cap is None else min(value, cap)
 
 
 @dataclass
@@ -120,10 +181,7 @@ class Account:
     def _find(self, symbol: str, order_id: Any, client_order_id: Any, *, for_cancel: bool) -> OrderRecord:
         rec: OrderRecord | None = None
         if order_id not in (None, ""):
-            try:
-                rec = self.orders.get(int(order_id))
-            except (TypeError, ValueError) as exc:
-                raise ApiError(400, -1100, "Illegal characters found in parameter 'orderId'; legal range is '^[0-9]{1,20}$'.") from exc
+            rec = self.orders.get(int_param({"orderId": order_id}, "orderId") or 0)
         elif client_order_id not in (None, ""):
             # The newest order with that id wins, as on Binance.
             matches = [r for r in self.orders.values() if r.client_order_id == client_order_id and r.symbol == symbol]
@@ -326,14 +384,11 @@ class Account:
 
     def my_trades(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         m = self.market(params.get("symbol"))
-        try:
-            limit = min(int(params.get("limit") or 500), 1000)
-            start = int(params["startTime"]) if params.get("startTime") else None
-            end = int(params["endTime"]) if params.get("endTime") else None
-            from_id = int(params["fromId"]) if params.get("fromId") else None
-            order_id = int(params["orderId"]) if params.get("orderId") else None
-        except ValueError as exc:
-            raise ApiError(400, -1100, "Illegal characters found in a parameter.") from exc
+        limit = int_param(params, "limit", 500, minimum=1, cap=1000) or 500
+        start = int_param(params, "startTime")
+        end = int_param(params, "endTime")
+        from_id = int_param(params, "fromId")
+        order_id = int_param(params, "orderId")
         out = [
             t for t in self.trades
             if t["symbol"] == m.venue_symbol

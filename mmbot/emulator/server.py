@@ -18,8 +18,23 @@ docs/emulator.md and ../shared/docs/REAL-COMPONENTS-ccxt.md):
   ``account.status``, ``time``, ``ping``; params signed sorted by key.
   User data is pushed as ``{"subscriptionId": 0, "event": executionReport |
   outboundAccountPosition}``.
-* Admin (loopback only): ``POST /admin/fault`` ``{"kind", "duration_s", "delay_ms"}``,
-  ``POST /admin/pause``, ``POST /admin/resume``, ``GET /admin/state``.
+* Admin (loopback only): ``POST /admin/fault`` ``{"kind", "duration_s", "delay_ms"}``
+  (``kind=none`` or ``DELETE /admin/fault`` clears every fault), ``POST /admin/pause``,
+  ``POST /admin/resume``, ``GET /admin/state``.
+
+Inputs are validated so that no request can wedge the emulator or crash a handler:
+
+* admin fault parameters (query string or JSON body) must be finite and bounded
+  (``0 < duration_s <= 3600``, ``0 <= delay_ms <= 60000``, ``|skew_ms| <= 3600000``;
+  see :mod:`mmbot.emulator.faults`); a bad one answers 400
+  ``{"error", "param", "value"}`` (plus ``"allowed"`` for an unknown ``kind``) and
+  activates nothing. ``--faults``, ``--slow-ms``, ``--skew-ms`` and ``speed`` are
+  checked the same way at start.
+* integer REST / ws-api parameters follow Binance's ``^[0-9]{1,20}$`` through
+  :func:`~mmbot.emulator.account.int_param`: ``-1100`` for anything else, ``-1102``
+  for empty text and for ``limit=0`` (our choice: below the minimum of 1 counts as
+  malformed); ``depth`` ``limit`` above 5000 (any number of digits) is capped at 5000,
+  as Binance's spot docs say. ws-api ``params`` must be an object (``-1102``).
 
 The capture replays at ``speed`` x real time and loops for ever; orders go through
 :class:`~mmbot.emulator.account.Account` and the per-symbol SimVenue.
@@ -32,6 +47,7 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -45,8 +61,17 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from mmbot.domain.instrument import Instrument
-from mmbot.emulator.account import Account, ApiError
-from mmbot.emulator.faults import FaultSpec, FaultState
+from mmbot.emulator.account import Account, ApiError, int_param
+from mmbot.emulator.faults import (
+    MAX_DELAY_MS,
+    MAX_SKEW_MS,
+    FaultInputError,
+    FaultSpec,
+    FaultState,
+    admin_fault_spec,
+    allowed_admin_kinds,
+    check_range,
+)
 from mmbot.emulator.market import Frame, SymbolMarket
 from mmbot.emulator.tape import DEPTH, Tape, load_tapes_cached
 from mmbot.errors import ConfigError
@@ -90,8 +115,10 @@ class EmulatorConfig:
     skew_ms: float = 15000.0
 
     def __post_init__(self) -> None:
-        if self.speed <= 0:
-            raise ValueError(f"speed must be > 0, was {self.speed}")
+        if not (math.isfinite(self.speed) and self.speed > 0):  # nan passes "<= 0"
+            raise ValueError(f"speed must be a finite number > 0, was {self.speed}")
+        check_range("slow_ms", self.slow_ms, 0.0, MAX_DELAY_MS)
+        check_range("skew_ms", self.skew_ms, -MAX_SKEW_MS, MAX_SKEW_MS)
         if not self.symbols:
             raise ValueError("symbols must list at least one symbol")
 
@@ -236,6 +263,17 @@ class Emulator:
             await asyncio.gather(*(self._close(c, 1001, b"emulator fault: drop") for c in list(self.conns)))
         self.account.reject_orders = self.faults.is_active("reject", now)
 
+    def clear_faults(self) -> list[str]:
+        """End every fault now and undo what they set. -> the timed kinds that were active."""
+        cleared = sorted(self.faults.active(self.mono()))
+        self.faults.clear()
+        self._gap_symbols.clear()
+        # The replay loop refreshes this flag too, but an order sent before its next
+        # pass must not be rejected by a fault already cleared.
+        self.account.reject_orders = False
+        log.warning("emulator_faults_cleared", cleared=cleared)
+        return cleared
+
     async def _close(self, conn: _Conn, code: int, message: bytes) -> None:
         self.conns.discard(conn)
         conn.send(None)
@@ -363,14 +401,10 @@ class Emulator:
             raise ApiError(400, -1022, MSG_BAD_SIGNATURE)
 
     def _check_timestamp(self, params: dict[str, Any]) -> None:
-        ts_raw = params.get("timestamp")
-        if ts_raw in (None, ""):
+        ts = int_param(params, "timestamp")
+        if ts is None:
             raise ApiError(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
-        try:
-            ts = int(ts_raw)
-            window = int(params.get("recvWindow") or 5000)
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, -1100, "Illegal characters found in parameter 'timestamp'; legal range is '^[0-9]{1,20}$'.") from exc
+        window = int_param(params, "recvWindow", 5000) or 0
         if window > 60000:
             raise ApiError(400, -1131, "recvWindow must be less than 60000")
         server = self.now_ms()
@@ -446,11 +480,7 @@ class Emulator:
 
     async def h_depth(self, request: web.Request) -> web.Response:
         m = self.account.market(request.query.get("symbol"))
-        try:
-            limit = int(request.query.get("limit", "100"))
-        except ValueError as exc:
-            raise ApiError(400, -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.") from exc
-        limit = max(1, min(limit, 5000))
+        limit = int_param(request.query, "limit", 100, minimum=1, cap=5000) or 100
         return web.json_response(m.depth(limit), dumps=_dumps)
 
     async def h_ticker(self, request: web.Request) -> web.Response:
@@ -512,6 +542,9 @@ class Emulator:
         method = data.get("method")
         req_id = data.get("id")
         params = data.get("params") or []
+        if not isinstance(params, list):  # iterated below; a number would end the connection
+            conn.send(orjson.dumps({"error": {"code": 2, "msg": "Invalid request: params must be an array"}, "id": req_id}).decode())
+            return
         if method == "SUBSCRIBE":
             for name in params:
                 conn.subs[stream_key(str(name))] = str(name)
@@ -560,7 +593,10 @@ class Emulator:
         try:
             if not isinstance(data, dict):
                 raise ApiError(400, -1102, "Request must be a JSON object.")
-            result = await self._api_call(conn, str(data.get("method", "")), data.get("params") or {})
+            params = data.get("params") or {}
+            if not isinstance(params, dict):  # every handler reads it with .get()
+                raise ApiError(400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed.")
+            result = await self._api_call(conn, str(data.get("method", "")), params)
             reply: dict[str, Any] = {"id": req_id, "status": 200, "result": result}
         except ApiError as err:
             reply = {"id": req_id, "status": err.status, "error": err.body()}
@@ -626,16 +662,21 @@ class Emulator:
             if isinstance(data, dict):
                 body.update(data)
         try:
-            value = body.get("delay_ms", body.get("skew_ms"))
-            spec = FaultSpec(
-                kind=str(body.get("kind", "")),
-                duration_s=float(body.get("duration_s", 0) or 0),
-                value_ms=float(value) if value is not None else None,
-            )
-        except (ValueError, TypeError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            spec = admin_fault_spec(body)
+        except FaultInputError as exc:
+            # Refused before anything is activated: a NaN or an endless duration used
+            # to leave the emulator failing every request until it was restarted.
+            error: dict[str, Any] = {"error": str(exc), "param": exc.param, "value": exc.value}
+            if exc.param == "kind":
+                error["allowed"] = allowed_admin_kinds()
+            return web.json_response(error, status=400)
+        if spec is None:  # kind=none
+            return web.json_response({"cleared": self.clear_faults(), "active": self.faults.active(self.mono())})
         await self.inject(spec)
         return web.json_response({"injected": spec.kind, "active": self.faults.active(self.mono())})
+
+    async def h_admin_fault_delete(self, request: web.Request) -> web.Response:
+        return web.json_response({"cleared": self.clear_faults(), "active": self.faults.active(self.mono())})
 
     async def h_admin_pause(self, request: web.Request) -> web.Response:
         self.paused = True
@@ -694,6 +735,7 @@ class Emulator:
         r.add_get("/ws/{tail:.*}", self.h_ws_market)
         r.add_get("/stream", self.h_ws_market)
         r.add_post("/admin/fault", self.h_admin_fault)
+        r.add_delete("/admin/fault", self.h_admin_fault_delete)
         r.add_post("/admin/pause", self.h_admin_pause)
         r.add_post("/admin/resume", self.h_admin_resume)
         r.add_get("/admin/state", self.h_admin_state)
