@@ -117,6 +117,9 @@ class LiveRunner:
         from mmbot.app import wiring
 
         self.global_limit = wiring.build_global_limit(settings)  # one limit across every symbol
+        # One paper account across every symbol (a shared quote asset is spent once);
+        # the sandbox runner trades against the exchange's balances instead.
+        self.wallet = wiring.build_wallet(settings)
         # Operator commands (kill switch, watchdogs) per symbol, sent by send_deferred.
         self._deferred: list[tuple[str, list[Command]]] = []
         from mmbot.app.controls import Controls, LiveTarget
@@ -147,7 +150,7 @@ class LiveRunner:
                 requote_tolerance_ticks=s.strategy.requote_tolerance_ticks,
             ),
         )
-        venue = SimVenue(instrument, book, wiring.venue_config(s))
+        venue = SimVenue(instrument, book, wiring.venue_config(s), self.wallet)
         slot = Slot(instrument=instrument, book=book, engine=engine, executor=PaperExecutor(venue),
                     validator=MarketDataValidator(wiring.validation_rules(s)))
         counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
@@ -416,6 +419,8 @@ class LiveRunner:
 
     async def finish(self) -> dict[str, Any]:
         """Stop quoting, cancel every order, build the summary."""
+        from mmbot.app import wiring
+
         now = time.time_ns()
         for slot in self.slots.values():
             await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
@@ -446,6 +451,8 @@ class LiveRunner:
                     "feed_last_outage_s": round(stats.last_outage_s, 3),
                     "market_data_rejections": slot.market_data_rejections(),
                     "update_id_discontinuities": slot.validator.update_id_discontinuities,
+                    "venue_rejections": dict(sorted(slot.executor.venue.rejections.items())),
+                    **wiring.wallet_fields(self.wallet),
                 },
             )
         if not per_symbol:

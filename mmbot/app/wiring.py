@@ -17,6 +17,7 @@ from mmbot.marketdata.capture import DEFAULT_MAX_CLOCK_JUMP_NS, CaptureInfo, che
 from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
+from mmbot.sim.wallet import Wallet
 from mmbot.strategy.model import QuoteModel
 
 BUNDLED_CAPTURE = ("btcusdt_20240808.gz", "btcusdt_20240809.gz")
@@ -228,6 +229,18 @@ def venue_config(settings: Settings) -> VenueConfig:
     )
 
 
+def build_wallet(settings: Settings) -> Wallet:
+    """The paper account (``paper.balances``); share one between the venues of one run."""
+    return Wallet(settings.paper.balances)
+
+
+def wallet_fields(wallet: Wallet | None) -> dict[str, dict[str, str]]:
+    """The summary's ``balances_start`` / ``balances_end`` (asset -> decimal string)."""
+    if wallet is None:
+        return {}
+    return {"balances_start": wallet.balances_start(), "balances_end": wallet.balances_end()}
+
+
 @dataclass
 class Built:
     instrument: Instrument
@@ -261,7 +274,7 @@ def build_replay(
         ),
     )
     engine.record_decisions = settings.audit.enabled and settings.audit.record_decisions
-    venue = SimVenue(instrument, venue_book, venue_config(settings))
+    venue = SimVenue(instrument, venue_book, venue_config(settings), build_wallet(settings))
     session = ReplaySession(
         engine,
         venue,
