@@ -9,7 +9,7 @@ from typing import Any
 from mmbot.app.fills_json import FillLog
 from mmbot.app.runner import replay_data_fields, write_json_atomic
 from mmbot.app.settings import Settings, make_run_id
-from mmbot.app.wiring import build_instrument, build_replay, capture_paths, replay_instrument
+from mmbot.app.wiring import build_instrument, build_replay, capture_paths, replay_instrument, wallet_fields
 from mmbot.engine.session import Fault
 from mmbot.engine.summary import build_summary
 from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
@@ -86,6 +86,7 @@ def run_l2_backtest(
             "stop_reason": "end_of_data",
             **replay_data_fields(stats, session),
             "venue_rejections": dict(sorted(built.venue.rejections.items())),
+            **wallet_fields(built.venue.wallet),
             # Backtests warn and flag a spread below break-even instead of refusing it.
             **breakeven_flags(settings),
         },

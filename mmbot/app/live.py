@@ -45,7 +45,6 @@ from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
-from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, JournalError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
 from mmbot.marketdata.book import ApplyResult, L2Book
@@ -121,6 +120,9 @@ class LiveRunner:
         from mmbot.app import wiring
 
         self.global_limit = wiring.build_global_limit(settings)  # one limit across every symbol
+        # One paper account across every symbol (a shared quote asset is spent once);
+        # the sandbox runner trades against the exchange's balances instead.
+        self.wallet = wiring.build_wallet(settings)
         # Operator commands (kill switch, watchdogs) per symbol, sent by send_deferred.
         self._deferred: list[tuple[str, list[Command]]] = []
         from mmbot.app.controls import Controls, LiveTarget
@@ -137,7 +139,7 @@ class LiveRunner:
         from mmbot.app import cmd_research, wiring
 
         s = self.settings
-        built = wiring.build_replay(s, self.run_id, instrument=instrument, global_limit=self.global_limit)
+        built = wiring.build_replay(s, self.run_id, instrument=instrument, global_limit=self.global_limit, wallet=self.wallet)
         slot = Slot(instrument=instrument, book=built.engine.book, engine=built.engine, executor=PaperExecutor(built.venue),
                     validator=built.session.validator, built=built)
         make_recorder = cmd_research.recorder_factory(s, self.recorders)
@@ -488,42 +490,8 @@ class LiveRunner:
         return per_symbol
 
     async def finish(self) -> dict[str, Any]:
-        """Stop quoting, cancel every order, build the summary."""
-        if self.slots and all(slot.built is not None for slot in self.slots.values()):
-            return await self._seal(self._paper_finish())
-        now = time.time_ns()
-        for slot in self.slots.values():
-            await self.submit(slot, slot.engine.cancel_everything(now, "shutdown"), now)
-            # Let latency-delayed cancels reach the venue.
-            await self.advance(slot, now + 60 * 10**9)
-            self.observe()
-        wall = time.monotonic() - self.started
-        per_symbol: dict[str, Any] = {}
-        for symbol, slot in self.slots.items():
-            stats = self.feed.stats[symbol]
-            per_symbol[symbol] = build_summary(
-                slot.engine,
-                run_id=self.run_id,
-                wall_seconds=wall,
-                open_orders=len(slot.executor.venue.open_order_ids()),
-                extra={
-                    "mode": self.settings.mode,
-                    "data_source": "live",
-                    "exchange": self.settings.exchange.id,
-                    "symbol": symbol,
-                    "stop_reason": self.stop_reason or "end",
-                    "feed_snapshots": stats.snapshots,
-                    "feed_deltas": stats.deltas,
-                    "feed_gaps": stats.gaps,
-                    "feed_disconnects": stats.downs,
-                    "feed_silences": stats.silences,
-                    "feed_resyncs": stats.resyncs,
-                    "feed_last_outage_s": round(stats.last_outage_s, 3),
-                    "market_data_rejections": slot.market_data_rejections(),
-                    "update_id_discontinuities": slot.validator.update_id_discontinuities,
-                },
-            )
-        return await self._seal(per_symbol)
+        """Stop quoting, cancel every order, build the summary (the sandbox runner has its own)."""
+        return await self._seal(self._paper_finish())
 
     async def _seal(self, per_symbol: dict[str, Any]) -> dict[str, Any]:
         if not per_symbol:

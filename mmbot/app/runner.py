@@ -28,7 +28,7 @@ import structlog
 from mmbot.app.controls import Controls
 from mmbot.app.fills_json import FillLog
 from mmbot.app.settings import Settings
-from mmbot.app.wiring import Built, build_replay, replay_instrument
+from mmbot.app.wiring import Built, build_replay, replay_instrument, wallet_fields
 from mmbot.domain.engine_events import EngineEvent
 from mmbot.domain.events import ClockJump, MarketEvent
 from mmbot.engine.session import Fault, ReplaySession
@@ -136,6 +136,7 @@ def paper_summary(
             "loops": loops,
             **replay_data_fields(stats, session),
             "venue_rejections": dict(sorted(built.venue.rejections.items())),
+            **wallet_fields(built.venue.wallet),
             **{name: feed.get(name, 0) for name in FEED_FIELDS},
         },
     )

@@ -180,6 +180,37 @@ class SimSettings(_Model):
     seed: int = 0
 
 
+# Paper wallet defaults: they cover every shipped profile on the bundled capture
+# (config/profiles/ladder.yaml rests 4.5 BTC a side and may hold 10 BTC, ~620,000
+# USDT at ~61,800), so none of them is ever refused for balance.
+PAPER_DEFAULT_BALANCES = {"USDT": Decimal("1000000"), "BTC": Decimal("15")}
+PAPER_MAX_BALANCE = Decimal("1e12")
+
+
+class PaperSettings(_Model):
+    """The simulated wallet of every paper mode (backtest, replay, live paper; mmbot.sim.wallet).
+
+    ``balances``: asset -> starting balance (any asset name; missing assets start at 0).
+    The starting base balance is also the target holding: the engine's inventory is
+    holding minus target (docs/simulation.md). Sandbox and live runs use the exchange's
+    balances instead.
+    """
+
+    balances: dict[str, Decimal] = Field(
+        default_factory=lambda: dict(PAPER_DEFAULT_BALANCES), description="asset -> starting balance (finite, >= 0)"
+    )
+
+    @field_validator("balances")
+    @classmethod
+    def _balances(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        for asset, amount in v.items():
+            if not asset or asset != asset.strip():
+                raise ValueError(f"asset names must be non-empty without spaces, was {asset!r}")
+            if not amount.is_finite() or amount < 0 or amount > PAPER_MAX_BALANCE:
+                raise ValueError(f"balance of {asset} must be finite, >= 0 and <= {PAPER_MAX_BALANCE:f}, was {amount}")
+        return v
+
+
 class SymbolRiskSettings(_Model):
     """Per-symbol overrides of the risk limits (unset = the section's value)."""
 
@@ -310,6 +341,7 @@ class Settings(_Model):
     fees: FeesSettings = FeesSettings()
     strategy: StrategySettings = StrategySettings()
     sim: SimSettings = SimSettings()
+    paper: PaperSettings = PaperSettings()
     risk: RiskSettings = RiskSettings()
     exchange: ExchangeSettings = ExchangeSettings()
     audit: AuditSettings = AuditSettings()

@@ -18,6 +18,7 @@ from mmbot.marketdata.capture import DEFAULT_MAX_CLOCK_JUMP_NS, CaptureInfo, che
 from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
+from mmbot.sim.wallet import Wallet
 from mmbot.strategy.model import QuoteModel
 
 BUNDLED_CAPTURE = ("btcusdt_20240808.gz", "btcusdt_20240809.gz")
@@ -260,6 +261,18 @@ def build_engine(settings: Settings, instrument: Instrument, coid_prefix: str, g
     return engine
 
 
+def build_wallet(settings: Settings) -> Wallet:
+    """The paper account (``paper.balances``); share one between the venues of one run."""
+    return Wallet(settings.paper.balances)
+
+
+def wallet_fields(wallet: Wallet | None) -> dict[str, dict[str, str]]:
+    """The summary's ``balances_start`` / ``balances_end`` (asset -> decimal string)."""
+    if wallet is None:
+        return {}
+    return {"balances_start": wallet.balances_start(), "balances_end": wallet.balances_end()}
+
+
 @dataclass
 class Built:
     instrument: Instrument
@@ -277,10 +290,12 @@ def build_replay(
     instrument: Instrument | None = None,
     *,
     global_limit: GlobalLimit | None = None,
+    wallet: Wallet | None = None,
 ) -> Built:
     """The paper kernel of every paper mode: engine, simulated venue and the session that
     steps them, for a replayed capture (backtest, ``mmbot run``) and a live feed alike
-    (the live runner steps it with the feed's events at their wall-clock receive times)."""
+    (the live runner steps it with the feed's events at their wall-clock receive times).
+    ``global_limit`` and ``wallet`` are shared by every symbol of one run."""
     instrument = instrument if instrument is not None else build_instrument(settings, symbol)
     # The venue's book is the exchange's true book: stale levels that cross it heal.
     venue_book = L2Book(instrument.symbol, on_crossed="heal")
@@ -289,7 +304,7 @@ def build_replay(
     engine = build_engine(
         settings, instrument, coid_prefix(settings, run_id, instrument), global_limit
     )
-    venue = SimVenue(instrument, venue_book, venue_config(settings))
+    venue = SimVenue(instrument, venue_book, venue_config(settings), wallet if wallet is not None else build_wallet(settings))
     session = ReplaySession(
         engine,
         venue,

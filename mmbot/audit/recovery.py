@@ -34,7 +34,7 @@ from mmbot.domain.orders import Order, OrderStatus
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.engine.session import ReplaySession
-from mmbot.errors import JournalError
+from mmbot.errors import ConfigError, JournalError
 from mmbot.portfolio.ledger import Ledger
 from mmbot.sim.venue import SimVenue
 
@@ -140,10 +140,23 @@ def restore(state: JournalState, engine: Engine, venue: SimVenue, session: Repla
     engine.denials += state.denials
     restored: list[dict[str, Any]] = []
     dropped: list[str] = []
+    wallet = venue.wallet
+    if wallet is not None and src is not None:
+        # The paper account as the fills left it: start + position (holding minus target)
+        # and the cash the fills moved, fees included.
+        inst = engine.instrument
+        try:
+            wallet.adjust(inst.base, inst.qty(ledger.position_lots))
+            wallet.adjust(inst.quote_ccy, ledger.cash - ledger.fees_paid)
+        except ValueError as exc:
+            raise ConfigError(f"paper.balances cannot hold the journal's position and cash: {exc}") from exc
     for o in state.open_orders.values():
         if o.is_taker or not o.acked:
             # In flight at the crash (never acknowledged) or an IOC hedge: gone with the process.
             dropped.append(o.client_order_id)
+            continue
+        if not venue.restore_order(o.client_order_id, o.side, o.price_ticks, o.qty_lots, o.filled_lots, o.queue_ahead_lots):
+            dropped.append(o.client_order_id)  # the paper wallet cannot cover it
             continue
         om.orders[o.client_order_id] = Order(
             client_order_id=o.client_order_id,
@@ -157,7 +170,6 @@ def restore(state: JournalState, engine: Engine, venue: SimVenue, session: Repla
             post_only=True,
             ts_created_ns=o.ts_created_ns,
         )
-        venue.restore_order(o.client_order_id, o.side, o.price_ticks, o.qty_lots, o.filled_lots, o.queue_ahead_lots)
         restored.append(o.to_json())
     # New client order ids must not collide with the crashed run's (same config -> same prefix).
     prefix = om.coid_prefix.rstrip("-")

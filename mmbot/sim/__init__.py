@@ -2,5 +2,6 @@
 
 from mmbot.sim.latency import LatencyModel, LatencySampler
 from mmbot.sim.venue import FillModel, SimVenue, VenueConfig
+from mmbot.sim.wallet import Wallet
 
-__all__ = ["FillModel", "LatencyModel", "LatencySampler", "SimVenue", "VenueConfig"]
+__all__ = ["FillModel", "LatencyModel", "LatencySampler", "SimVenue", "VenueConfig", "Wallet"]

@@ -104,6 +104,13 @@ Venue rules (Binance spot, codes and messages as Binance sends them)
 * fees: ``fee = price x qty x rate`` in the quote currency, exact Decimal, with
   ``rate = maker_fee_bps / 10_000`` for resting fills and ``taker_fee_bps / 10_000``
   for taking ones; a negative maker fee is a rebate (negative fee).
+* balances (with a :class:`~mmbot.sim.wallet.Wallet`, as in every paper mode): an
+  order is covered before it is accepted (a buy locks ``price x qty`` quote plus its
+  worst-case fee, a sell ``qty`` base) else ``-2010 Account has insufficient balance
+  for requested action.``; fills move the funds, cancels and expiries unlock them (the
+  rules table in :mod:`mmbot.sim.wallet`). Checked after the filters and before
+  post-only, as Binance does. Without a wallet (the emulator, which keeps its own
+  account) credit is unlimited.
 
 Every fill records its reason and the queue ahead at placement (lots).
 """
@@ -113,7 +120,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import Enum
 
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, Trade
@@ -134,6 +141,7 @@ from mmbot.domain.orders import (
 )
 from mmbot.marketdata.book import L2Book
 from mmbot.sim.latency import LatencyModel, LatencySampler
+from mmbot.sim.wallet import EXACT, MSG_INSUFFICIENT, Wallet
 
 BPS = Decimal(10_000)
 
@@ -232,7 +240,7 @@ class SimVenue:
     and :meth:`on_bbo`. Each returns the execution reports it produced.
     """
 
-    def __init__(self, instrument: Instrument, book: L2Book, config: VenueConfig | None = None) -> None:
+    def __init__(self, instrument: Instrument, book: L2Book, config: VenueConfig | None = None, wallet: Wallet | None = None) -> None:
         self.instrument = instrument
         self.book = book
         self.config = cfg = config or VenueConfig()
@@ -253,6 +261,15 @@ class SimVenue:
         self._prob = cfg.fill_model is FillModel.PROBABILISTIC
         self.last_ts_ns = 0
         self.rejections: dict[str, int] = {}  # Binance message -> count
+        self.wallet = wallet
+        # Buy orders holding quote funds: coid -> (limit price ticks, fee rate reserved).
+        self._buy_holds: dict[str, tuple[int, Decimal]] = {}
+        if wallet is not None:
+            if not (-1 < self._maker_rate < 1 and -1 < self._taker_rate < 1):
+                raise ValueError(
+                    f"fee rates must lie within (-10000, 10000) bps with a wallet, were maker {cfg.maker_fee_bps} taker {cfg.taker_fee_bps}"
+                )
+            wallet.add_assets(instrument.base, instrument.quote_ccy)
 
     # --- order entry ---------------------------------------------------------------
     def submit(self, command: Command, now_ns: int) -> None:
@@ -311,6 +328,10 @@ class SimVenue:
         self._seen_coids.add(cmd.client_order_id)
         is_buy = cmd.side is Side.BUY
         price = cmd.price_ticks
+        hold = self._hold_for(cmd.side, price, cmd.qty_lots, maker_only=cmd.post_only and not cmd.is_taker)
+        if hold is not None and not hold[0]:
+            self._reject(cmd, ts, CODE_REJECTED, MSG_INSUFFICIENT, reports)
+            return
         market_best = self._true_best(not is_buy)
         own = self._asks if is_buy else self._bids
         own_best = own[0].price if own else None
@@ -319,6 +340,8 @@ class SimVenue:
         if cmd.post_only and not cmd.is_taker and (crosses_market or crosses_own):
             self._reject(cmd, ts, CODE_REJECTED, MSG_WOULD_TAKE, reports)
             return
+        if hold is not None:
+            self._take_hold(cmd.client_order_id, cmd.side, price, cmd.qty_lots, hold[1])
         # Queue ahead = displayed quantity at our price on arrival (0 under touch).
         queue = 0 if self._touch else self._displayed(is_buy, price)
         self._seq += 1
@@ -332,6 +355,7 @@ class SimVenue:
                 # IOC remainder, or self-trade prevention (EXPIRE_TAKER): the rest expires.
                 reason_text = REASON_STP if stopped else REASON_EXPIRED
                 reports.append(OrderCancelled(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=ts, reason=reason_text))
+                self._release(cmd.client_order_id)
                 return
             if not left:
                 return
@@ -340,6 +364,56 @@ class SimVenue:
         order.filled = cmd.qty_lots - left
         self._by_coid[order.coid] = order
         self._insert(order)
+
+    # --- balances (mmbot.sim.wallet) ----------------------------------------------------
+    def _hold_for(self, side: Side, price: int, qty: int, *, maker_only: bool) -> tuple[bool, Decimal] | None:
+        """(covered, fee rate reserved) of a new order, or None without a wallet."""
+        wallet = self.wallet
+        if wallet is None:
+            return None
+        inst = self.instrument
+        if side is Side.SELL:
+            return wallet.covers(inst.base, inst.qty(qty)), Decimal(0)
+        # Worst case: a post-only order only ever pays the maker fee; any other order
+        # may take (crossing on arrival, IOC) and pay the taker fee. Rebates reserve 0.
+        rate = max(self._maker_rate, Decimal(0)) if maker_only else max(self._maker_rate, self._taker_rate, Decimal(0))
+        return wallet.covers(inst.quote_ccy, self._buy_lock(price, qty, rate)), rate
+
+    def _buy_lock(self, price: int, qty: int, rate: Decimal) -> Decimal:
+        with localcontext(EXACT):
+            return Decimal(price * qty) * self._unit * (1 + rate)
+
+    def _take_hold(self, coid: str, side: Side, price: int, qty: int, rate: Decimal) -> bool:
+        wallet = self.wallet
+        assert wallet is not None
+        inst = self.instrument
+        if side is Side.SELL:
+            return wallet.hold(coid, inst.base, inst.qty(qty))
+        if not wallet.hold(coid, inst.quote_ccy, self._buy_lock(price, qty, rate)):
+            return False
+        self._buy_holds[coid] = (price, rate)
+        return True
+
+    def _release(self, coid: str) -> None:
+        if self.wallet is not None:
+            self.wallet.release(coid)
+            self._buy_holds.pop(coid, None)
+
+    def _settle(self, coid: str, side: Side, price: int, qty: int, leaves: int, fee: Decimal) -> None:
+        """Move the funds of one fill (the rules table of mmbot.sim.wallet)."""
+        wallet = self.wallet
+        assert wallet is not None
+        inst = self.instrument
+        with localcontext(EXACT):
+            notional = Decimal(price * qty) * self._unit
+            spend_or_receive = notional + fee if side is Side.BUY else notional - fee
+        if side is Side.BUY:
+            limit, rate = self._buy_holds[coid]
+            wallet.settle(coid, unlock=self._buy_lock(limit, qty, rate), spend=spend_or_receive, receive_asset=inst.base, receive=inst.qty(qty))
+        else:
+            wallet.settle(coid, unlock=inst.qty(qty), spend=inst.qty(qty), receive_asset=inst.quote_ccy, receive=spend_or_receive)
+        if leaves == 0:
+            self._release(coid)  # price improvement and an unused fee reserve go back to free
 
     def _insert(self, order: _Resting) -> None:
         # Price-time priority: after every order at the same or a better price.
@@ -389,6 +463,7 @@ class SimVenue:
             )
             return
         (self._bids if order.is_buy else self._asks).remove(order)
+        self._release(coid)
         reports.append(OrderCancelled(client_order_id=coid, symbol=order.symbol, ts_ns=ts, reason=reason))
 
     # --- the true book -------------------------------------------------------------
@@ -449,6 +524,8 @@ class SimVenue:
     ) -> OrderFilled:
         rate = self._maker_rate if liquidity is Liquidity.MAKER else self._taker_rate
         fee = Decimal(price * qty) * self._unit * rate
+        if self.wallet is not None:
+            self._settle(coid, side, price, qty, leaves, fee)
         return OrderFilled(
             client_order_id=coid,
             symbol=symbol,
@@ -640,14 +717,18 @@ class SimVenue:
         order = self._by_coid.get(coid)
         return None if order is None else order.queue_ahead
 
-    def restore_order(self, coid: str, side: Side, price: int, qty: int, filled: int, queue_ahead: int) -> None:
-        """Re-create a resting order (crash recovery of a paper run)."""
+    def restore_order(self, coid: str, side: Side, price: int, qty: int, filled: int, queue_ahead: int) -> bool:
+        """Re-create a resting order (crash recovery of a paper run); False if the
+        wallet cannot cover its leaves (then nothing is restored)."""
+        if self.wallet is not None and not self._take_hold(coid, side, price, qty - filled, max(self._maker_rate, Decimal(0))):
+            return False
         self._seq += 1
         order = _Resting(coid, self.instrument.symbol, side, price, qty, queue_ahead, self._seq)
         order.filled = filled
         self._by_coid[coid] = order
         self._seen_coids.add(coid)
         self._insert(order)
+        return True
 
 
 __all__ = [

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -72,6 +73,10 @@ def test_run_when_killed_and_restarted_then_state_restored_and_run_completes(tmp
     assert after.compare_with_run() == []
     assert after.summary()["net_pnl"] == summary["net_pnl"]
     assert after.summary()["final_inventory"] == summary["final_inventory"]
+    # The paper wallet was rebuilt from the journal: it still reconciles with the whole run.
+    start, end = summary["balances_start"], summary["balances_end"]
+    assert Decimal(end["BTC"]) == Decimal(start["BTC"]) + Decimal(summary["final_inventory"])
+    assert Decimal(end["USDT"]) == Decimal(start["USDT"]) + Decimal(summary["cash"]) - Decimal(summary["fees_paid"])
 
     audit = subprocess.run([*MMBOT, "audit", "summary", str(journal), "--json"], env=clean_env, capture_output=True, text=True, timeout=120)
     assert audit.returncode == 0, audit.stderr

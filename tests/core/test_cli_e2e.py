@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 from tests.conftest import MMBOT, ROOT
@@ -30,6 +31,11 @@ def test_run_when_speed_zero_on_bundled_capture_then_summary_has_fills_both_side
     assert float(summary["max_abs_inventory"]) <= 0.05  # max_inventory of config/default.yaml
     assert summary["open_orders"] == 0
     assert summary["fills"] == summary["bid_fills"] + summary["ask_fills"]
+    # The paper wallet: the same balances a backtest reports, reconciled with the fills.
+    start, end = summary["balances_start"], summary["balances_end"]
+    assert start == {"BTC": "15", "USDT": "1000000"}
+    assert Decimal(end["BTC"]) == Decimal(start["BTC"]) + Decimal(summary["final_inventory"])
+    assert Decimal(end["USDT"]) == Decimal(start["USDT"]) + Decimal(summary["cash"]) - Decimal(summary["fees_paid"])
     assert summary["wall_seconds"] < 60
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,10 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
     assert summary["open_orders"] == 0 and summary["data_source"] == "live"
     assert summary["feed_gaps"] >= 1 and summary["feed_disconnects"] >= 1 and summary["feed_silences"] >= 2
     assert summary["risk_state"] == "ACTIVE"
+    # Live paper trades against the simulated wallet (paper.balances), which reconciles.
+    start, end = summary["balances_start"], summary["balances_end"]
+    assert Decimal(end["BTC"]) == Decimal(start["BTC"]) + Decimal(summary["final_inventory"])
+    assert "venue_rejections" in summary
     assert ready == (200, "ready\n")
     assert 'mmbot_build_info{' in exposition and 'symbol="BTC/USDT"' in exposition
     assert not runner.slots["BTC/USDT"].engine.has_events  # drained to the observers

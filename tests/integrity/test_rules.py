@@ -274,5 +274,10 @@ async def test_live_feed_when_messages_break_rules_then_the_same_validator_drops
     await runner.on_feed(delta(101, 101, bids=((6_000_002, 5),)))  # crosses the book: not believed
 
     assert slot.market_data_rejections() == {"crossed_book": 1, "price_not_positive": 1, "ticker_crossed": 1}
-    assert resyncs == [SYM] and not slot.book.is_synced
+    # Paper: the engine's book is not believed and resyncs from the venue's (which healed),
+    # as on a replay; the feed itself is fine, so it is not asked to re-snapshot.
+    assert resyncs == [] and not slot.book.is_synced
     assert counters.market_data_rejections()[(SYM, "ticker_crossed")] == 1  # what /metrics exports
+    assert slot.built is not None
+    slot.built.session.drain_until(slot.built.session.now_ns + 10**9)  # the snapshot answer arrives
+    assert slot.book.is_synced and not slot.book.is_crossed()
