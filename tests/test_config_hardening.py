@@ -335,7 +335,8 @@ def test_check_config_when_path_is_a_directory_then_own_message(tmp_path: Path, 
         (gzip.compress(b"mode: paper\n"), "is not a text file"),
         (b"mode: paper\n\xff\xfe\x00junk", "is not a text file"),
         (b"mode: paper\n\x00\x01\x02", "is a binary file"),
-    ],
+      ],
+    ids=["gzip", "invalid-utf8", "nul-bytes"],
 )
 def test_check_config_when_file_is_binary_then_own_message_naming_path(
     tmp_path: Path, clean_env: dict[str, str], blob: bytes, expected: str
