@@ -56,6 +56,7 @@ import yaml
 from pydantic import SecretStr
 
 from mmbot.adapters.ccxt.exchange import build_exchange
+from mmbot.app import strict_yaml
 from mmbot.app.live import LiveRunner, Slot, drive, exchange_params
 from mmbot.app.live_journal import LiveJournal
 from mmbot.app.settings import Settings
@@ -78,9 +79,14 @@ def apply_secrets_file(settings: Settings) -> Settings:
     if not path:
         return settings
     p = Path(path)
+    # Every scalar is read as the text written (strict_yaml.StringsLoader): YAML 1.1
+    # would turn an unquoted `secret: 0123` into 83. A key written twice is an error.
+    # No message quotes the file's contents (only the key and line numbers).
     try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = strict_yaml.load(p.read_text(), strings_only=True)
+    except strict_yaml.DuplicateKeyError as exc:
+        raise ConfigError(f"exchange.secrets_file {p}: {exc}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"exchange.secrets_file {p} cannot be read: {type(exc).__name__}") from exc
     if not isinstance(data, dict) or not {"api_key", "secret"} <= set(data):
         raise ConfigError(f"exchange.secrets_file {p} must hold a mapping with api_key and secret")

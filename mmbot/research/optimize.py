@@ -114,13 +114,18 @@ def load_grid(path: str | Path) -> GridSpec:
     """Read a grid YAML file; bad files raise ConfigError naming the problem."""
     import yaml
 
+    from mmbot.app import strict_yaml
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"grid file {str(p)!r} does not exist")
     try:
-        doc = yaml.safe_load(p.read_text())
+        # Strict like the config files: duplicate keys and 0x10/017/1:30 are errors.
+        doc = strict_yaml.load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"grid file {str(p)!r} is not valid YAML: {exc}".splitlines()[0]) from exc
+        raise ConfigError(f"grid file {str(p)!r} is not valid YAML: {strict_yaml.describe_yaml_error(exc)}") from exc
+    for where, marker in strict_yaml.iter_non_decimal(doc):
+        raise ConfigError(f"grid file {str(p)!r}: {'.'.join(map(str, where))} {marker.problem()}")
     if not isinstance(doc, dict) or not isinstance(doc.get("param_space"), dict):
         raise ConfigError(f"grid file {str(p)!r} must have a 'param_space' mapping")
     extra = set(doc) - {"param_space", "objective"}
