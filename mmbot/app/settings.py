@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
 import yaml
@@ -141,18 +141,16 @@ class DataSettings(_Model):
     source: Literal["replay", "live"] = "replay"
     path: list[str] = Field(default_factory=list, description="capture files; empty = the bundled BTCUSDT capture")
     bars_path: str | None = Field(default=None, description="OHLCV bars for bar backtests; None = bundled month")
-    max_clock_jump_s: float = Field(
-        default=10.0, gt=0, le=86_400,
+    max_clock_jump_s: float = num(
+        10.0, gt=0, le=86_400,
         description="a receive-time step beyond this is checked against the next lines: an outlier line is dropped, a real jump re-syncs",
     )
-    max_ticker_deviation_bps: float = Field(
-        default=50.0, gt=0, le=10_000, description="a book ticker whose mid lies further from the depth book's mid is ignored"
+    max_ticker_deviation_bps: float = num(
+        50.0, gt=0, le=10_000, description="a book ticker whose mid lies further from the depth book's mid is ignored"
     )
-    max_trade_deviation_bps: float = Field(
-        default=100.0, gt=0, le=10_000, description="a trade further from the depth book's mid is ignored"
-    )
-    max_update_id_jump: int = Field(
-        default=1_000_000, gt=0, le=10**15, description="a diff whose u moves further than this past the last one is a gap, not a new baseline"
+    max_trade_deviation_bps: float = num(100.0, gt=0, le=10_000, description="a trade further from the depth book's mid is ignored")
+    max_update_id_jump: int = num(
+        1_000_000, gt=0, le=10**15, description="a diff whose u moves further than this past the last one is a gap, not a new baseline"
     )
 
 
@@ -274,7 +272,7 @@ class PaperSettings(_Model):
     balances instead.
     """
 
-    balances: dict[str, Decimal] = Field(
+    balances: dict[str, Annotated[Decimal, Field(ge=0, le=PAPER_MAX_BALANCE)]] = Field(
         default_factory=lambda: dict(PAPER_DEFAULT_BALANCES), description="asset -> starting balance (finite, >= 0)"
     )
 
@@ -515,14 +513,19 @@ def numeric_ranges(model: type[_Model] = Settings, prefix: str = "") -> list[tup
     out: list[tuple[str, str, str]] = []
     for name, info in model.model_fields.items():
         inner = _unwrap_optional(info.annotation)
+        metadata = list(info.metadata)
         if get_origin(inner) in (list, dict):
             inner = _unwrap_optional(get_args(inner)[-1])
             name = f"{name}[]" if get_origin(_unwrap_optional(info.annotation)) is list else f"{name}.<key>"
+            if get_origin(inner) is Annotated:  # bounds on the values: dict[str, Annotated[Decimal, Field(le=...)]]
+                base, *extras = get_args(inner)
+                inner = base
+                metadata = [m for extra in extras for m in getattr(extra, "metadata", [extra])]
         sub = _model_class(inner)
         if sub is not None:
             out.extend(numeric_ranges(sub, f"{prefix}{name}."))
         elif inner in (int, float, Decimal):
-            bounds = {type(m).__name__.lower(): getattr(m, type(m).__name__.lower()) for m in info.metadata
+            bounds = {type(m).__name__.lower(): getattr(m, type(m).__name__.lower()) for m in metadata
                       if type(m).__name__ in ("Gt", "Ge", "Le", "Lt")}  # fmt: skip
             rng = range_text(gt=bounds.get("gt"), ge=bounds.get("ge"), le=bounds.get("le")) if "le" in bounds else "unbounded"
             typename = inner.__name__ + (" or null" if _allows_none(info.annotation) else "")
