@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,85 @@ def test_run_when_fresh_and_resume_together_then_usage_error(tmp_path: Path, cle
     err = " ".join(proc.stderr.split())
     assert "--fresh and --resume cannot be used together" in err
     assert _journal_files(Path(clean_env["MMBOT_AUDIT__DIR"])) == []
+
+
+async def test_live_feed_run_when_metrics_port_taken_then_config_error_and_no_journal(tmp_path: Path) -> None:
+    """Paper on a live feed: markets loaded, then the metrics port, then (only then) the journal."""
+    from mmbot.app.live import LiveRunner
+    from mmbot.app.settings import load_settings
+    from mmbot.emulator.server import run_emulator
+    from mmbot.errors import ConfigError
+
+    root = tmp_path / "journal"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        async with run_emulator(CAPTURE, port=0, speed=3.0) as emu:
+            settings = load_settings(None, environ={}, overrides={
+                "data": {"source": "live"},
+                "exchange": {"base_url": emu.base_url},
+                "audit": {"dir": str(root)},
+                "metrics": {"enabled": True, "host": "127.0.0.1", "port": port},
+                "admin": {"enabled": False},
+            })  # fmt: skip
+            runner = LiveRunner(settings, "20261126T000000Z-test0003", duration_s=None, status=False, emit=print)
+            with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
+                await runner.run()
+    assert runner.slots, "the markets were loaded (the failure came after them)"
+    assert _journal_files(root) == [], "a start-up failure left journal files behind"
+
+
+def test_backtest_when_capture_file_missing_then_fails_and_no_journal(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    proc = _run([*MMBOT, "backtest", "--data", str(tmp_path / "missing.gz")], clean_env, tmp_path)
+    assert proc.returncode != 0
+    assert "missing.gz" in proc.stderr
+    assert _journal_files(Path(clean_env["MMBOT_AUDIT__DIR"])) == []
+
+
+def _synthetic_crashed(root: Path, config: dict[str, object], config_hash: str) -> Path:
+    from mmbot.audit.state import instrument_json
+    from mmbot.audit.writer import JournalWriter
+    from tests.audit.helpers import INSTRUMENT
+
+    writer = JournalWriter.create(root, "20260101T000000Z-test0001", rotate_bytes=1 << 20, info={"account": "paper", "symbols": ["BTC/USDT"]})
+    start = {"run_id": "r", "data": ["x"], "instrument": instrument_json(INSTRUMENT), "account": "paper", "config_hash": config_hash, "config": config}
+    writer.append("run_start", start)
+    writer.flush(fsync=True, checkpoint=True)
+    writer.close()
+    return writer.directory
+
+
+def test_open_journal_when_identity_differs_then_refused_forced_or_resumed(tmp_path: Path) -> None:
+    from mmbot.audit.recovery import RunIdentity, open_journal
+    from mmbot.errors import JournalMismatchError
+
+    config = {"strategy": {"spread_bps": 20.0}, "run": {"speed": 20.0}, "audit": {"dir": "a", "account": "paper"}}
+    crashed_dir = _synthetic_crashed(tmp_path, config, "aaaaaaaaaa")
+    kwargs: dict[str, Any] = {"run_id": "r2", "rotate_bytes": 1 << 20, "info": {}, "data": ["x"], "fresh": False, "resume": True}
+    same = RunIdentity("paper", "bbbbbbbbbb", {"strategy": {"spread_bps": 20.0}, "run": {"speed": 0.0}, "audit": {"dir": "b", "account": "paper"}})
+    other = RunIdentity("paper", "cccccccccc", {**config, "strategy": {"spread_bps": 25.0}})
+    with pytest.raises(JournalMismatchError, match=r"aaaaaaaaaa.*cccccccccc.*strategy\.spread_bps was 20\.0, now 25\.0"):
+        open_journal(tmp_path, identity=other, **kwargs)
+    with pytest.raises(JournalMismatchError, match=r"audit\.account was 'paper', now 'other'"):
+        open_journal(tmp_path, identity=RunIdentity("other", "aaaaaaaaaa", config), **kwargs)
+    forced = open_journal(tmp_path, identity=other, force_resume=True, **kwargs)
+    forced.writer.close()
+    assert forced.writer.directory == crashed_dir and forced.state is not None
+    assert forced.forced is not None and forced.forced["journal_config_hash"] == "aaaaaaaaaa" and forced.forced["config_hash"] == "cccccccccc"
+    resumed = open_journal(tmp_path, identity=same, **kwargs)
+    resumed.writer.close()
+    assert resumed.writer.directory == crashed_dir and resumed.state is not None and resumed.forced is None
+
+
+def test_verify_when_unsealed_journal_superseded_then_reported_abandoned(tmp_path: Path) -> None:
+    from tests.audit.helpers import make_journal
+
+    old = make_journal(tmp_path, seal=False)  # an old-format journal: no config hash, no abandoned field
+    assert verify_journal(old).abandoned_by is None
+    assert "ABANDONED" not in verify_journal(old).describe()
+    new = make_journal(tmp_path, seal=True)
+    result = verify_journal(old)
+    assert result.status == "unsealed" and result.exit_code == 4
+    assert result.abandoned_by == new.name and "UNSEALED, ABANDONED" in result.describe()
+    assert verify_journal(new).status == "ok"

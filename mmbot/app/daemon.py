@@ -63,10 +63,15 @@ def run_daemon(
         if secret is not None:
             register_secret(secret.get_secret_value())
     startup_checks(settings)
-    if force_resume and (settings.mode != "paper" or settings.data.source == "live"):
+    if force_resume and settings.mode != "paper":
         raise ConfigError(
-            f"--resume continues a crashed replay's journal; mode {settings.mode} with data.source "
-            f"{settings.data.source} always starts a new journal (the venue or the live feed is the state to recover)"
+            f"--resume continues a crashed paper replay's journal; mode was {settings.mode}, which always starts "
+            "a new journal (the venue is the state to recover)"
+        )
+    if force_resume and settings.data.source == "live":
+        raise ConfigError(
+            "--resume continues a crashed paper replay's journal; data.source was live (paper on a live feed), "
+            "which always starts a new journal (the live feed is the state to recover)"
         )
     run_id = make_run_id(settings)
     bind_run(run_id, ",".join(settings.symbols))
