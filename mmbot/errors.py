@@ -19,6 +19,10 @@ class ConfigError(MmbotError):
     exit_code = 2
 
 
+class JournalMismatchError(ConfigError):
+    """The unsealed journal of a crashed run belongs to another configuration or account (exit 2)."""
+
+
 class DataError(MmbotError):
     """A data file or a venue payload is unreadable or malformed."""
 

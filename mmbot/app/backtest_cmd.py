@@ -115,6 +115,9 @@ def run_backtest_command(
         cmd_research.run_bar_backtest_command(settings, bars=bars, summary_json=summary_json, out=out, report=report, print_summary=print_summary)
         return
     paths = capture_paths(settings, data)
+    from mmbot.marketdata.capture import check_capture_files
+
+    check_capture_files(paths)  # a missing or unreadable file fails before a journal is created
     fill_log: FillLog | None = None
     observers: list[Callable[[list[Any]], None]] = []
     if fills_json:

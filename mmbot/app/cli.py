@@ -141,13 +141,21 @@ def run(
     mode: Annotated[str | None, typer.Option("--mode", help="paper | sandbox | live")] = None,
     exchange: Annotated[str | None, typer.Option("--exchange", help="ccxt exchange id (live data)")] = None,
     symbols: Annotated[str | None, typer.Option("--symbols", help="comma-separated symbols (live data)")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="start a new journal, ignoring an unsealed one")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="start a new journal, leaving a crashed run's unsealed one as it is")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue a crashed run's unsealed journal even if its config or account differs (journaled)")
+    ] = False,
     no_status: Annotated[bool, typer.Option("--no-status", help="no status line")] = False,
     fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Run the daemon: paper trading on the bundled capture by default."""
     from mmbot.app.daemon import run_daemon
 
+    if fresh and resume:
+        raise ConfigError(
+            "--fresh and --resume cannot be used together: --fresh starts a new journal, "
+            "--resume continues the crashed run's unsealed one"
+        )
     overrides: dict[str, Any] = _sim_overrides(fill_model, latency_ms)
     if mode is not None:
         overrides["mode"] = mode
@@ -170,6 +178,7 @@ def run(
         summary_json=summary_json,
         faults=_fault_tuple(faults),
         fresh=fresh,
+        force_resume=resume,
         status=not no_status,
         fills_json=fills_json,
     )

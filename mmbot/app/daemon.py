@@ -46,7 +46,14 @@ def run_daemon(
     status: bool,
     extra_tasks: list[Any] | None = None,
     fills_json: str | None = None,
+    force_resume: bool = False,
 ) -> int:
+    """Start-up checks first, then the run; its journal is opened only once start-up succeeded.
+
+    Replay: capture files checked and the metrics port bound before the audit hook opens
+    (or continues) the journal. Live feed, sandbox and live: markets loaded (and for orders
+    the venue reconciled) and the metrics port bound before their (always new) journal.
+    """
     configure_logging(settings.log.level, settings.log.format)
     if settings.mode != "paper":
         from mmbot.app.sandbox import apply_secrets_file
@@ -56,6 +63,16 @@ def run_daemon(
         if secret is not None:
             register_secret(secret.get_secret_value())
     startup_checks(settings)
+    if force_resume and settings.mode != "paper":
+        raise ConfigError(
+            f"--resume continues a crashed paper replay's journal; mode was {settings.mode}, which always starts "
+            "a new journal (the venue is the state to recover)"
+        )
+    if force_resume and settings.data.source == "live":
+        raise ConfigError(
+            "--resume continues a crashed paper replay's journal; data.source was live (paper on a live feed), "
+            "which always starts a new journal (the live feed is the state to recover)"
+        )
     run_id = make_run_id(settings)
     bind_run(run_id, ",".join(settings.symbols))
     if settings.mode in ("sandbox", "live"):
@@ -79,6 +96,7 @@ def run_daemon(
         config_path=config_path,
         status=status,
         fills_json=fills_json,
+        force_resume=force_resume,
     )
     runner = Runner(settings, run_id, options)
     from mmbot.app import hooks

@@ -12,7 +12,9 @@ from typing import Any
 from mmbot.app import hooks_admin, hooks_audit, hooks_metrics
 from mmbot.app.runner import Runner
 
-_AREAS = (hooks_audit, hooks_metrics, hooks_admin)
+# Metrics first: it binds its port (a taken one exits 2) before the audit hook creates
+# or continues a journal, so a failed start leaves no journal behind.
+_AREAS = (hooks_metrics, hooks_audit, hooks_admin)
 
 
 def paper_tasks(runner: Runner, *, fresh: bool) -> list[Any]:

@@ -3,6 +3,10 @@
 ``tasks`` opens the journal before the run (recovering a crashed run's state, see
 :mod:`mmbot.audit.recovery`), writes the ``run_start`` record and returns the
 writer task; ``after_run`` writes the ``run_stop`` record and seals the journal.
+It runs after the other start-up steps that can fail (capture files checked, the
+metrics port bound: :mod:`mmbot.app.hooks` runs the metrics hook first), so a
+start-up failure leaves no journal behind. A crashed run's journal is continued only
+for the same configuration and account (else exit 2; ``--fresh``/``--resume``).
 
 Durability without blocking the event loop: records are appended to a buffer by
 the observers; the writer task writes them every ``audit.flush_interval_ms`` and
@@ -29,7 +33,7 @@ from mmbot import __version__
 from mmbot.app.runner import Runner, RunState
 from mmbot.app.settings import Settings, config_hash, redacted_dict
 from mmbot.audit.recorder import Recorder
-from mmbot.audit.recovery import journal_root, make_warm_up, open_journal, restore
+from mmbot.audit.recovery import RunIdentity, journal_root, make_warm_up, open_journal, restore
 from mmbot.audit.state import instrument_json
 from mmbot.audit.writer import JournalWriter
 from mmbot.domain.risk import RiskReason
@@ -169,16 +173,30 @@ def tasks(runner: Runner, *, fresh: bool) -> list[Any]:
         data=data,
         fresh=fresh,
         resume=True,
+        identity=RunIdentity(account=cfg.account, config_hash=config_hash(settings), config=redacted_dict(settings)),
+        force_resume=runner.options.force_resume,
     )
     if opened.note:
         log.warning("journal_new", journal=str(opened.writer.directory), note=opened.note)
     writer = opened.writer
     recorder = Recorder(writer, engine, built.session)
     recorder.install(built.session)
-    writer.append(
-        "run_start",
-        run_start_payload(settings, runner.run_id, mode=settings.mode, account=cfg.account, data=data, instrument=built.instrument, resumed=opened.state is not None),
-    )
+    start = run_start_payload(settings, runner.run_id, mode=settings.mode, account=cfg.account, data=data, instrument=built.instrument, resumed=opened.state is not None)
+    if opened.abandoned is not None:
+        start["abandoned"] = opened.abandoned  # the unsealed journal left behind, in this journal's chain
+        log.warning("journal_abandoned", journal=opened.abandoned["journal"], new_journal=str(writer.directory), reason=opened.abandoned["reason"])
+    writer.append("run_start", start)
+    if opened.forced is not None:
+        writer.append("resume_forced", opened.forced)
+        log.warning(
+            "journal_resume_forced",
+            journal=str(writer.directory),
+            journal_config_hash=opened.forced["journal_config_hash"],
+            config_hash=opened.forced["config_hash"],
+            journal_account=opened.forced["journal_account"],
+            account=opened.forced["account"],
+            differences=opened.forced["differences"],
+        )
     if opened.repair is not None:
         writer.append("repair", opened.repair)
         log.warning("journal_repaired", journal=str(writer.directory), **opened.repair)

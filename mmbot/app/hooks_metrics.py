@@ -82,18 +82,22 @@ def build_for_engines(
 
 
 def _journal_records_source(runner: Runner) -> Callable[[], int] | None:
-    """The paper journal's written-record counter, if the audit hook opened one for this runner.
+    """The paper journal's written-record counter, read at scrape time (0 without a journal).
 
-    The audit hook runs before this one (mmbot.app.hooks._AREAS order); a journal writer
-    that calls ``mmbot.observability.counters.journal_records_written`` itself needs none of this.
+    This hook runs before the audit hook (mmbot.app.hooks._AREAS order: the port is bound
+    before any journal is opened), so the journal is looked up when the counter is read.
+    A journal writer that calls ``mmbot.observability.counters.journal_records_written``
+    itself needs none of this.
     """
     from mmbot.app import hooks_audit
 
-    journal = getattr(hooks_audit, "_ACTIVE", {}).get(id(runner))
-    writer = getattr(journal, "writer", None)
-    if writer is None or not hasattr(writer, "written_records"):
-        return None
-    return lambda: int(writer.written_records)
+    key = id(runner)
+
+    def written() -> int:
+        journal = getattr(hooks_audit, "_ACTIVE", {}).get(key)
+        return int(getattr(getattr(journal, "writer", None), "written_records", 0))
+
+    return written
 
 
 def after_run(runner: Runner) -> None:

@@ -393,8 +393,9 @@ class LiveRunner:
                 raise ConfigError(f"cannot load markets from {self.settings.exchange.id}: {exc}") from exc
             for symbol, inst in instruments.items():
                 self.slots[symbol] = self.build_slot(inst)
-            self.open_journal()
+            # The port first: a taken one fails the start before a journal is created.
             self.servers = self.metrics_servers()
+            self.open_journal()
             log.info("live_started", symbols=list(instruments), exchange=self.settings.exchange.id,
                      base_url=self.settings.exchange.base_url, mode=self.settings.mode)
             try:

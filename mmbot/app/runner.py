@@ -54,6 +54,7 @@ class RunOptions:
     max_events: int | None = None
     fills_json: str | None = None
     resume_after_ns: int | None = None  # crash recovery: events up to here only rebuild the books
+    force_resume: bool = False  # --resume: continue a crashed run's journal even of another config/account
 
 
 @dataclass

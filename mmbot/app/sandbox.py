@@ -364,8 +364,14 @@ class SandboxRunner(LiveRunner):
 
     # --- observability ----------------------------------------------------------------------
     def start_observers(self) -> list[Any]:
+        """The journal flusher and the metrics server; the port is bound before the journal is created."""
         tasks: list[Any] = []
         s = self.settings
+        sock = None
+        if s.metrics.enabled:
+            from mmbot.observability.server import bind_socket
+
+            sock = bind_socket(s.metrics.host, s.metrics.port)  # a taken port: ConfigError, no journal created
         if s.audit.enabled:
             self.journal = LiveJournal(s, self.run_id, self.slots, self.on_journal_failure, account=f"{s.audit.account}-{s.mode}")
             if self.startup is not None:
@@ -375,11 +381,11 @@ class SandboxRunner(LiveRunner):
                     "baseline_created": self.baseline_created,
                 })  # fmt: skip
             tasks.append(self.journal.run(self.stop))
-        if s.metrics.enabled:
+        if sock is not None:
             from mmbot import __version__
             from mmbot.app.settings import config_hash
             from mmbot.observability.metrics import Metrics
-            from mmbot.observability.server import MetricsServer, bind_socket
+            from mmbot.observability.server import MetricsServer
 
             metrics = Metrics(version=__version__, config_hash=config_hash(s), mode=s.mode)
             for symbol, slot in self.slots.items():
@@ -395,7 +401,7 @@ class SandboxRunner(LiveRunner):
                 unsynced = [sym for sym, sl in self.slots.items() if not sl.book.is_synced]
                 return f"order book not synced: {', '.join(unsynced)}" if unsynced else None
 
-            self.metrics_server = MetricsServer(metrics, bind_socket(s.metrics.host, s.metrics.port), ready_checks=[ready])
+            self.metrics_server = MetricsServer(metrics, sock, ready_checks=[ready])
             log.info("metrics_listening", port=self.metrics_server.port)
             tasks.append(self.metrics_server.run(self))
         return tasks

@@ -5,16 +5,28 @@ of the same account and symbol set decides:
 
 * none, or sealed (the last run stopped cleanly): a new journal, fresh state;
 * unsealed (crash): verify it; refuse to start if it was tampered with (exit 3,
-  ``--fresh`` starts a new journal deliberately); drop a torn last line (journaled
-  as a ``repair`` record), fold the records into position, cash, fees and open
-  orders, restore them into the engine's ledger, the order manager and the
-  simulated venue, and continue the same journal (``run_start`` with
-  ``resumed: true`` then a ``recovery`` record);
+  ``--fresh`` starts a new journal deliberately);
 * a different capture (``data`` paths) than the crashed run: a new journal, the
-  old one is left unsealed (logged).
+  old one is left unsealed (logged, and named in the new ``run_start`` as
+  ``abandoned``);
+* another configuration or account than the crashed run (:func:`resume_differences`:
+  the config as journaled in its latest ``run_start``, without the settings that only
+  drive or observe the process, :data:`RESUME_IGNORED`): refuse to start (exit 2,
+  :class:`~mmbot.errors.JournalMismatchError`) naming both config hashes, both
+  accounts and the differing settings, unless ``--fresh`` (a new journal; the old one
+  stays as it is) or ``--resume`` (continue it anyway; journaled as a
+  ``resume_forced`` record with both hashes);
+* otherwise (same data, same configuration and account): drop a torn last line
+  (journaled as a ``repair`` record), fold the records into position, cash, fees
+  and open orders, restore them into the engine's ledger, the order manager and the
+  simulated venue, and continue the same journal (``run_start`` with
+  ``resumed: true`` then a ``recovery`` record).
 
 A replay resumes after the last journaled capture timestamp: earlier events only
 rebuild the books (``warm_up``), without decisions, orders or fills.
+
+Nothing is written to any journal before this decision, so a refused start leaves
+the journals exactly as they were.
 """
 
 from __future__ import annotations
@@ -28,13 +40,13 @@ from typing import Any
 
 from mmbot.audit.state import JournalState, fold
 from mmbot.audit.verify import VerifyResult, latest_journal, verify_journal
-from mmbot.audit.writer import JournalWriter
+from mmbot.audit.writer import JournalWriter, read_manifest
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
 from mmbot.domain.orders import Order, OrderStatus
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.engine.session import ReplaySession
-from mmbot.errors import ConfigError, JournalError
+from mmbot.errors import ConfigError, JournalError, JournalMismatchError
 from mmbot.portfolio.ledger import Ledger
 from mmbot.sim.venue import SimVenue
 
@@ -49,12 +61,108 @@ def journal_root(base: str | os.PathLike[str], account: str, symbols: list[str])
     return Path(base) / f"{safe_account}__{syms}"
 
 
+# Settings that drive or observe this process but change neither what it trades nor
+# the state its journal holds: a restart may change them and still resume.
+RESUME_IGNORED = ("run", "log", "metrics", "admin", "record", "audit.dir", "audit.flush_interval_ms", "audit.rotate_bytes")
+MAX_LISTED_DIFFERENCES = 6
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What a crash-resume must match: the account and the configuration of the run."""
+
+    account: str
+    config_hash: str  # mmbot.app.settings.config_hash: the whole config, as `mmbot check-config` prints it
+    config: dict[str, Any]  # the redacted config, as run_start journals it
+
+
 @dataclass
 class Opened:
     writer: JournalWriter
     state: JournalState | None = None  # set when continuing a crashed run
     repair: dict[str, Any] | None = None
     note: str = ""
+    forced: dict[str, Any] | None = None  # --resume continued a journal of another config/account: the resume_forced payload
+    abandoned: dict[str, Any] | None = None  # the unsealed journal this new one leaves behind (never resumed)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict) and tree:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: tree}
+
+
+def _ignored(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in RESUME_IGNORED)
+
+
+def resume_differences(journaled: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Settings that differ between a journaled config and this run's (``name was X, now Y``).
+
+    Settings of :data:`RESUME_IGNORED` are not compared, nor settings only one side knows
+    (a version upgrade added or removed them).
+    """
+    old = _flatten(journaled)
+    new = _flatten(current)
+    return [
+        f"{key} was {old[key]!r}, now {new[key]!r}"
+        for key in sorted(old.keys() & new.keys())
+        if not _ignored(key) and old[key] != new[key]
+    ]
+
+
+def _mismatch(start: dict[str, Any], manifest_account: Any, identity: RunIdentity) -> dict[str, Any] | None:
+    """The resume_forced payload when the crashed run's identity differs from this run's, else None."""
+    old_account = start.get("account", manifest_account)
+    old_hash = start.get("config_hash")
+    config = start.get("config")
+    if isinstance(config, dict) and config:
+        differences = resume_differences(config, identity.config)
+    elif old_hash == identity.config_hash:
+        differences = []
+    else:
+        differences = ["the journal records no configuration to compare"]
+    account_differs = old_account is not None and old_account != identity.account
+    if not differences and not account_differs:
+        return None
+    return {
+        "journal_config_hash": old_hash,
+        "config_hash": identity.config_hash,
+        "journal_account": old_account,
+        "account": identity.account,
+        "differences": differences,
+    }
+
+
+def _mismatch_message(latest: Path, m: dict[str, Any]) -> str:
+    diffs = m["differences"]
+    listed = "; ".join(diffs[:MAX_LISTED_DIFFERENCES]) + (f"; and {len(diffs) - MAX_LISTED_DIFFERENCES} more" if len(diffs) > MAX_LISTED_DIFFERENCES else "")
+    what = []
+    if m["journal_account"] != m["account"]:
+        what.append(f"audit.account was {m['journal_account']!r}, now {m['account']!r}")
+    if diffs:
+        what.append(listed)
+    return (
+        f"the unsealed journal {latest} of a crashed run was written with config hash {m['journal_config_hash']} "
+        f"(account {m['journal_account']!r}); this run has config hash {m['config_hash']} (account {m['account']!r}): "
+        f"{'; '.join(what)}. Refusing to resume it silently: restart with the crashed run's config to resume, "
+        f"or with --fresh to start a new journal (the unsealed one stays as it is; `mmbot audit verify` reports it "
+        f"as abandoned), or with --resume to continue it anyway with this config (journaled as a resume_forced record)"
+    )
+
+
+def _abandoned(latest: Path, result: VerifyResult, start: dict[str, Any] | None, reason: str) -> dict[str, Any]:
+    return {
+        "journal": latest.name,
+        "status": result.status,
+        "records": result.last_seq,
+        "last_hash": result.last_hash,
+        "config_hash": (start or {}).get("config_hash"),
+        "reason": reason,
+    }
 
 
 def open_journal(
@@ -66,11 +174,24 @@ def open_journal(
     data: list[str],
     fresh: bool,
     resume: bool,
+    identity: RunIdentity | None = None,
+    force_resume: bool = False,
 ) -> Opened:
+    """The journal to write: a crashed run's (continued) or a new one; see the module docstring.
+
+    ``identity``: the run's account and config; a crashed run of another one refuses the
+    start (JournalMismatchError, exit 2) unless ``force_resume`` (then ``Opened.forced``).
+    """
+    if fresh and force_resume:
+        raise ValueError("--fresh and --resume cannot be used together")
     note = ""
+    abandoned: dict[str, Any] | None = None
     latest = latest_journal(root) if resume else None
     if latest is not None and fresh:
         note = f"--fresh: the previous journal {latest.name} is left as it is"
+        result = verify_journal(latest)
+        if result.status != "ok":
+            abandoned = _abandoned(latest, result, fold(result.records).last_run_start, "--fresh")
     elif latest is not None:
         result = verify_journal(latest)
         if result.status == "tampered":
@@ -80,17 +201,32 @@ def open_journal(
             )
         if result.status == "unsealed":
             state = fold(result.records)
-            prev_data = state.run_start.get("data") if state.run_start else None
-            if state.run_start is None:
+            start = state.last_run_start
+            prev_data = start.get("data") if start else None
+            if start is None:
                 note = f"the previous journal {latest.name} holds no run_start record; starting a new journal"
+                abandoned = _abandoned(latest, result, None, "no run_start record")
             elif prev_data != data:
                 note = f"the unsealed journal {latest.name} replayed other data ({prev_data}); starting a new journal"
+                abandoned = _abandoned(latest, result, start, f"other data (was {prev_data})")
             else:
+                forced = None
+                if identity is not None:
+                    manifest = read_manifest(latest) or {}
+                    forced = _mismatch(start, manifest.get("account"), identity)
+                    if forced is not None and not force_resume:
+                        raise JournalMismatchError(_mismatch_message(latest, forced))
+                    if forced is not None:
+                        forced = {"reason": "--resume", "journal": latest.name, **forced}
                 repair = _repair(result)
                 writer = JournalWriter.reopen(latest, rotate_bytes=rotate_bytes, seq=result.last_seq, last_hash=result.last_hash)
-                return Opened(writer=writer, state=state, repair=repair)
+                return Opened(writer=writer, state=state, repair=repair, forced=forced)
+        elif force_resume:
+            note = f"--resume: the latest journal {latest.name} is sealed (the last run stopped cleanly); starting a new journal"
+    elif force_resume:
+        note = "--resume: no journal to resume; starting a new journal"
     writer = JournalWriter.create(root, run_id, rotate_bytes=rotate_bytes, info=info)
-    return Opened(writer=writer, note=note)
+    return Opened(writer=writer, note=note, abandoned=abandoned)
 
 
 def _repair(result: VerifyResult) -> dict[str, Any] | None:

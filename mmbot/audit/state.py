@@ -113,6 +113,7 @@ class JournalState:
     last_capture_ns: int | None = None
     last_mid_ticks: float | None = None
     run_start: dict[str, Any] | None = None
+    last_run_start: dict[str, Any] | None = None  # the latest run (a crash-resume adds one per restart)
     run_stop: dict[str, Any] | None = None
     runs: int = 0
     places: int = 0
@@ -147,6 +148,7 @@ class JournalState:
 
     def _on_run_start(self, p: dict[str, Any], rec: dict[str, Any]) -> None:
         self.runs += 1
+        self.last_run_start = p
         if self.run_start is None:
             self.run_start = p
             self.instrument = instrument_from(p["instrument"])

@@ -17,7 +17,11 @@ Outcome and exit status of ``mmbot audit verify``:
 * ``ok`` (0): the chain is intact and sealed by a run_stop record;
 * ``tampered`` (1): the first bad record is named;
 * ``unsealed`` (4): no seal (the run crashed or is still running) and no damage
-  except, possibly, a torn last line (a partial write cut by the crash).
+  except, possibly, a torn last line (a partial write cut by the crash). An unsealed
+  journal that is not the latest of its account and symbol set is reported as
+  ABANDONED: a later journal was started instead of resuming it (``mmbot run
+  --fresh``, or a restart on other data), so no run will ever seal it. It keeps
+  exit status 4: its run still did not stop cleanly.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class VerifyResult:
     last_seq: int = 0
     last_hash: str = GENESIS
     notes: list[str] = field(default_factory=list)
+    abandoned_by: str | None = None  # unsealed, and a later journal of the same family exists (its name)
 
     @property
     def exit_code(self) -> int:
@@ -63,6 +68,11 @@ class VerifyResult:
             return f"{self.directory}: OK, {n} records, chain intact, sealed (last hash {self.last_hash[:16]})"
         if self.status == "unsealed":
             torn = f"; torn last line ({self.torn.length} bytes at offset {self.torn.offset} of {self.torn.path.name})" if self.torn else ""
+            if self.abandoned_by is not None:
+                return (
+                    f"{self.directory}: UNSEALED, ABANDONED, {n} records, chain intact{torn}: the run did not stop cleanly "
+                    f"(crash) and the later journal {self.abandoned_by} was started instead of resuming it"
+                )
             return f"{self.directory}: UNSEALED, {n} records, chain intact{torn}: the run did not stop cleanly (crash) or is still running"
         return f"{self.directory}: TAMPERED: {self.problem}"
 
@@ -95,6 +105,16 @@ def latest_journal(root: Path) -> Path | None:
         return None
     dirs = [p for p in root.iterdir() if p.is_dir() and p.name[:6].isdigit()]
     return max(dirs, key=lambda p: int(p.name[:6])) if dirs else None
+
+
+def later_journal(directory: Path) -> Path | None:
+    """The latest journal of ``directory``'s family when it is numbered after ``directory`` (else None)."""
+    if not directory.name[:6].isdigit():
+        return None
+    latest = latest_journal(directory.parent)
+    if latest is None or int(latest.name[:6]) <= int(directory.name[:6]):
+        return None
+    return latest
 
 
 def verify_journal(directory: Path) -> VerifyResult:
@@ -181,4 +201,7 @@ def verify_journal(directory: Path) -> VerifyResult:
             )
     if not result.sealed:
         result.status = "unsealed"
+        later = later_journal(directory)
+        if later is not None:
+            result.abandoned_by = later.name
     return result

@@ -36,7 +36,7 @@ from mmbot.errors import JournalError
 
 MANIFEST = "manifest.json"
 NS_PER_DAY = 86_400 * 1_000_000_000
-DURABLE_TYPES = frozenset({"fill", "risk", "signal", "recovery", "repair", "run_start", "run_stop"})
+DURABLE_TYPES = frozenset({"fill", "risk", "signal", "recovery", "repair", "resume_forced", "run_start", "run_stop"})
 
 
 def segment_name(index: int, wall_ns: int) -> str:
