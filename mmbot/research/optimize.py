@@ -114,7 +114,7 @@ def load_grid(path: str | Path) -> GridSpec:
     """Read a grid YAML file; bad files raise ConfigError naming the problem."""
     import yaml
 
-    from mmbot.app import strict_yaml
+    from mmbot import strict_yaml
 
     p = Path(path)
     if not p.is_file():
