@@ -127,9 +127,9 @@ def _levels_parser(price: Callable[[str], int], price_div: int, qty: Callable[[s
                 pv, pr = divmod(int(p.replace(".", "", 1)), price_div)
                 qv, qr = divmod(int(q.replace(".", "", 1)), qty_div)
                 if pr:
-                    raise BadMessage(Rule.PRICE_OFF_GRID, f"price {p!r} is finer than the tick")
+                    raise BadMessage(Rule.PRICE_OFF_GRID, f"price {p!r} is finer than the grid (the tick)")
                 if qr:
-                    raise BadMessage(Rule.QTY_OFF_GRID, f"quantity {q!r} is finer than the quantity unit")
+                    raise BadMessage(Rule.QTY_OFF_GRID, f"quantity {q!r} is finer than the grid (the quantity unit)")
                 append((pv, qv))
             else:
                 append((price(p), qty(q)))

@@ -114,8 +114,11 @@ class DaskGridSession:
         t0 = time.perf_counter()
         if progress:
             progress(0, n)
-        [bars_f] = client.scatter([bars], broadcast=True)
-        rules_f = client.scatter(rules, broadcast=True)
+        # hash=False: a content-hashed key is shared with an earlier client's scatter of the
+        # same object on the same cluster, which the scheduler may already have released
+        # ("lost dependencies"); a fresh key per run is ours alone.
+        [bars_f] = client.scatter([bars], broadcast=True, hash=False)
+        rules_f = client.scatter(rules, broadcast=True, hash=False)
         futures = [
             client.submit(_chunk_task, bars_f, params[a:b], rules_f, a, pure=False)
             for a, b in chunk_bounds(n, self.nthreads * self.chunks_per_thread)
