@@ -1,7 +1,32 @@
-"""One exception hierarchy for mmbot.
+"""One exception hierarchy for mmbot: everything mmbot raises on purpose is a ``MmbotError``.
 
-``ConfigError`` maps to exit status 2 at the CLI; ``DataError`` covers bad files and
-bad venue payloads; venue errors say whether a retry is safe.
+================================  =====  ====================================================
+class                             exit   meaning
+================================  =====  ====================================================
+``MmbotError``                    1      root; the CLI prints its message, no traceback
+``ConfigError``                   2      invalid configuration or command-line usage
+``DataError``                     1      a data file or venue payload is unreadable/malformed
+``DataMismatch(DataError)``       2      the input data contradicts the configuration
+``BookIntegrityError(DataError)`` 1      the order book lost sync or became inconsistent
+``JournalError``                  3      the audit journal could not be written or read
+``VenueError``                    1      reported by (or on the way to) a venue
+``TemporaryVenueError``           1      a venue error an idempotent call may retry
+================================  =====  ====================================================
+
+Subclasses that live next to the code raising them: ``StreamGap``/``StreamDown``/
+``StreamSilent``/``StreamUnsupported`` (:mod:`mmbot.adapters.ccxt.stream`),
+``VenueCallError`` (:mod:`mmbot.adapters.ccxt.orders`: a failed ccxt order-path call,
+classified by its ``outcome``, never by its class), ``BadMessage``
+(:mod:`mmbot.marketdata.validate`), ``RecordError`` (:mod:`mmbot.audit.codec`),
+``ApiError`` (the emulator's Binance error answer), ``DaemonUnreachable``
+(:mod:`mmbot.app.cmd_ctl`).
+
+A venue's refusal of an order is not an exception: it is the exec report
+:class:`mmbot.domain.orders.OrderRejected`; a rate limit is the outcome
+``VenueOutcome.RATE_LIMITED`` with its retry-after. Anything the CLI catches that is
+not a ``MmbotError`` is our bug (exit 1, traceback in the log: :mod:`mmbot.app.cli`);
+a ``ValueError`` from a domain value type's constructor is such a bug unless the code
+that fed it user input translates it into a ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -52,15 +77,3 @@ class VenueError(MmbotError):
 
 class TemporaryVenueError(VenueError):
     """A venue error that an idempotent call may retry."""
-
-
-class RateLimited(TemporaryVenueError):
-    """The venue asked us to slow down."""
-
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class OrderRejected(VenueError):
-    """The venue refused an order; never retried blindly."""

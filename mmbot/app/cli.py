@@ -1,7 +1,17 @@
 """The ``mmbot`` command line (typer). Every command takes ``--config PATH``.
 
-Errors the user can fix (bad config, bad data, bad arguments) print one line and
-exit non-zero (2 for usage/config errors); they never show a traceback.
+Exit statuses of every command wrapped by :func:`guarded`:
+
+* an :class:`~mmbot.errors.MmbotError` (the errors the user can fix: bad config, bad
+  data, bad arguments, an unreachable venue) prints its one-line message and exits with
+  its ``exit_code``: 2 only for :class:`~mmbot.errors.ConfigError` (usage and config) and
+  :class:`~mmbot.errors.DataMismatch` (data that contradicts the config), 1 for the rest;
+  never a traceback;
+* anything else is our bug: one line ``error: internal error: <type>: <message>
+  (traceback in the log)`` on stderr, exit 1, and the full traceback in the log
+  (structlog event ``command_crashed`` at error level, JSON or console per ``log.*``).
+  A plain ``ValueError`` is such a bug too: code that turns bad user input into an
+  error raises ``ConfigError`` explicitly.
 """
 
 from __future__ import annotations
@@ -38,15 +48,46 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> None:
+    from rich.markup import escape
+
     from mmbot.observability.logging import scrub
 
     message = scrub(message)  # registered keys never reach an error message
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
+def describe_internal_error(exc: Exception) -> str:
+    """``<type>: <message>`` on one line; an exception group also names its first error."""
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    while isinstance(exc, BaseExceptionGroup) and isinstance(exc.exceptions[0], Exception):
+        exc = exc.exceptions[0]
+        text += f": {type(exc).__name__}: {' '.join(str(exc).split())}"
+    return text
+
+
+def log_internal_error(exc: Exception, command: str, config: str | None) -> None:
+    """The full traceback, at error level, in the log (configured from ``log.*`` if the
+    command had not configured logging yet)."""
+    import structlog
+
+    from mmbot.observability.logging import configure_logging
+
+    if not structlog.is_configured():
+        try:
+            log_settings = load_settings(config).log
+            level, fmt = log_settings.level, log_settings.format
+        except MmbotError:  # the config cannot be read: the defaults still log the crash
+            level, fmt = "info", "auto"
+        configure_logging(level, fmt)
+    structlog.get_logger("mmbot.cli").error(
+        "command_crashed", command=command, error_type=type(exc).__name__, error=str(exc), exc_info=exc
+    )
+
+
 def guarded(func: F) -> F:
-    """Map MmbotError to a one-line message and its exit status."""
+    """Map MmbotError to its one-line message and exit status; anything else is an internal
+    error: one line and exit 1, the traceback in the log (module docstring)."""
     import functools
 
     @functools.wraps(func)
@@ -55,8 +96,12 @@ def guarded(func: F) -> F:
             return func(*args, **kwargs)
         except MmbotError as exc:
             fail(str(exc), exc.exit_code)
-        except ValueError as exc:
-            fail(str(exc), 2)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own exits (typer.Exit is a RuntimeError) and usage errors (BadParameter)
+        except Exception as exc:  # our bug: crash loudly, but in the log, not as a bare traceback
+            config = kwargs.get("config")
+            log_internal_error(exc, func.__name__, config if isinstance(config, str) else None)
+            fail(f"internal error: {describe_internal_error(exc)} (traceback in the log)", 1)
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -164,6 +209,8 @@ def run(
         if not data:
             # Naming an exchange means live market data from it (unless --data is given).
             overrides.setdefault("data", {})["source"] = "live"
+    if duration is not None and duration <= 0:
+        raise ConfigError(f"--duration must be > 0, was {duration}")
     if symbols is not None:
         overrides["symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]
     if speed is not None:

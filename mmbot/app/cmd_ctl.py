@@ -118,7 +118,10 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOption = 10.0,
     ) -> None:
         """Clear a risk reason (sticky ones need this); a condition that still holds comes back."""
-        code = parse_reason(reason)
+        try:
+            code = parse_reason(reason)
+        except ValueError as exc:  # a bad argument: usage error (exit 2)
+            raise ConfigError(str(exc)) from exc
         _print(call(config, port, "POST", "/risk/clear", {"reason": code.value}, timeout))
 
     ctl.add_typer(kill, name="kill-switch")

@@ -22,9 +22,14 @@ HELP_FAULTS = (
 
 
 def _symbols(text: str | None, default: list[str]) -> list[str]:
+    from mmbot.errors import ConfigError
+
     if not text:
         return list(default)
-    return [s.strip().upper() for s in text.split(",") if s.strip()]
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise ConfigError(f"--symbols must name at least one symbol, e.g. BTC/USDT, was {text!r}")
+    return symbols
 
 
 async def _until_signal(duration: float | None) -> str:
@@ -88,6 +93,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--faults: {exc}") from exc
         if speed <= 0:
             raise ConfigError(f"--speed must be > 0, was {speed}")
+        if duration is not None and duration <= 0:
+            raise ConfigError(f"--duration must be > 0, was {duration}")
         key, sec = env_credentials(api_key, secret)
         register_secret(sec)
         inst = settings.instrument

@@ -40,9 +40,12 @@ def capture_paths(settings: Settings, override: list[str] | None = None) -> list
 def build_instrument(settings: Settings, symbol: str | None = None) -> Instrument:
     """The instrument of ``symbol`` (default: the first configured) with the config's rules."""
     i = settings.instrument
-    return Instrument.from_symbol(
-        symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional
-    )
+    try:
+        return Instrument.from_symbol(
+            symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional
+        )
+    except ValueError as exc:  # rules the domain type refuses: a config error (exit 2), not our bug
+        raise ConfigError(f"instrument: {exc}") from exc
 
 
 VENUE_KINDS = {"spot": "spot", "usdm": "Binance USD-M futures", "coinm": "Binance COIN-M futures"}

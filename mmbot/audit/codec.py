@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from mmbot.errors import JournalError
+
 GENESIS = "0" * 64
 FORMAT = "mmbot-journal/1"
 _SORT = orjson.OPT_SORT_KEYS
@@ -34,8 +36,9 @@ def _default(value: Any) -> str:
     return str(value)
 
 
-class RecordError(ValueError):
-    """A journal line that is not a valid record (why in the message)."""
+class RecordError(JournalError, ValueError):
+    """A journal line that is not a valid record (why in the message); still a
+    ValueError for callers that catch decode errors as such."""
 
 
 def encode_record(

@@ -30,7 +30,7 @@ from typing import Any
 
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Liquidity, Side
-from mmbot.portfolio.ledger import Ledger
+from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
 
 COMPARED_FIELDS = (
     "fills",
@@ -258,7 +258,7 @@ class JournalState:
     def mark_ticks(self) -> int:
         if self.run_stop is not None and self.run_stop.get("mark_ticks") is not None:
             return int(self.run_stop["mark_ticks"])
-        return round(self.last_mid_ticks) if self.last_mid_ticks is not None else 0
+        return mark_ticks_from_mid(self.last_mid_ticks) if self.last_mid_ticks is not None else 0
 
     def summary(self) -> dict[str, Any]:
         """The recomputed summary fields (formatted like the run's own summary)."""

@@ -55,6 +55,7 @@ from mmbot.domain.orders import (
 )
 from mmbot.emulator.market import SymbolMarket
 from mmbot.emulator.tape import fmt_price, fmt_qty
+from mmbot.errors import VenueError
 
 # Binance's wording (ccxt matches messages before codes).
 MSG_INSUFFICIENT = "Account has insufficient balance for requested action."
@@ -65,8 +66,9 @@ MSG_INVALID_SYMBOL = "Invalid symbol."
 MSG_REJECTED_FAULT = "Order rejected by the emulator (fault injection)."
 
 
-class ApiError(Exception):
-    """A Binance error answer: HTTP status, code and message."""
+class ApiError(VenueError):
+    """A Binance error answer: HTTP status, code and message (the server turns it into
+    the HTTP response; it never leaves a request handler)."""
 
     def __init__(self, status: int, code: int, msg: str) -> None:
         super().__init__(f"{status} {code} {msg}")

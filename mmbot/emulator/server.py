@@ -792,9 +792,9 @@ async def run_emulator(
             paths=tuple(str(p) for p in paths), symbols=tuple(symbols), speed=speed, faults=tuple(faults),
             api_key=api_key, secret=secret, **options,
         )
+        emulator = Emulator(config)  # builds the instrument from the same options
     except ValueError as exc:
         raise ConfigError(f"emulator: {exc}") from exc
-    emulator = Emulator(config)
     runner = web.AppRunner(emulator.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     # 127.0.0.1 unless the operator opts in (docker-compose's offline profile serves the

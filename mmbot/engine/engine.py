@@ -59,7 +59,7 @@ from mmbot.domain.orders import (
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.engine.order_manager import OrderManager
 from mmbot.marketdata.book import L2Book
-from mmbot.portfolio.ledger import Ledger
+from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.risk.gate import Deny, RiskGate, RiskTransition
 from mmbot.risk.watchdog import SilenceWatchdog, apply_rule, check_silence
@@ -379,7 +379,7 @@ class Engine:
                 position=self.ledger.position_lots,
             ))
             if self.mid_ticks is not None:
-                net = self.ledger.net_pnl(int(self.mid_ticks))
+                net = self.ledger.net_pnl(self.mark_ticks())
                 self._transition(self.gate.on_pnl(net, now_ns))
             self._transition(self.gate.on_position(self.ledger.position_lots, now_ns))
             return self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
@@ -416,7 +416,7 @@ class Engine:
         self._transition(gate.on_position(self.ledger.position_lots, now_ns))
         if self.mid_ticks is not None:
             # Mark-to-market between fills counts toward drawdown and daily loss too.
-            self._transition(gate.on_pnl(self.ledger.net_pnl(int(self.mid_ticks)), now_ns))
+            self._transition(gate.on_pnl(self.ledger.net_pnl(self.mark_ticks()), now_ns))
             om = self.om
             gate.publish_exposure(
                 self.ledger.position_lots,
@@ -454,8 +454,10 @@ class Engine:
 
     # --- results ---------------------------------------------------------------------------
     def mark_ticks(self) -> int:
+        """The mark of every PnL figure (:func:`mmbot.portfolio.ledger.mark_ticks_from_mid`);
+        0 before the first mid."""
         if self.mid_ticks is not None:
-            return round(self.mid_ticks)
+            return mark_ticks_from_mid(self.mid_ticks)
         return 0
 
     def net_pnl(self) -> Decimal:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mmbot.errors import ConfigError
 from mmbot.frameworks.base import StrategyConfig, StrategyFramework
 from mmbot.strategy.simple import SimpleParams, bar_quotes
 
@@ -48,7 +49,7 @@ def _require_backtrader() -> Any:
     try:
         import backtrader as bt
     except ImportError as exc:  # pragma: no cover - dev installs have it
-        raise ImportError("backtrader is an optional extra: pip install 'mmbot[backtrader]'") from exc
+        raise ConfigError("backtrader is an optional extra: pip install 'mmbot[backtrader]'") from exc
     return bt
 
 

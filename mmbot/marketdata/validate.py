@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, Level, MarketEvent, Trade
+from mmbot.errors import DataError
 from mmbot.marketdata.book import L2Book
 
 
@@ -70,8 +71,9 @@ class Rule(StrEnum):
     CROSSED_BOOK = "crossed_book"
 
 
-class BadMessage(ValueError):
-    """A message that breaks a named rule (raised while decoding, counted by the reader)."""
+class BadMessage(DataError, ValueError):
+    """A message that breaks a named rule (raised while decoding, counted by the reader);
+    still a ValueError, so every reader that skips undecodable lines skips it too."""
 
     def __init__(self, rule: Rule, detail: str) -> None:
         super().__init__(detail)

@@ -49,7 +49,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         _redact,
     ]
     renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
-    processors: Iterable[Any] = [*shared, structlog.processors.format_exc_info, renderer]
+    # _redact again after format_exc_info: a traceback's text can hold a registered secret.
+    processors: Iterable[Any] = [*shared, structlog.processors.format_exc_info, _redact, renderer]
     structlog.configure(
         processors=list(processors),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
@@ -63,6 +64,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                _redact,
                 renderer,
             ],
         )

@@ -6,20 +6,22 @@ Cost model (the replay must not slow down):
   side, denials by reason, position, PnL, quoted spread, risk state) is read at
   scrape time by :class:`EngineCollector`: nothing per market event.
 * The per-batch observer (:meth:`SymbolMetrics.on_events`, one call per drained
-  list of ``EngineEvent``) adds one dict lookup per engine event, tracks the
-  average entry price on fills (for unrealised PnL), observes tick-to-quote
-  latency when the batch holds an order action
-  and feeds the markout histogram from ``markout`` events.
+  list of ``EngineEvent``) adds one dict lookup per engine event, observes
+  tick-to-quote latency when the batch holds an order action and feeds the markout
+  histogram from ``markout`` events. Average entry and realised/unrealised PnL are
+  the ledger's (:mod:`mmbot.portfolio.ledger`), read at scrape time, never recomputed.
 * :meth:`Metrics.refresh` (periodic, and before each scrape) updates book staleness.
 
 Units and formulas (all series carry ``symbol`` unless noted; money is in the
 quote currency, e.g. USDT, suffix ``_quote``; quantities in the base currency,
 suffix ``_base``; prices as floats of ``ticks x tick_size``):
 
-* ``mmbot_pnl_gross_quote`` = cash + position x mid; ``mmbot_pnl_net_quote`` =
-  gross - fees; ``mmbot_pnl_unrealized_quote`` = position x (mid - average entry),
-  average entry by the average-cost method (reset to the fill price when the
-  position flips sign); realised = gross - unrealised.
+* ``mmbot_pnl_gross_quote`` = cash + position x mark; ``mmbot_pnl_net_quote`` =
+  gross - fees; ``mmbot_pnl_unrealized_quote`` = position x (mark - average entry);
+  ``mmbot_avg_entry_price_quote`` = the ledger's average entry of the open position
+  (average-cost method, reset when the position crosses zero; NaN when flat);
+  realised = net - unrealised. The mark is the one mark rule of every PnL figure,
+  :func:`mmbot.portfolio.ledger.mark_ticks_from_mid` (the mid rounded to a tick).
 * ``mmbot_quoted_spread_bps`` = (our ask - our bid) / mid x 10^4; NaN while not
   quoting both sides.
 * ``mmbot_notional_quote`` = position x mid (signed).
@@ -64,7 +66,6 @@ from mmbot.domain.engine_events import (
     CancelAllRequested,
     CancelRequested,
     EngineEvent,
-    FillBooked,
     MarkoutResolved,
     OrderCancelConfirmed,
     OrderDenied,
@@ -74,6 +75,7 @@ from mmbot.domain.engine_events import (
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.observability import counters
+from mmbot.portfolio.ledger import mark_ticks_from_mid
 
 # ``*_created`` series double the exposition and no dashboard uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -148,13 +150,7 @@ class SymbolMetrics:
         self._markout_children = {h: markout.labels(self.symbol, label) for h, label in zip(horizons, self.horizon_labels, strict=True)}
         self._seen_book_updates = engine.book_updates
         self._last_book_wall = clock()
-        # Average-cost tracking for unrealised PnL (ticks, lots).
-        self._pos_lots = engine.ledger.position_lots
-        self._avg_ticks = engine.mid_ticks or 0.0
-        # A position restored from the journal before we started has no known entry: use the first mid.
-        self._avg_known = self._pos_lots == 0 or engine.mid_ticks is not None
         inst = engine.instrument
-        self._unit = float(inst.tick_size * inst.qty_unit)  # quote currency per tick x lot
         self._tick = float(inst.tick_size)
         self._qty_unit = float(inst.qty_unit)
 
@@ -171,30 +167,12 @@ class SymbolMetrics:
                 counts[i] += 1
                 if kind in _ACTION_KINDS:
                     acted = True
-            elif kind is FillBooked:
-                self._on_fill(ev)  # type: ignore[arg-type]
             elif kind is MarkoutResolved:
                 child = self._markout_children.get(ev.horizon_ns)  # type: ignore[attr-defined]
                 if child is not None:
                     child.observe(ev.bps)  # type: ignore[attr-defined]
         if acted and md_receipt_ns and step_done_ns >= md_receipt_ns:
             self._t2q.observe((step_done_ns - md_receipt_ns) * 1e-9)
-
-    def _on_fill(self, fill: FillBooked) -> None:
-        qty = fill.qty if fill.side == "BUY" else -fill.qty
-        price = float(fill.price)
-        pos = self._pos_lots
-        new = pos + qty
-        if not self._avg_known:
-            self._avg_ticks = price  # entry of a restored position unknown: start from this fill
-            self._avg_known = True
-        if pos == 0 or (pos > 0) == (qty > 0):
-            self._avg_ticks = (self._avg_ticks * abs(pos) + price * abs(qty)) / abs(new)
-        elif new == 0:
-            self._avg_ticks = 0.0
-        elif (new > 0) != (pos > 0):
-            self._avg_ticks = price  # flipped: the remainder was opened at this fill
-        self._pos_lots = new
 
     # --- periodic / at scrape ----------------------------------------------------------------
     def refresh(self) -> None:
@@ -208,17 +186,15 @@ class SymbolMetrics:
         return max(0.0, self.clock() - self._last_book_wall)
 
     def unrealized_pnl(self, mid_ticks: float | None) -> float:
-        ledger_pos = self.engine.ledger.position_lots
-        if ledger_pos != self._pos_lots:
-            # The ledger was restored (journal recovery): entry price unknown, start from the mark.
-            self._pos_lots = ledger_pos
-            self._avg_known = False
-        if mid_ticks is None or self._pos_lots == 0:
+        """The ledger's unrealised PnL at the mark of ``mid_ticks`` (0 before the first mid)."""
+        if mid_ticks is None:
             return 0.0
-        if not self._avg_known:
-            self._avg_ticks = mid_ticks
-            self._avg_known = True
-        return self._pos_lots * (mid_ticks - self._avg_ticks) * self._unit
+        return float(self.engine.ledger.unrealized_pnl(mark_ticks_from_mid(mid_ticks)))
+
+    def avg_entry_price(self) -> float:
+        """The ledger's average entry, quote per base unit; NaN when flat."""
+        avg = self.engine.ledger.avg_entry_ticks
+        return math.nan if avg is None else float(avg) * self._tick
 
 
 class EngineCollector(Collector):
@@ -249,7 +225,8 @@ class EngineCollector(Collector):
         mid = gauge("mmbot_mid_price_quote", "Mid price the engine uses, quote currency per base unit")
         gross = gauge("mmbot_pnl_gross_quote", "Gross PnL: cash + position x mid, quote currency")
         net = gauge("mmbot_pnl_net_quote", "Net PnL: gross - fees, quote currency")
-        unreal = gauge("mmbot_pnl_unrealized_quote", "Unrealised PnL: position x (mid - average entry), quote currency")
+        unreal = gauge("mmbot_pnl_unrealized_quote", "Unrealised PnL: position x (mark - average entry), quote currency")
+        avg_entry = gauge("mmbot_avg_entry_price_quote", "Average entry price of the open position (ledger, average cost); NaN when flat")
         fees = gauge("mmbot_fees_paid_quote", "Cumulative fees paid (negative = rebates), quote currency")
         spread = gauge("mmbot_quoted_spread_bps", "Our quoted spread (ask - bid) / mid in bps; NaN when not two-sided")
         open_orders = gauge("mmbot_open_orders", "Orders the engine tracks as open")
@@ -288,11 +265,12 @@ class EngineCollector(Collector):
             mid_price = mid_ticks * s._tick if mid_ticks is not None else math.nan
             mid.add_metric(label, mid_price)
             notional.add_metric(label, pos * mid_price if mid_ticks is not None else 0.0)
-            gross_value = ledger.gross_pnl_float(mid_ticks) if mid_ticks is not None else float(ledger.cash)
+            gross_value = ledger.gross_pnl_float(mark_ticks_from_mid(mid_ticks)) if mid_ticks is not None else float(ledger.cash)
             fees_value = float(ledger.fees_paid)
             gross.add_metric(label, gross_value)
             net.add_metric(label, gross_value - fees_value)
             unreal.add_metric(label, s.unrealized_pnl(mid_ticks))
+            avg_entry.add_metric(label, s.avg_entry_price())
             fees.add_metric(label, fees_value)
             bid, ask = e.quoted_bid, e.quoted_ask
             spread.add_metric(
@@ -324,7 +302,7 @@ class EngineCollector(Collector):
         journal.add_metric([], journal_records + sum(source() for source in self.metrics.journal_sources))
         yield from (
             events, book_updates, trades, quotes, orders, fills, denials, position, notional, mid, gross, net,
-            unreal, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
+            unreal, avg_entry, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
             markout_mean, reconnects, errors, md_rejected, journal,
         )  # fmt: skip
         if self.metrics.venue_balances is not None:

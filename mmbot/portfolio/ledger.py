@@ -1,26 +1,79 @@
-"""Position, cash, fees and PnL in exact arithmetic (quote currency).
+"""Position, cash, fees, average entry and PnL in exact arithmetic (quote currency).
 
-gross_pnl = cash_before_fees + position * mark        (realised + unrealised)
-net_pnl   = gross_pnl - fees_paid                      (fees < 0 are rebates)
+The ledger is the one owner of these figures: the summary, the risk gate, the metrics,
+the run record and the audit recompute all read them here.
 
-Prices are integer ticks and quantities integer lots; cash is a Decimal in the
-quote currency: notional = ticks * lots * tick_size * qty_unit, exactly.
+Units: prices are integer ticks, quantities integer lots (signed position: + long,
+- short); ``unit = tick_size x qty_unit`` is the quote currency of one tick x lot, so
+cash is ``cash_units x unit`` exactly. Fees are Decimals in the quote currency (< 0:
+rebates).
+
+=================  ==========================================================  ==============
+symbol             meaning                                                      unit
+=================  ==========================================================  ==============
+q                  position (``position_lots``)                                 lots
+p_i, n_i           price and size of fill i                                     ticks, lots
+cash               - sum of p_i x n_i over buys + over sells (``cash_units``)    tick x lot
+C                  cost basis of the open position (signed like q)              tick x lot
+A = C / q          average entry price (``avg_entry_ticks``, a Fraction)        ticks
+R                  realised PnL before fees (``realized_units``, a Fraction)    tick x lot
+M                  the mark (:func:`mark_ticks_from_mid`)                       ticks
+=================  ==========================================================  ==============
+
+Average-cost method, exact (Fractions: no float drift):
+
+* a fill that opens or adds to the position (same side as q, or q = 0) adds
+  ``p x n`` to C (signed): A is the size-weighted average of the open position's
+  entries;
+* a fill that reduces the position by ``c = min(n, |q|)`` lots books
+  ``R += sign(q) x c x (p - A)`` on the reducing part and leaves A unchanged for what
+  is left (``C = A x (q after)``);
+* a fill that crosses zero closes ``|q|`` lots as above and opens the remainder
+  ``n - |q|`` at ``p``: A is reset to the fill price; a flat position has no A (None).
+
+Then, for any mark M::
+
+    unrealised = q x M - C                         (= q x (M - A))
+    gross_pnl  = cash + q x M = R + unrealised     (realised + unrealised, exact)
+    net_pnl    = gross_pnl - fees_paid
+    realized_pnl() = R - fees_paid                 (fees are realised when paid)
+
+so ``realized_pnl() + unrealized_pnl(M) == net_pnl(M)`` exactly, because
+``cash + C == R`` after every fill.
+
+Mark rule (:func:`mark_ticks_from_mid`, the one place it is written): an L2 run marks at
+the mid rounded to the nearest tick, half a tick to the even tick; a bar backtest marks
+at the bar's close (already on the tick grid).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Side
 
 
+def mark_ticks_from_mid(mid_ticks: float) -> int:
+    """The mark of every PnL figure of an L2 run, in ticks: the mid rounded to the nearest
+    tick, a mid exactly half-way (a one-tick spread, bid + ask odd) to the even tick
+    (Python's ``round``).
+
+    Used by the summary, the risk gate's drawdown and daily loss, the metrics, the run
+    record's PnL series, the status line and the audit recompute, so they all agree. The
+    mid ``(bid + ask) / 2`` of integer ticks is a half-integer float, exact, so the
+    rounding is exact too.
+    """
+    return round(mid_ticks)
+
+
 class Ledger:
     __slots__ = (
         "_cash_units",
+        "_open_cost",
         "_unit",
         "ask_fills",
-        "avg_entry_ticks",
         "bid_fills",
         "fees_paid",
         "fills",
@@ -37,8 +90,8 @@ class Ledger:
         self._unit = instrument.tick_size * instrument.qty_unit
         self.position_lots = 0
         self._cash_units = 0  # integer, in tick*lot units: exact and fast
-        self.realized_units = 0
-        self.avg_entry_ticks = 0.0  # for display only
+        self._open_cost: Fraction = Fraction(0)  # C: cost basis of the open position, signed like it
+        self.realized_units: Fraction = Fraction(0)  # R: realised PnL before fees, tick*lot units
         self.fees_paid = Decimal(0)
         self.fills = 0
         self.bid_fills = 0
@@ -49,26 +102,45 @@ class Ledger:
 
     def apply_fill(self, side: Side, price_ticks: int, qty_lots: int, fee: Decimal) -> None:
         notional_units = price_ticks * qty_lots
+        pos = self.position_lots
+        signed = qty_lots if side is Side.BUY else -qty_lots
+        new = pos + signed
+        if pos == 0 or (pos > 0) == (signed > 0):
+            self._open_cost += notional_units if signed > 0 else -notional_units
+        else:
+            avg = self._open_cost / pos
+            closed = min(qty_lots, abs(pos))
+            self.realized_units += (closed if pos > 0 else -closed) * (price_ticks - avg)
+            if new == 0 or (new > 0) == (pos > 0):
+                self._open_cost = avg * new  # what is left keeps its average entry
+            else:
+                self._open_cost = Fraction(price_ticks * new)  # crossed zero: the rest opened here
         if side is Side.BUY:
             self._cash_units -= notional_units
-            self.position_lots += qty_lots
             self.bid_fills += 1
         else:
             self._cash_units += notional_units
-            self.position_lots -= qty_lots
             self.ask_fills += 1
+        self.position_lots = new
         self.fees_paid += fee
         self.fills += 1
         self.volume_lots += qty_lots
         self.volume_notional += Decimal(notional_units) * self._unit
-        ap = abs(self.position_lots)
+        ap = abs(new)
         if ap > self.max_abs_position_lots:
             self.max_abs_position_lots = ap
 
     def restore(self, position_lots: int, cash: Decimal, fees_paid: Decimal) -> None:
-        """Set the state rebuilt from a journal (crash recovery)."""
+        """Set a position whose fills are not known (venue balances since a baseline).
+
+        Its entry is not known either, so its cost basis is the cash it took: ``C =
+        -cash`` (A = -cash / q), realised 0 until the next fill. Journal recovery does not
+        use this: it replays the journal's fills through :meth:`apply_fill`.
+        """
         self.position_lots = position_lots
         self._cash_units = int(cash / self._unit)
+        self._open_cost = Fraction(-self._cash_units) if position_lots else Fraction(0)
+        self.realized_units = self._cash_units + self._open_cost  # cash + C == R, as after every fill
         self.fees_paid = fees_paid
         self.max_abs_position_lots = max(self.max_abs_position_lots, abs(position_lots))
 
@@ -78,8 +150,28 @@ class Ledger:
         return Decimal(self._cash_units) * self._unit
 
     @property
+    def cash_units(self) -> int:
+        """Cash from trading before fees, tick x lot units (exact)."""
+        return self._cash_units
+
+    @property
     def position(self) -> Decimal:
         return self.instrument.qty(self.position_lots)
+
+    @property
+    def avg_entry_ticks(self) -> Fraction | None:
+        """A: the size-weighted average entry of the open position, ticks; None when flat."""
+        if self.position_lots == 0:
+            return None
+        return self._open_cost / self.position_lots
+
+    def realized_pnl(self) -> Fraction:
+        """R - fees: realised PnL net of fees, quote currency (exact)."""
+        return self.realized_units * Fraction(self._unit) - Fraction(self.fees_paid)
+
+    def unrealized_pnl(self, mark_ticks: int) -> Fraction:
+        """q x M - C = q x (M - A): the open position at the mark, quote currency (exact)."""
+        return (self.position_lots * mark_ticks - self._open_cost) * Fraction(self._unit)
 
     def gross_pnl(self, mark_ticks: int) -> Decimal:
         return Decimal(self._cash_units + self.position_lots * mark_ticks) * self._unit

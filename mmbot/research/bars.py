@@ -71,7 +71,7 @@ import orjson
 
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Side
-from mmbot.errors import DataError
+from mmbot.errors import ConfigError, DataError
 from mmbot.portfolio.ledger import Ledger
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.portfolio.metrics import FillRecord, Performance, compute_performance
@@ -438,7 +438,7 @@ def run_bar_backtest(
     size = inst.to_lots(Decimal(str(params.order_size)))
     q_max = inst.to_lots(Decimal(str(params.max_inventory)))
     if size <= 0:
-        raise ValueError(f"order_size {params.order_size} is below the step size {inst.step_size}")
+        raise ConfigError(f"order_size {params.order_size} is below the step size {inst.step_size}")
     opens = np.rint(bars.open / tick).astype(np.int64).tolist()
     highs = np.rint(bars.high / tick).astype(np.int64).tolist()
     lows = np.rint(bars.low / tick).astype(np.int64).tolist()

@@ -35,6 +35,7 @@ import orjson
 from mmbot.domain.engine_events import EngineEvent, FillBooked, MarkoutResolved
 from mmbot.engine.engine import Engine
 from mmbot.errors import DataError
+from mmbot.portfolio.ledger import mark_ticks_from_mid
 from mmbot.portfolio.metrics import FillRecord, Performance, compute_performance
 from mmbot.research.bars import BarResult, Bars
 
@@ -231,7 +232,7 @@ class SeriesRecorder:
         c["bid"].append(None if e.quoted_bid is None else e.quoted_bid * tick)
         c["ask"].append(None if e.quoted_ask is None else e.quoted_ask * tick)
         c["inventory"].append(e.ledger.position_lots * self._unit)
-        gross = e.ledger.gross_pnl_float(mid) if mid is not None else float(e.ledger.cash)
+        gross = e.ledger.gross_pnl_float(mark_ticks_from_mid(mid)) if mid is not None else float(e.ledger.cash)
         c["gross_pnl"].append(gross)
         c["net_pnl"].append(gross - float(e.ledger.fees_paid))
         touch = e.touch() if e.book.is_synced else None

@@ -199,14 +199,31 @@ def test_process_counters_when_bumped_appear_and_unknown_kinds_stay_bounded() ->
     assert not any(labels == frozenset({("kind", "something new")}) for _, labels in after)
 
 
-def test_unrealized_pnl_when_position_restored_before_start_measures_from_first_mid() -> None:
+def test_unrealized_pnl_when_position_restored_before_start_measures_from_its_cost() -> None:
     built = build_replay(load_settings(environ={}), "20260101T000000Z-test0000")
     built.engine.ledger.restore(5000, Decimal("-3.05"), Decimal(0))  # as journal recovery does, before metrics start
     metrics = Metrics(version="x", config_hash="y", mode="paper", process_metrics=False)
     view = metrics.add_engine(built.engine)
 
-    at_first_mid = view.unrealized_pnl(61_000_00.0)
+    at_cost = view.unrealized_pnl(61_000_00.0)  # 3.05 USDT for 0.00005 BTC: entry 61,000.00
     later = view.unrealized_pnl(61_010_00.0)
 
-    assert at_first_mid == 0.0
+    assert at_cost == 0.0
     assert later == pytest.approx(5000 * 1e-8 * 10.00)
+
+
+def test_avg_entry_and_pnl_gauges_when_replayed_then_equal_the_ledgers_at_the_mark() -> None:
+    built, metrics, view, _ = build(events=40_000)
+    engine = built.engine
+    ledger = engine.ledger
+    if ledger.position_lots == 0:  # leave a position open so the entry is defined
+        ledger.apply_fill(Side.BUY, engine.mark_ticks(), 1000, Decimal(0))
+    s = samples(metrics)
+    sym = {"symbol": "BTC/USDT"}
+    mark = engine.mark_ticks()
+    assert ledger.avg_entry_ticks is not None
+
+    assert value(s, "mmbot_avg_entry_price_quote", **sym) == float(ledger.avg_entry_ticks) * 0.01
+    assert value(s, "mmbot_pnl_unrealized_quote", **sym) == float(ledger.unrealized_pnl(mark))
+    assert value(s, "mmbot_pnl_net_quote", **sym) == pytest.approx(float(engine.net_pnl()), abs=1e-9)
+    assert view.avg_entry_price() == float(ledger.avg_entry_ticks) * 0.01

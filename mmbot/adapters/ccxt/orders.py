@@ -14,10 +14,16 @@ from typing import Any
 import ccxt
 
 from mmbot.adapters.ccxt.errors import Outcome, classify
+from mmbot.errors import VenueError
 
 
-class VenueCallError(Exception):
-    """A ccxt call failed; ``outcome`` says what it means for us."""
+class VenueCallError(VenueError):
+    """A ccxt call failed; ``outcome`` says what it means for us.
+
+    Callers classify it by ``outcome.kind`` (retryable or not, reject, back off), never
+    by its class: a VenueError, not a TemporaryVenueError, so no ``except
+    TemporaryVenueError`` retries an order call that must not be repeated blindly.
+    """
 
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.message)
