@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from mmbot.errors import ConfigError
+
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -82,7 +84,7 @@ class NonDecimal:
         return f"must be a plain decimal number, was {was}; write it in decimal digits, or quote it if it is meant as text"
 
 
-class DuplicateKeyError(yaml.YAMLError):
+class DuplicateKeyError(ConfigError, yaml.YAMLError):
     def __init__(self, key: str, where: str, first_line: int, line: int) -> None:
         super().__init__(f"key {key!r} appears twice in {where} (lines {first_line} and {line}); each key may appear once")
         self.key = key

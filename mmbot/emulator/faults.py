@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmbot.engine.session import split_fault_spec
+from mmbot.errors import ConfigError
 
 ONE_SHOT = frozenset({"drop", "gap", "garbage", "malformed"})
 TIMED = frozenset({"freeze", "http429", "http418", "http5xx", "slow", "reject", "skew"})
@@ -65,7 +66,7 @@ MAX_DELAY_MS = 60_000.0
 MAX_SKEW_MS = 3_600_000.0
 
 
-class FaultInputError(ValueError):
+class FaultInputError(ConfigError, ValueError):
     """A fault parameter out of its range: says which one and what was given."""
 
     def __init__(self, param: str, value: Any, rule: str) -> None:
