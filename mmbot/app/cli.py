@@ -7,18 +7,15 @@ exit non-zero (2 for usage/config errors); they never show a traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from mmbot import __version__
-from mmbot.app.settings import Settings, config_hash, load_settings, make_run_id, redacted_dict
-from mmbot.errors import ConfigError, MmbotError
+from mmbot.app.console import console, err_console, fail, guarded, print_summary, settings_for
+from mmbot.app.settings import config_hash, make_run_id, redacted_dict
+from mmbot.errors import ConfigError
 
 app = typer.Typer(
     name="mmbot",
@@ -27,54 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 2) -> None:
-    from mmbot.observability.logging import scrub
-
-    message = scrub(message)  # registered keys never reach an error message
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def guarded(func: F) -> F:
-    """Map MmbotError to a one-line message and its exit status."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MmbotError as exc:
-            fail(str(exc), exc.exit_code)
-        except ValueError as exc:
-            fail(str(exc), 2)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings_for(config: str | None, overrides: dict[str, Any] | None = None) -> Settings:
-    return load_settings(config, overrides=overrides)
-
-
-def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
-    for key, value in summary.items():
-        if isinstance(value, (dict, list)):
-            value = orjson.dumps(value).decode()
-        table.add_row(key, str(value))
-    console.print(table)
 
 
 @app.callback(invoke_without_command=True)
@@ -237,4 +189,4 @@ def entrypoint() -> None:
 if __name__ == "__main__":  # pragma: no cover
     entrypoint()
 
-__all__ = ["Path", "app", "entrypoint", "fail", "guarded", "make_run_id", "print_summary", "settings_for"]
+__all__ = ["Path", "app", "console", "entrypoint", "err_console", "fail", "guarded", "make_run_id", "print_summary", "settings_for"]

@@ -71,7 +71,7 @@ def summarize(directory: Path) -> tuple[dict[str, Any], int]:
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import console, err_console, guarded
+    from mmbot.app.console import console, err_console, guarded
 
     audit = typer.Typer(help="Audit journals: verify the hash chain, recompute the summary, check for wash trades.", no_args_is_help=True)
 
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
             doc: Any = outs[0] if len(outs) == 1 else outs
             typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         else:
-            from mmbot.app.cli import print_summary
+            from mmbot.app.console import print_summary
 
             for out in outs:
                 print_summary(out, f"journal summary {Path(out['journal']).name}")

@@ -74,7 +74,7 @@ def _print(data: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded
+    from mmbot.app.console import guarded
 
     ctl = typer.Typer(help="Operate a running daemon over its admin endpoint (127.0.0.1, token from MMBOT_ADMIN__TOKEN).",
                       no_args_is_help=True)

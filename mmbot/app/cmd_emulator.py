@@ -52,7 +52,7 @@ async def _until_signal(duration: float | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded, settings_for
+    from mmbot.app.console import guarded, settings_for
 
     @app.command()
     @guarded

@@ -22,7 +22,7 @@ ConfigOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded
+    from mmbot.app.console import guarded
 
     @app.command("optimize")
     @guarded
@@ -83,7 +83,7 @@ def run_optimize(
 ) -> None:
     from rich.table import Table
 
-    from mmbot.app.cli import console, err_console, settings_for
+    from mmbot.app.console import console, err_console, settings_for
     from mmbot.app.settings import make_run_id
     from mmbot.errors import ConfigError
     from mmbot.research.bars import bundled_bars_path, check_bars, load_bars

@@ -68,7 +68,7 @@ def _child_env(base_url: str, audit_dir: str, extra: dict[str, str]) -> dict[str
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded, settings_for
+    from mmbot.app.console import guarded, settings_for
 
     @app.command()
     @guarded
@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
         Console().print(view)
         print(f"sandbox venue outcomes: {sandbox.get('venue_outcomes')}; open orders left: {sandbox.get('venue_open_orders')}")
         if out:
-            from mmbot.app.runner import write_json_atomic
+            from mmbot.app.run_support import write_json_atomic
 
             write_json_atomic(out, {"duration_s": duration, "speed": speed, "data": paths, "divergence": table,
                                     "paper": paper, "sandbox": sandbox, "emulator": {"open_orders": state.get("open_orders")}})

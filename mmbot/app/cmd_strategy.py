@@ -17,7 +17,7 @@ ConfigOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import console, guarded, settings_for
+    from mmbot.app.console import console, guarded, settings_for
 
     @app.command("breakeven")
     @guarded

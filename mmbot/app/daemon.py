@@ -125,7 +125,7 @@ def run_daemon(
         summary = asyncio.run(run_paper(runner, emit, tasks))
     hooks.after_run(runner)
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary["fills"], net_pnl=summary["net_pnl"])
-    from mmbot.app.cli import print_summary
+    from mmbot.app.console import print_summary
 
     print_summary(summary)
     sys.stdout.flush()

@@ -136,13 +136,13 @@ class LiveRunner:
     def build_slot(self, instrument: Instrument) -> Slot:
         """Paper trading on a live feed: the replay's kernel (mmbot.app.wiring.build_replay),
         the same engine, venue class, config and session, stepped with the feed's events."""
-        from mmbot.app import cmd_research, wiring
+        from mmbot.app import run_record, wiring
 
         s = self.settings
         built = wiring.build_replay(s, self.run_id, instrument=instrument, global_limit=self.global_limit, wallet=self.wallet)
         slot = Slot(instrument=instrument, book=built.engine.book, engine=built.engine, executor=PaperExecutor(built.venue),
                     validator=built.session.validator, built=built)
-        make_recorder = cmd_research.recorder_factory(s, self.recorders)
+        make_recorder = run_record.recorder_factory(s, self.recorders)
         if make_recorder is not None:
             slot.recorder = make_recorder(built.engine)
             on_events = slot.recorder.on_events
@@ -462,8 +462,8 @@ class LiveRunner:
 
     def _paper_finish(self) -> dict[str, Any]:
         """Paper: cancel everything through the session, then the replay's summary and run record."""
-        from mmbot.app import cmd_research
-        from mmbot.app.runner import paper_summary
+        from mmbot.app import run_record
+        from mmbot.app.run_support import paper_summary
         from mmbot.marketdata.capture import ReadStats
 
         now = time.time_ns()
@@ -486,7 +486,7 @@ class LiveRunner:
                 feed=self._feed_fields(symbol), data_source="live",
             )
             if slot.recorder is not None and slot is next(iter(self.slots.values())):
-                cmd_research.write_l2_record(self.settings, summary, [slot.recorder], None, [])
+                run_record.write_l2_record(self.settings, summary, [slot.recorder], None, [])
             per_symbol[symbol] = summary
         return per_symbol
 
@@ -510,8 +510,8 @@ def drive(make_runner: Callable[[Callable[[str], None]], LiveRunner], summary_js
     """Run a live/sandbox runner under uvloop, write and print its summary (``hide``: fields not in the table)."""
     from rich.console import Console
 
-    from mmbot.app.cli import print_summary
-    from mmbot.app.runner import write_json_atomic
+    from mmbot.app.console import print_summary
+    from mmbot.app.run_support import write_json_atomic
 
     out = Console(stderr=False)
 

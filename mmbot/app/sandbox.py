@@ -174,9 +174,9 @@ class SandboxRunner(LiveRunner):
         slot = Slot(instrument=instrument, book=engine.book, engine=engine, executor=self.executor,
                     validator=MarketDataValidator(wiring.validation_rules(self.settings)))
         counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
-        from mmbot.app import cmd_research
+        from mmbot.app import run_record
 
-        make_recorder = cmd_research.recorder_factory(self.settings, self.recorders)
+        make_recorder = run_record.recorder_factory(self.settings, self.recorders)
         if make_recorder is not None:
             slot.recorder = make_recorder(engine)  # the run record (mmbot report), as every mode
         return slot
@@ -531,11 +531,11 @@ class SandboxRunner(LiveRunner):
         else:
             first_slot = next(iter(self.slots.values()))
             if first_slot.recorder is not None:
-                from mmbot.app import cmd_research
+                from mmbot.app import run_record
 
                 first = per_symbol[first_slot.instrument.symbol]
                 first.update(first_slot.recorder.performance().fields())
-                cmd_research.write_l2_record(self.settings, first, [first_slot.recorder], None, [])
+                run_record.write_l2_record(self.settings, first, [first_slot.recorder], None, [])
             summary = dict(next(iter(per_symbol.values())))
             if len(per_symbol) > 1:
                 summary["symbols"] = per_symbol
