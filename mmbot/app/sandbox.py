@@ -55,8 +55,8 @@ import structlog
 import yaml
 from pydantic import SecretStr
 
+from mmbot import strict_yaml
 from mmbot.adapters.ccxt.exchange import build_exchange
-from mmbot.app import strict_yaml
 from mmbot.app.live import LiveRunner, Slot, drive, exchange_params
 from mmbot.app.live_journal import LiveJournal
 from mmbot.app.settings import Settings

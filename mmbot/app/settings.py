@@ -6,7 +6,7 @@ of ``.inf`` or ``1e308`` used to pass ``check-config`` and then break the run (a
 OverflowError in the strategy, or ``stale_book_ms: .inf`` silently switching the
 stale-book watchdog off), so both are now errors naming the field.
 
-Files are read with :mod:`mmbot.app.strict_yaml`: duplicate keys and YAML 1.1's
+Files are read with :mod:`mmbot.strict_yaml`: duplicate keys and YAML 1.1's
 non-decimal numbers (``0x10``, ``017``, ``1:30``) are errors naming the key or field,
 not silently a different value.
 
@@ -46,7 +46,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from mmbot.app import strict_yaml
+from mmbot import strict_yaml
 from mmbot.errors import ConfigError
 
 ENV_PREFIX = "MMBOT_"
@@ -718,7 +718,7 @@ def _read_config_text(p: Path) -> str:
 
 
 def parse_config_text(text: str, source: str) -> dict[str, Any]:
-    """Strict YAML (see mmbot.app.strict_yaml) holding a mapping; ConfigError names ``source``."""
+    """Strict YAML (see mmbot.strict_yaml) holding a mapping; ConfigError names ``source``."""
     try:
         data = strict_yaml.load(text)
     except yaml.YAMLError as exc:
