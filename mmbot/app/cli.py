@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 
 from mmbot import __version__
+from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_research, cmd_sandbox, cmd_strategy
 from mmbot.app.console import console, err_console, fail, guarded, print_summary, settings_for
 from mmbot.app.settings import config_hash, make_run_id, redacted_dict
+from mmbot.engine.session import parse_faults
 from mmbot.errors import ConfigError
+from mmbot.strategy.breakeven import check_breakeven_settings
 
 app = typer.Typer(
     name="mmbot",
@@ -46,11 +50,9 @@ def check_config(
 ) -> None:
     """Print the resolved config (secrets redacted) or name every invalid field (exit 2)."""
     settings = settings_for(path or config)
-    from mmbot.strategy.breakeven import check_breakeven_settings
 
     problem = check_breakeven_settings(settings)
     data = redacted_dict(settings)
-    import yaml
 
     console.print(yaml.safe_dump(data, sort_keys=False), highlight=False, markup=False)
     console.print(f"# config hash {config_hash(settings)}", highlight=False, markup=False)
@@ -59,8 +61,6 @@ def check_config(
 
 
 def _fault_tuple(faults: str | None) -> tuple[Any, ...]:
-    from mmbot.engine.session import parse_faults
-
     try:
         return parse_faults(faults)
     except ValueError as exc:
@@ -101,7 +101,7 @@ def run(
     fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Run the daemon: paper trading on the bundled capture by default."""
-    from mmbot.app.daemon import run_daemon
+    from mmbot.app.daemon import run_daemon  # ccxt and aiohttp (through live/sandbox): only for mmbot run
 
     if fresh and resume:
         raise ConfigError(
@@ -152,7 +152,7 @@ def backtest(
     fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Backtest on an L2 capture (default: bundled) or on OHLCV bars (--bars)."""
-    from mmbot.app.backtest_cmd import run_backtest_command
+    from mmbot.app.backtest_cmd import run_backtest_command  # the audit journal and replay stack: only for mmbot backtest
 
     settings = settings_for(config, _sim_overrides(fill_model, latency_ms))
     run_backtest_command(
@@ -170,7 +170,6 @@ def backtest(
 
 def _register_extensions() -> None:
     # Each area adds its own commands, so areas never edit this file at once.
-    from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_research, cmd_sandbox, cmd_strategy
 
     for module in (cmd_strategy, cmd_research, cmd_optimize, cmd_audit, cmd_ctl, cmd_emulator, cmd_sandbox):
         module.register(app)

@@ -24,7 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> None:
-    from mmbot.observability.logging import scrub
+    from mmbot.observability.logging import scrub  # as moved from cli.py: the error mapping is being reworked elsewhere
 
     message = scrub(message)  # registered keys never reach an error message
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -33,7 +33,7 @@ def fail(message: str, code: int = 2) -> None:
 
 def guarded(func: F) -> F:
     """Map MmbotError to a one-line message and its exit status."""
-    import functools
+    import functools  # as moved from cli.py: the error mapping is being reworked elsewhere
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

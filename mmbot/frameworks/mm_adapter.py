@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mmbot.frameworks.base import StrategyConfig, StrategyFramework
-from mmbot.strategy.simple import SimpleParams, bar_quotes
+from mmbot.strategy.simple import SimpleMarketMaker, SimpleParams, bar_quotes
 
 LOTS_PER_UNIT = 100_000_000  # 1e-8 base units per lot, as mmbot.domain.instrument
 
@@ -46,7 +46,7 @@ class BacktraderFill:
 
 def _require_backtrader() -> Any:
     try:
-        import backtrader as bt
+        import backtrader as bt  # backtrader is optional: only for the backtrader framework
     except ImportError as exc:  # pragma: no cover - dev installs have it
         raise ImportError("backtrader is an optional extra: pip install 'mmbot[backtrader]'") from exc
     return bt
@@ -131,8 +131,6 @@ class MarketMakerAdapter:
     def to_framework(self) -> Any:
         if self.config.framework is StrategyFramework.BACKTRADER:
             return self.to_backtrader()
-        from mmbot.strategy.simple import SimpleMarketMaker
-
         return SimpleMarketMaker(self.params)
 
 
