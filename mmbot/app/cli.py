@@ -17,9 +17,7 @@ from mmbot import __version__
 from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_research, cmd_sandbox, cmd_strategy
 from mmbot.app.console import console, err_console, fail, guarded, print_summary, settings_for
 from mmbot.app.settings import config_hash, make_run_id, redacted_dict
-from mmbot.engine.session import parse_faults
 from mmbot.errors import ConfigError
-from mmbot.strategy.breakeven import check_breakeven_settings
 
 app = typer.Typer(
     name="mmbot",
@@ -50,6 +48,7 @@ def check_config(
 ) -> None:
     """Print the resolved config (secrets redacted) or name every invalid field (exit 2)."""
     settings = settings_for(path or config)
+    from mmbot.strategy.breakeven import check_breakeven_settings  # engine stack (numpy): not for every mmbot call
 
     problem = check_breakeven_settings(settings)
     data = redacted_dict(settings)
@@ -61,6 +60,8 @@ def check_config(
 
 
 def _fault_tuple(faults: str | None) -> tuple[Any, ...]:
+    from mmbot.engine.session import parse_faults  # engine stack (numpy): not for every mmbot call
+
     try:
         return parse_faults(faults)
     except ValueError as exc:

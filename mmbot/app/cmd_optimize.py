@@ -24,7 +24,6 @@ from mmbot.app.console import console as stdout_console
 from mmbot.app.console import err_console, guarded, settings_for
 from mmbot.app.settings import make_run_id
 from mmbot.errors import ConfigError
-from mmbot.strategy.breakeven import breakeven_flags_for
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
@@ -259,6 +258,9 @@ def run_optimize(
     )
     # Optimisation flags (does not refuse) settings below the break-even spread: the
     # seed's own grid has rows below it once fees are counted.
+    from mmbot.strategy.breakeven import (
+        breakeven_flags_for,  # engine stack (numpy): not for every mmbot call
+    )
     records = result.records()
     fees = settings.fees
     for rec in records:

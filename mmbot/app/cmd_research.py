@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from mmbot.app.console import console, guarded
-from mmbot.app.run_record import make_report
 from mmbot.app.settings import load_settings
 from mmbot.observability.logging import configure_logging
 
@@ -30,6 +29,9 @@ def register(app: typer.Typer) -> None:
         """Write the HTML report (charts, self-contained) and a PNG of the main chart; print their paths."""
         settings = load_settings(config)
         configure_logging(settings.log.level, settings.log.format)
+        from mmbot.app.run_record import (
+            make_report,  # engine stack (numpy): not for every mmbot call
+        )
         html_path, png_path = make_report(run, out)
         console.print(str(html_path), highlight=False, soft_wrap=True)
         console.print(str(png_path), highlight=False, soft_wrap=True)

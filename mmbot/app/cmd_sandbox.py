@@ -32,8 +32,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mmbot.app.console import guarded, settings_for
-from mmbot.app.run_support import write_json_atomic
-from mmbot.app.wiring import capture_paths
 from mmbot.errors import ConfigError
 from mmbot.marketdata.capture import check_capture_files
 from mmbot.observability.logging import configure_logging, register_secret
@@ -96,6 +94,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--speed must be > 0, was {speed}")
         settings = settings_for(config)
         configure_logging(settings.log.level, settings.log.format)
+        from mmbot.app.wiring import (
+            capture_paths,  # engine stack (numpy): not for every mmbot call
+        )
         paths = capture_paths(settings, data)
         check_capture_files(paths)
         key, secret = "cmp-" + secrets.token_hex(8), "cmp-" + secrets.token_hex(16)
@@ -146,6 +147,7 @@ def register(app: typer.Typer) -> None:
         Console().print(view)
         print(f"sandbox venue outcomes: {sandbox.get('venue_outcomes')}; open orders left: {sandbox.get('venue_open_orders')}")
         if out:
+            from mmbot.app.run_support import write_json_atomic  # engine stack (numpy): not for every mmbot call
             write_json_atomic(out, {"duration_s": duration, "speed": speed, "data": paths, "divergence": table,
                                     "paper": paper, "sandbox": sandbox, "emulator": {"open_orders": state.get("open_orders")}})
         sys.stdout.flush()

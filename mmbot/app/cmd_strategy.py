@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from mmbot.app.console import console, guarded, settings_for
-from mmbot.strategy.breakeven import breakeven_spread_bps, quoted_spread_bps
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
@@ -34,6 +33,10 @@ def register(app: typer.Typer) -> None:
         fee = float(fees.maker_fee_bps) if fee_bps is None else fee_bps
         slip = float(fees.slippage_bps) if slippage_bps is None else slippage_bps
         profit = float(fees.profit_bps) if profit_bps is None else profit_bps
+        from mmbot.strategy.breakeven import (  # engine stack (numpy): not for every mmbot call
+            breakeven_spread_bps,
+            quoted_spread_bps,
+        )
         be = breakeven_spread_bps(fee, slip, profit)
         spread = quoted_spread_bps(settings.strategy)
         out = [
