@@ -25,23 +25,27 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
 from aiohttp import web
 
+from mmbot.app.controls import Controls
+from mmbot.app.settings import Settings
 from mmbot.domain.risk import parse_reason
-
-if TYPE_CHECKING:
-    from mmbot.app.controls import Controls
-    from mmbot.app.live import LiveRunner
-    from mmbot.app.runner import Runner
 
 log = structlog.get_logger("mmbot.admin")
 
 ADMIN_HOST = "127.0.0.1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ControlledRunner(Protocol):
+    """What :func:`serve` needs of a runner: the replay, live and sandbox runners all satisfy it."""
+
+    settings: Settings
+    controls: Controls
 
 
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
@@ -104,7 +108,7 @@ def build_app(controls: Controls, token: str) -> web.Application:
     return app
 
 
-async def serve(runner: Runner | LiveRunner, state: Any) -> None:
+async def serve(runner: ControlledRunner, state: Any) -> None:
     """Runner task (replay, live or sandbox runner): serve until ``state.stop`` is set; a port that cannot be bound is logged, not fatal."""
     settings = runner.settings.admin
     token = settings.token.get_secret_value() if settings.token is not None else ""

@@ -6,20 +6,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
+from mmbot.app import hooks_audit
+from mmbot.app.bar_backtest import run_bar_backtest_command
 from mmbot.app.fills_json import FillLog
-from mmbot.app.runner import replay_data_fields, write_json_atomic
+from mmbot.app.run_record import print_report, recorder_factory, write_l2_record
+from mmbot.app.run_support import replay_data_fields, write_json_atomic
 from mmbot.app.settings import Settings, make_run_id
 from mmbot.app.wiring import build_instrument, build_replay, capture_paths, replay_instrument, wallet_fields
 from mmbot.engine.session import Fault
 from mmbot.engine.summary import build_summary
-from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
+from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, check_capture_files, read_stream
+from mmbot.observability.logging import configure_logging
 from mmbot.strategy.breakeven import breakeven_flags
 
 
 def _log_warn(event: str, fields: dict[str, Any]) -> None:
     # Damaged capture input (truncated tail, garbage line, time going back): logged, survived.
-    import structlog
-
     structlog.get_logger("mmbot.backtest").warning(event, **fields)
 
 
@@ -106,43 +110,31 @@ def run_backtest_command(
     print_summary: Callable[[dict[str, Any], str], None],
     fills_json: str | None = None,
 ) -> None:
-    from mmbot.observability.logging import configure_logging
-
     configure_logging(settings.log.level, settings.log.format)
     if bars is not None:
-        from mmbot.app import cmd_research
-
-        cmd_research.run_bar_backtest_command(settings, bars=bars, summary_json=summary_json, out=out, report=report, print_summary=print_summary)
+        run_bar_backtest_command(settings, bars=bars, summary_json=summary_json, out=out, report=report, print_summary=print_summary)
         return
     paths = capture_paths(settings, data)
-    from mmbot.marketdata.capture import check_capture_files
-
     check_capture_files(paths)  # a missing or unreadable file fails before a journal is created
     fill_log: FillLog | None = None
     observers: list[Callable[[list[Any]], None]] = []
     if fills_json:
         fill_log = FillLog(build_instrument(settings))  # the replay's symbol: replay_instrument checks it is symbols[0]
         observers.append(fill_log.observe)
-    from mmbot.app import hooks_audit
-
     run_id = make_run_id(settings)
     journal = hooks_audit.backtest_journal(settings, run_id, paths)  # None when audit.enabled is false
     if journal is not None:
         observers.insert(0, journal.observe)
-    from mmbot.app import cmd_research
-
     recorders: list[Any] = []  # the run record (mmbot report), unless record.enabled is false
     summary, _ = run_l2_backtest(
         settings, paths, run_id=run_id, faults=faults, observers=observers, on_built=journal.attach if journal is not None else None,
-        recorder_for=cmd_research.recorder_factory(settings, recorders, force=bool(out or report)),
+        recorder_for=recorder_factory(settings, recorders, force=bool(out or report)),
     )
     journal_error = journal.seal(summary) if journal is not None else None
-    record_dir = cmd_research.write_l2_record(settings, summary, recorders, out, paths)
+    record_dir = write_l2_record(settings, summary, recorders, out, paths)
     if summary_json:
         write_json_atomic(summary_json, summary)
     if summary.get("data_sequence_gaps") or summary.get("book_gaps"):
-        import structlog
-
         structlog.get_logger("mmbot.backtest").warning(
             "capture_sequence_gaps", data_gaps=summary.get("data_sequence_gaps"), book_gaps=summary.get("book_gaps"), snapshot_requests=summary.get("snapshot_requests")
         )
@@ -150,6 +142,6 @@ def run_backtest_command(
         write_json_atomic(fills_json, fill_log.document(summary["run_id"], "backtest"))
     print_summary(summary, "backtest summary")
     if report and record_dir is not None:
-        cmd_research.print_report(record_dir)
+        print_report(record_dir)
     if journal_error is not None:
         raise journal_error  # exit 3: the journal could not be written (trading was halted)

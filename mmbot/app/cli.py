@@ -17,18 +17,17 @@ Exit statuses of every command wrapped by :func:`guarded`:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
+import yaml
 
 from mmbot import __version__
-from mmbot.app.settings import Settings, config_hash, load_settings, make_run_id, redacted_dict
-from mmbot.errors import ConfigError, MmbotError
+from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_research, cmd_sandbox, cmd_strategy
+from mmbot.app.console import console, describe_internal_error, err_console, fail, guarded, print_summary, settings_for
+from mmbot.app.settings import config_hash, make_run_id, redacted_dict
+from mmbot.errors import ConfigError
 
 app = typer.Typer(
     name="mmbot",
@@ -37,89 +36,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 2) -> None:
-    from rich.markup import escape
-
-    from mmbot.observability.logging import scrub
-
-    message = scrub(message)  # registered keys never reach an error message
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def describe_internal_error(exc: Exception) -> str:
-    """``<type>: <message>`` on one line; an exception group also names its first error."""
-    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    while isinstance(exc, BaseExceptionGroup) and isinstance(exc.exceptions[0], Exception):
-        exc = exc.exceptions[0]
-        text += f": {type(exc).__name__}: {' '.join(str(exc).split())}"
-    return text
-
-
-def log_internal_error(exc: Exception, command: str, config: str | None) -> None:
-    """The full traceback, at error level, in the log (configured from ``log.*`` if the
-    command had not configured logging yet)."""
-    import structlog
-
-    from mmbot.observability.logging import configure_logging
-
-    if not structlog.is_configured():
-        try:
-            log_settings = load_settings(config).log
-            level, fmt = log_settings.level, log_settings.format
-        except MmbotError:  # the config cannot be read: the defaults still log the crash
-            level, fmt = "info", "auto"
-        configure_logging(level, fmt)
-    structlog.get_logger("mmbot.cli").error(
-        "command_crashed", command=command, error_type=type(exc).__name__, error=str(exc), exc_info=exc
-    )
-
-
-def guarded(func: F) -> F:
-    """Map MmbotError to its one-line message and exit status; anything else is an internal
-    error: one line and exit 1, the traceback in the log (module docstring)."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MmbotError as exc:
-            fail(str(exc), exc.exit_code)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise  # typer's own exits (typer.Exit is a RuntimeError) and usage errors (BadParameter)
-        except Exception as exc:  # our bug: crash loudly, but in the log, not as a bare traceback
-            config = kwargs.get("config")
-            log_internal_error(exc, func.__name__, config if isinstance(config, str) else None)
-            fail(f"internal error: {describe_internal_error(exc)} (traceback in the log)", 1)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings_for(config: str | None, overrides: dict[str, Any] | None = None) -> Settings:
-    return load_settings(config, overrides=overrides)
-
-
-def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
-    for key, value in summary.items():
-        if isinstance(value, (dict, list)):
-            value = orjson.dumps(value).decode()
-        table.add_row(key, str(value))
-    console.print(table)
 
 
 @app.callback(invoke_without_command=True)
@@ -139,11 +58,10 @@ def check_config(
 ) -> None:
     """Print the resolved config (secrets redacted) or name every invalid field (exit 2)."""
     settings = settings_for(path or config)
-    from mmbot.strategy.breakeven import check_breakeven_settings
+    from mmbot.strategy.breakeven import check_breakeven_settings  # engine stack (numpy): not for every mmbot call
 
     problem = check_breakeven_settings(settings)
     data = redacted_dict(settings)
-    import yaml
 
     console.print(yaml.safe_dump(data, sort_keys=False), highlight=False, markup=False)
     console.print(f"# config hash {config_hash(settings)}", highlight=False, markup=False)
@@ -152,7 +70,7 @@ def check_config(
 
 
 def _fault_tuple(faults: str | None) -> tuple[Any, ...]:
-    from mmbot.engine.session import parse_faults
+    from mmbot.engine.session import parse_faults  # engine stack (numpy): not for every mmbot call
 
     try:
         return parse_faults(faults)
@@ -194,7 +112,7 @@ def run(
     fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Run the daemon: paper trading on the bundled capture by default."""
-    from mmbot.app.daemon import run_daemon
+    from mmbot.app.daemon import run_daemon  # ccxt and aiohttp (through live/sandbox): only for mmbot run
 
     if fresh and resume:
         raise ConfigError(
@@ -247,7 +165,7 @@ def backtest(
     fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Backtest on an L2 capture (default: bundled) or on OHLCV bars (--bars)."""
-    from mmbot.app.backtest_cmd import run_backtest_command
+    from mmbot.app.backtest_cmd import run_backtest_command  # the audit journal and replay stack: only for mmbot backtest
 
     settings = settings_for(config, _sim_overrides(fill_model, latency_ms))
     run_backtest_command(
@@ -265,7 +183,6 @@ def backtest(
 
 def _register_extensions() -> None:
     # Each area adds its own commands, so areas never edit this file at once.
-    from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_research, cmd_sandbox, cmd_strategy
 
     for module in (cmd_strategy, cmd_research, cmd_optimize, cmd_audit, cmd_ctl, cmd_emulator, cmd_sandbox):
         module.register(app)
@@ -284,4 +201,4 @@ def entrypoint() -> None:
 if __name__ == "__main__":  # pragma: no cover
     entrypoint()
 
-__all__ = ["Path", "app", "entrypoint", "fail", "guarded", "make_run_id", "print_summary", "settings_for"]
+__all__ = ["Path", "app", "console", "describe_internal_error", "entrypoint", "err_console", "fail", "guarded", "make_run_id", "print_summary", "settings_for"]

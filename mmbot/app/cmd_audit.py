@@ -19,6 +19,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from mmbot.app.console import console, err_console, guarded, print_summary
+from mmbot.app.settings import load_settings
 from mmbot.audit.state import fold
 from mmbot.audit.verify import EXIT_TAMPERED, EXIT_UNSEALED, VerifyResult, find_journals, verify_journal
 from mmbot.errors import ConfigError
@@ -33,7 +35,6 @@ ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML conf
 def _paths(paths: list[str] | None, config: str | None) -> list[str]:
     if paths:
         return paths
-    from mmbot.app.settings import load_settings
 
     return [load_settings(config).audit.dir]
 
@@ -71,8 +72,6 @@ def summarize(directory: Path) -> tuple[dict[str, Any], int]:
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import console, err_console, guarded
-
     audit = typer.Typer(help="Audit journals: verify the hash chain, recompute the summary, check for wash trades.", no_args_is_help=True)
 
     @audit.command("verify")
@@ -102,8 +101,6 @@ def register(app: typer.Typer) -> None:
             doc: Any = outs[0] if len(outs) == 1 else outs
             typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         else:
-            from mmbot.app.cli import print_summary
-
             for out in outs:
                 print_summary(out, f"journal summary {Path(out['journal']).name}")
         raise typer.Exit(code)

@@ -23,6 +23,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from mmbot.app.console import guarded
+from mmbot.app.settings import load_settings
 from mmbot.domain.risk import parse_reason
 from mmbot.errors import ConfigError, MmbotError
 
@@ -37,7 +39,6 @@ class DaemonUnreachable(MmbotError):
 
 def _target(config: str | None, port: int | None) -> tuple[str, str]:
     from mmbot.app.admin import ADMIN_HOST  # imported here: aiohttp is slow to import for every CLI call
-    from mmbot.app.settings import load_settings
 
     settings = load_settings(config)
     token = settings.admin.token.get_secret_value() if settings.admin.token is not None else ""
@@ -74,8 +75,6 @@ def _print(data: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded
-
     ctl = typer.Typer(help="Operate a running daemon over its admin endpoint (127.0.0.1, token from MMBOT_ADMIN__TOKEN).",
                       no_args_is_help=True)
     kill = typer.Typer(help="The kill switch: on = halt and cancel every order; off = release.", no_args_is_help=True)

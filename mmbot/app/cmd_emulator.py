@@ -11,6 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
+from mmbot.app.console import guarded, settings_for
+from mmbot.errors import ConfigError, MmbotError
+from mmbot.marketdata.capture import check_capture_files
+from mmbot.observability.logging import configure_logging, register_secret
+
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
 ]
@@ -57,8 +62,6 @@ async def _until_signal(duration: float | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded, settings_for
-
     @app.command()
     @guarded
     def emulate(
@@ -76,15 +79,14 @@ def register(app: typer.Typer) -> None:
         skew_ms: Annotated[float, typer.Option("--skew-ms", help="clock offset of the 'skew' fault")] = 15000.0,
     ) -> None:
         """Serve the Binance spot protocol on 127.0.0.1 from a capture, with fault injection."""
-        from mmbot.app.wiring import capture_paths
-        from mmbot.emulator.faults import parse_fault_specs
-        from mmbot.emulator.server import env_credentials, run_emulator
-        from mmbot.errors import ConfigError
-        from mmbot.marketdata.capture import check_capture_files
-        from mmbot.observability.logging import configure_logging, register_secret
+        from mmbot.emulator.faults import parse_fault_specs  # only for mmbot emulator; keeps the CLI start-up light
+        from mmbot.emulator.server import env_credentials, run_emulator  # aiohttp: only for the emulator commands
 
         settings = settings_for(config)
         configure_logging(settings.log.level, settings.log.format)
+        from mmbot.app.wiring import (
+            capture_paths,  # engine stack (numpy): not for every mmbot call
+        )
         paths = capture_paths(settings, data)
         check_capture_files(paths)
         try:
@@ -134,10 +136,11 @@ def register(app: typer.Typer) -> None:
         base_url: Annotated[str | None, typer.Option("--base-url", help="a Binance-compatible host, e.g. the emulator's http://127.0.0.1:8765")] = None,
     ) -> None:
         """Record live market data (or the emulator's) into the capture format."""
-        from mmbot.adapters.ccxt.exchange import ExchangeParams
-        from mmbot.errors import ConfigError, MmbotError
-        from mmbot.marketdata.feeds.record import RecordStats, record_capture
-        from mmbot.observability.logging import configure_logging
+        from mmbot.adapters.ccxt.exchange import ExchangeParams  # ccxt: only for mmbot record
+        from mmbot.marketdata.feeds.record import (  # ccxt (through the live feed): only for mmbot record
+            RecordStats,
+            record_capture,
+        )
 
         overrides: dict[str, Any] = {}
         if exchange is not None:

@@ -9,12 +9,21 @@ report (Pareto scatter, heatmaps) to ``--out`` (default ``var/optimize/<run_id>`
 
 from __future__ import annotations
 
+import contextlib
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from mmbot.app.console import console as stdout_console
+from mmbot.app.console import err_console, guarded, settings_for
+from mmbot.app.settings import make_run_id
+from mmbot.errors import ConfigError
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
@@ -22,8 +31,6 @@ ConfigOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded
-
     @app.command("optimize")
     @guarded
     def optimize(
@@ -50,7 +57,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _progress(console: Any, label: str) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (  # rich.progress only with a progress bar on a terminal
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn(f"[bold]{label}"),
@@ -81,21 +95,26 @@ def run_optimize(
     out: str | None,
     report: bool,
 ) -> None:
-    from rich.table import Table
+    from mmbot.research.bars import (  # only for mmbot optimize; keeps the CLI start-up light
+        bundled_bars_path,
+        check_bars,
+        load_bars,
+    )
+    from mmbot.research.distributed import run_grid  # dask (lazily) and the numba kernels: only for mmbot optimize
+    from mmbot.research.grid import GridRules, tick_bars_from_bars, warm_up  # numba-compiled kernels: only for mmbot optimize
+    from mmbot.research.optimize import (  # imports the numba kernels: only for mmbot optimize
+        SEED_GRID,
+        GridSpec,
+        load_grid,
+        pareto_front,
+    )
+    from mmbot.research.walkforward import parse_walk_forward  # imports the numba kernels: only for mmbot optimize
+    from mmbot.research.walkforward import walk_forward as run_walk_forward  # imports the numba kernels: only for mmbot optimize
 
-    from mmbot.app.cli import console, err_console, settings_for
-    from mmbot.app.settings import make_run_id
-    from mmbot.errors import ConfigError
-    from mmbot.research.bars import bundled_bars_path, check_bars, load_bars
-    from mmbot.research.distributed import run_grid
-    from mmbot.research.grid import GridRules, tick_bars_from_bars, warm_up
-    from mmbot.research.optimize import SEED_GRID, GridSpec, load_grid, pareto_front
-    from mmbot.research.walkforward import parse_walk_forward
-    from mmbot.research.walkforward import walk_forward as run_walk_forward
-
+    console = stdout_console  # rebound to a wide console below when stdout is not a terminal
     settings = settings_for(config)
     if scheduler:
-        from mmbot.research.distributed import validate_scheduler
+        from mmbot.research.distributed import validate_scheduler  # dask (lazily) and the numba kernels: only for mmbot optimize
 
         validate_scheduler(scheduler)
     spec = load_grid(grid) if grid else SEED_GRID
@@ -127,12 +146,10 @@ def run_optimize(
     compile_s = warm_up()
     err_console.print(f"numba kernels ready in {compile_s:.2f} s (compile, or load from numba's cache)", highlight=False)
 
-    import contextlib
-
     with contextlib.ExitStack() as stack:
         session = None
         if scheduler:
-            from mmbot.research.distributed import DaskGridSession
+            from mmbot.research.distributed import DaskGridSession  # dask (lazily) and the numba kernels: only for mmbot optimize
 
             err_console.print(f"connecting to Dask ({scheduler})", highlight=False)
             session = stack.enter_context(DaskGridSession(scheduler, workers=workers))
@@ -165,8 +182,6 @@ def run_optimize(
     cols = ["spread_bps", "max_inventory", "order_size", "skew_factor", "update_freq"]
     headers = ["#", "spread_bps", "max_inv", "size", "skew", "upd", "net PnL", "Sharpe", "max DD", "inv bal", "fill rate", "fills"]
     if not console.is_terminal:  # files and pipes: wide enough for every column
-        from rich.console import Console
-
         console = Console(width=150)
 
     def table(title: str, idx: list[int]) -> Table:
@@ -196,8 +211,6 @@ def run_optimize(
         wt = Table(title=f"walk-forward {walk_forward} ({walk.train_bars}:{walk.test_bars} bars), chosen by {spec.objective}", header_style="bold")
         for c in ["window", "test start", "spread_bps", "max_inv", "size", "skew", "upd", "IS net PnL", "OOS net PnL", "IS Sharpe", "OOS fill rate"]:
             wt.add_column(c, justify="right", no_wrap=True)
-        from datetime import UTC, datetime
-
         for w in walk.windows:
             wt.add_row(
                 str(w.index),
@@ -245,8 +258,9 @@ def run_optimize(
     )
     # Optimisation flags (does not refuse) settings below the break-even spread: the
     # seed's own grid has rows below it once fees are counted.
-    from mmbot.strategy.breakeven import breakeven_flags_for
-
+    from mmbot.strategy.breakeven import (
+        breakeven_flags_for,  # engine stack (numpy): not for every mmbot call
+    )
     records = result.records()
     fees = settings.fees
     for rec in records:
@@ -282,7 +296,7 @@ def run_optimize(
     (out_dir / "results.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     console.print(f"results: {out_dir / 'results.json'}", highlight=False)
     if report:
-        from mmbot.research.grid_report import write_report
+        from mmbot.research.grid_report import write_report  # plotly: only when --report is given
 
         html_path = write_report(out_dir / "report.html", result, objective=spec.objective, title="mmbot optimize", info=info, walk=walk, top=top)
         console.print(f"report: {html_path}", highlight=False)

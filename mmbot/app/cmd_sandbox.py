@@ -16,6 +16,7 @@ rate limits and re-quote timing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -27,6 +28,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from mmbot.app.console import guarded, settings_for
+from mmbot.errors import ConfigError
+from mmbot.marketdata.capture import check_capture_files
+from mmbot.observability.logging import configure_logging, register_secret
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")]
 
@@ -68,8 +76,6 @@ def _child_env(base_url: str, audit_dir: str, extra: dict[str, str]) -> dict[str
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import guarded, settings_for
-
     @app.command()
     @guarded
     def compare(
@@ -80,13 +86,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[str | None, typer.Option("--out", help="write both summaries and the divergence as JSON here")] = None,
     ) -> None:
         """Paper vs sandbox on the same emulator stream: fills, fill rate and 5 s markout."""
-        import asyncio
-
-        from mmbot.app.wiring import capture_paths
-        from mmbot.emulator.server import run_emulator
-        from mmbot.errors import ConfigError
-        from mmbot.marketdata.capture import check_capture_files
-        from mmbot.observability.logging import configure_logging, register_secret
+        from mmbot.emulator.server import run_emulator  # aiohttp: only for the emulator commands
 
         if duration <= 0:
             raise ConfigError(f"--duration must be > 0, was {duration}")
@@ -94,6 +94,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--speed must be > 0, was {speed}")
         settings = settings_for(config)
         configure_logging(settings.log.level, settings.log.format)
+        from mmbot.app.wiring import (
+            capture_paths,  # engine stack (numpy): not for every mmbot call
+        )
         paths = capture_paths(settings, data)
         check_capture_files(paths)
         key, secret = "cmp-" + secrets.token_hex(8), "cmp-" + secrets.token_hex(16)
@@ -135,8 +138,6 @@ def register(app: typer.Typer) -> None:
 
         paper, sandbox, state = asyncio.run(main())
         table = divergence(paper, sandbox)
-        from rich.console import Console
-        from rich.table import Table
 
         view = Table(title=f"paper vs sandbox, same emulator stream ({duration:g} s at {speed:g}x)")
         for column in ("metric", "paper", "sandbox", "sandbox - paper"):
@@ -146,8 +147,7 @@ def register(app: typer.Typer) -> None:
         Console().print(view)
         print(f"sandbox venue outcomes: {sandbox.get('venue_outcomes')}; open orders left: {sandbox.get('venue_open_orders')}")
         if out:
-            from mmbot.app.runner import write_json_atomic
-
+            from mmbot.app.run_support import write_json_atomic  # engine stack (numpy): not for every mmbot call
             write_json_atomic(out, {"duration_s": duration, "speed": speed, "data": paths, "divergence": table,
                                     "paper": paper, "sandbox": sandbox, "emulator": {"open_orders": state.get("open_orders")}})
         sys.stdout.flush()

@@ -11,14 +11,14 @@ from typing import Annotated
 
 import typer
 
+from mmbot.app.console import console, guarded, settings_for
+
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
 ]
 
 
 def register(app: typer.Typer) -> None:
-    from mmbot.app.cli import console, guarded, settings_for
-
     @app.command("breakeven")
     @guarded
     def breakeven(
@@ -28,13 +28,15 @@ def register(app: typer.Typer) -> None:
         profit_bps: Annotated[float | None, typer.Option("--profit-bps", help="desired profit, bps (default: fees.profit_bps)")] = None,
     ) -> None:
         """Print the break-even spread (2 x fee + slippage + profit) and compare the configured spread."""
-        from mmbot.strategy.breakeven import breakeven_spread_bps, quoted_spread_bps
-
         settings = settings_for(config)
         fees = settings.fees
         fee = float(fees.maker_fee_bps) if fee_bps is None else fee_bps
         slip = float(fees.slippage_bps) if slippage_bps is None else slippage_bps
         profit = float(fees.profit_bps) if profit_bps is None else profit_bps
+        from mmbot.strategy.breakeven import (  # engine stack (numpy): not for every mmbot call
+            breakeven_spread_bps,
+            quoted_spread_bps,
+        )
         be = breakeven_spread_bps(fee, slip, profit)
         spread = quoted_spread_bps(settings.strategy)
         out = [

@@ -43,18 +43,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from mmbot.app.settings import Settings, config_hash, load_settings
+from mmbot.app.wiring import build_model, build_risk_config
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.risk.watchdog import SilenceWatchdog, ThresholdWatchdog
+from mmbot.strategy.breakeven import check_breakeven_settings
 
 if TYPE_CHECKING:
-    from mmbot.app.live import LiveRunner
-    from mmbot.app.runner import Runner
     from mmbot.domain.orders import Command
     from mmbot.engine.engine import Engine
 
@@ -70,6 +70,56 @@ def wall_watchdogs_enabled(settings: Settings) -> bool:
     if choice == "auto":
         return settings.data.source == "live" or settings.mode != "paper"
     return choice == "on"
+
+
+class ReplayOptions(Protocol):
+    """The part of mmbot.app.runner.RunOptions that ReplayTarget reads."""
+
+    config_path: str | None
+
+
+class ReplayState(Protocol):
+    """The part of mmbot.app.runner.RunState that ReplayTarget reads and writes."""
+
+    built: Any  # mmbot.app.wiring.Built: engine, session, venue
+    settings: Settings
+    done: bool
+    stop: asyncio.Event
+    stop_reason: str
+
+
+class Runner(Protocol):
+    """What ReplayTarget drives: the replay runner (mmbot.app.runner.Runner satisfies it structurally)."""
+
+    run_id: str
+    settings: Settings
+
+    @property
+    def options(self) -> ReplayOptions: ...
+
+    @property
+    def state(self) -> ReplayState: ...
+
+    def _drain(self) -> None: ...
+
+
+class LiveRunner(Protocol):
+    """What LiveTarget drives: mmbot.app.live.LiveRunner and SandboxRunner satisfy it structurally."""
+
+    run_id: str
+    settings: Settings
+    config_path: str | None
+    slots: dict[str, Any]  # symbol -> Slot (its engine)
+    stop: asyncio.Event
+    stop_reason: str
+
+    def defer(self, symbol: str, commands: list[Command]) -> None: ...
+
+    def open_order_count(self) -> int: ...
+
+    def observe(self) -> None: ...
+
+    async def send_deferred(self) -> None: ...
 
 
 class ControlTarget(ABC):
@@ -486,9 +536,6 @@ class Controls:
         """
         target = self.target
         config_path = target.config_path
-        from mmbot.app.wiring import build_model, build_risk_config
-        from mmbot.strategy.breakeven import check_breakeven_settings
-
         engines = target.engines()
         try:
             loaded = load_settings(config_path)

@@ -8,7 +8,10 @@ import sys
 from typing import Any
 
 import structlog
+from rich.console import Console
 
+from mmbot.app import hooks, live
+from mmbot.app.console import print_summary
 from mmbot.app.runner import Runner, RunOptions, run_paper
 from mmbot.app.settings import Settings, make_run_id
 from mmbot.app.wiring import capture_paths
@@ -56,7 +59,7 @@ def run_daemon(
     """
     configure_logging(settings.log.level, settings.log.format)
     if settings.mode != "paper":
-        from mmbot.app.sandbox import apply_secrets_file
+        from mmbot.app.sandbox import apply_secrets_file  # ccxt execution: only for sandbox/live modes
 
         settings = apply_secrets_file(settings)
     for secret in (settings.exchange.api_key, settings.exchange.secret, settings.admin.token):
@@ -76,13 +79,11 @@ def run_daemon(
     run_id = make_run_id(settings)
     bind_run(run_id, ",".join(settings.symbols))
     if settings.mode in ("sandbox", "live"):
-        from mmbot.app.sandbox import run_sandbox
+        from mmbot.app.sandbox import run_sandbox  # ccxt execution: only for sandbox/live modes
 
         return run_sandbox(settings, run_id=run_id, duration=duration, summary_json=summary_json, status=status,
                            config_path=config_path)
     if settings.data.source == "live":
-        from mmbot.app import live
-
         return live.run_live(settings, run_id=run_id, config_path=config_path, duration=duration, summary_json=summary_json, status=status)
     paths = capture_paths(settings, data)
     check_capture_files(paths)
@@ -99,7 +100,6 @@ def run_daemon(
         force_resume=force_resume,
     )
     runner = Runner(settings, run_id, options)
-    from mmbot.app import hooks
 
     tasks = list(extra_tasks or []) + hooks.paper_tasks(runner, fresh=fresh)
     log.info(
@@ -110,7 +110,6 @@ def run_daemon(
         fill_model=settings.sim.fill_model,
         loop=loop,
     )
-    from rich.console import Console
 
     out = Console(stderr=False)
 
@@ -118,14 +117,13 @@ def run_daemon(
         out.print(text, highlight=False, markup=False)
 
     try:
-        import uvloop
+        import uvloop  # uvloop is optional (ImportError falls back to asyncio)
 
         summary = uvloop.run(run_paper(runner, emit, tasks))
     except ImportError:  # pragma: no cover - platforms without uvloop
         summary = asyncio.run(run_paper(runner, emit, tasks))
     hooks.after_run(runner)
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary["fills"], net_pnl=summary["net_pnl"])
-    from mmbot.app.cli import print_summary
 
     print_summary(summary)
     sys.stdout.flush()

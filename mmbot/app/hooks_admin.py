@@ -12,20 +12,19 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 if TYPE_CHECKING:
-    from mmbot.app.live import LiveRunner
-    from mmbot.app.runner import Runner
+    from mmbot.app.admin import ControlledRunner
 
 log = structlog.get_logger("mmbot.admin")
 
 
-def tasks(runner: Runner | LiveRunner, *, fresh: bool) -> list[Any]:
+def tasks(runner: ControlledRunner, *, fresh: bool) -> list[Any]:
     settings = runner.settings.admin
     if not settings.enabled:
         return []
     if settings.token is None or not settings.token.get_secret_value():
         log.info("admin_disabled", reason="no token", hint="set MMBOT_ADMIN__TOKEN to enable mmbot ctl")
         return []
-    from mmbot.app.admin import serve
+    from mmbot.app.admin import serve  # aiohttp is slow to import: only when the endpoint starts
 
     async def admin_task(state: Any) -> None:
         await serve(runner, state)
@@ -33,5 +32,5 @@ def tasks(runner: Runner | LiveRunner, *, fresh: bool) -> list[Any]:
     return [admin_task]
 
 
-def after_run(runner: Runner | LiveRunner) -> None:
+def after_run(runner: ControlledRunner) -> None:
     return None

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mmbot import __version__
+from mmbot.app import hooks_audit
 from mmbot.app.runner import Runner, RunState
 from mmbot.app.settings import Settings, config_hash
 from mmbot.domain.engine_events import EngineEvent
@@ -89,8 +90,6 @@ def _journal_records_source(runner: Runner) -> Callable[[], int] | None:
     A journal writer that calls ``mmbot.observability.counters.journal_records_written``
     itself needs none of this.
     """
-    from mmbot.app import hooks_audit
-
     key = id(runner)
 
     def written() -> int:

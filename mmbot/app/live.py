@@ -35,10 +35,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from rich.console import Console
 
+from mmbot import __version__
 from mmbot.adapters.ccxt.exchange import ExchangeParams
+from mmbot.app import hooks_admin, run_record, wiring
+from mmbot.app.console import print_summary
+from mmbot.app.controls import Controls, LiveTarget
 from mmbot.app.live_journal import LiveJournal
-from mmbot.app.settings import Settings
+from mmbot.app.run_support import paper_summary, write_json_atomic
+from mmbot.app.settings import Settings, config_hash
+from mmbot.app.status_line import status_line
 from mmbot.domain.engine_events import EngineEvent
 from mmbot.domain.events import BookDelta, BookSnapshot, MarketEvent
 from mmbot.domain.instrument import Instrument
@@ -48,6 +55,7 @@ from mmbot.engine.engine import Engine
 from mmbot.errors import ConfigError, JournalError, MmbotError, TemporaryVenueError
 from mmbot.execution.paper import PaperExecutor
 from mmbot.marketdata.book import ApplyResult, L2Book
+from mmbot.marketdata.capture import ReadStats
 from mmbot.marketdata.feeds.live import FeedConfig, FeedSignal, LiveFeed
 from mmbot.marketdata.validate import MarketDataValidator, merge_counts
 from mmbot.observability import counters
@@ -117,7 +125,6 @@ class LiveRunner:
         self.last_event_wall = 0.0
         self.servers: list[Any] = []
         self.feed = LiveFeed(exchange_params(settings), settings.symbols, feed_config(settings), self.on_feed)
-        from mmbot.app import wiring
 
         self.global_limit = wiring.build_global_limit(settings)  # one limit across every symbol
         # One paper account across every symbol (a shared quote asset is spent once);
@@ -125,7 +132,6 @@ class LiveRunner:
         self.wallet = wiring.build_wallet(settings)
         # Operator commands (kill switch, watchdogs) per symbol, sent by send_deferred.
         self._deferred: list[tuple[str, list[Command]]] = []
-        from mmbot.app.controls import Controls, LiveTarget
 
         # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
         self.controls = Controls(LiveTarget(self))
@@ -136,13 +142,11 @@ class LiveRunner:
     def build_slot(self, instrument: Instrument) -> Slot:
         """Paper trading on a live feed: the replay's kernel (mmbot.app.wiring.build_replay),
         the same engine, venue class, config and session, stepped with the feed's events."""
-        from mmbot.app import cmd_research, wiring
-
         s = self.settings
         built = wiring.build_replay(s, self.run_id, instrument=instrument, global_limit=self.global_limit, wallet=self.wallet)
         slot = Slot(instrument=instrument, book=built.engine.book, engine=built.engine, executor=PaperExecutor(built.venue),
                     validator=built.session.validator, built=built)
-        make_recorder = cmd_research.recorder_factory(s, self.recorders)
+        make_recorder = run_record.recorder_factory(s, self.recorders)
         if make_recorder is not None:
             slot.recorder = make_recorder(built.engine)
             on_events = slot.recorder.on_events
@@ -300,8 +304,6 @@ class LiveRunner:
             self.emit(self.status_text())
 
     def status_text(self) -> str:
-        from mmbot.app.status_line import status_line
-
         return status_line(slot.engine for slot in self.slots.values())
 
     async def stopper(self) -> None:
@@ -367,8 +369,6 @@ class LiveRunner:
 
     def control_tasks(self) -> list[Any]:
         """Coroutines for the supervisor: the controls' supervision task and the admin endpoint."""
-        from mmbot.app import hooks_admin
-
         return [self.controls.run(), *(factory(self) for factory in hooks_admin.tasks(self, fresh=False))]
 
     def install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[signal.Signals, Callable[[], None]]:
@@ -434,10 +434,8 @@ class LiveRunner:
         s = self.settings
         if not s.metrics.enabled:
             return []
-        from mmbot import __version__
-        from mmbot.app.settings import config_hash
-        from mmbot.observability.metrics import Metrics
-        from mmbot.observability.server import MetricsServer, bind_socket
+        from mmbot.observability.metrics import Metrics  # prometheus_client: only when metrics.enabled
+        from mmbot.observability.server import MetricsServer, bind_socket  # aiohttp: only when metrics.enabled
 
         metrics = Metrics(version=__version__, config_hash=config_hash(s), mode=s.mode)
         for slot in self.slots.values():
@@ -462,10 +460,6 @@ class LiveRunner:
 
     def _paper_finish(self) -> dict[str, Any]:
         """Paper: cancel everything through the session, then the replay's summary and run record."""
-        from mmbot.app import cmd_research
-        from mmbot.app.runner import paper_summary
-        from mmbot.marketdata.capture import ReadStats
-
         now = time.time_ns()
         wall = time.monotonic() - self.started
         per_symbol: dict[str, Any] = {}
@@ -486,7 +480,7 @@ class LiveRunner:
                 feed=self._feed_fields(symbol), data_source="live",
             )
             if slot.recorder is not None and slot is next(iter(self.slots.values())):
-                cmd_research.write_l2_record(self.settings, summary, [slot.recorder], None, [])
+                run_record.write_l2_record(self.settings, summary, [slot.recorder], None, [])
             per_symbol[symbol] = summary
         return per_symbol
 
@@ -508,11 +502,6 @@ class LiveRunner:
 
 def drive(make_runner: Callable[[Callable[[str], None]], LiveRunner], summary_json: str | None, hide: tuple[str, ...]) -> dict[str, Any]:
     """Run a live/sandbox runner under uvloop, write and print its summary (``hide``: fields not in the table)."""
-    from rich.console import Console
-
-    from mmbot.app.cli import print_summary
-    from mmbot.app.runner import write_json_atomic
-
     out = Console(stderr=False)
 
     def emit(text: str) -> None:
@@ -522,7 +511,7 @@ def drive(make_runner: Callable[[Callable[[str], None]], LiveRunner], summary_js
         return await make_runner(emit).run()
 
     try:
-        import uvloop
+        import uvloop  # uvloop is optional (ImportError falls back to asyncio)
 
         summary: dict[str, Any] = uvloop.run(main())
     except ImportError:  # pragma: no cover - platforms without uvloop

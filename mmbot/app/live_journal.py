@@ -13,18 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import structlog
 
+from mmbot.app.hooks_audit import run_start_payload
 from mmbot.app.settings import Settings
+from mmbot.audit.recorder import Recorder
+from mmbot.audit.recovery import journal_root
+from mmbot.audit.writer import JournalWriter
+from mmbot.domain.instrument import Instrument
+from mmbot.engine.engine import Engine
 from mmbot.errors import JournalError
 
-if TYPE_CHECKING:
-    from mmbot.app.live import Slot
-
 log = structlog.get_logger("mmbot.audit")
+
+
+class Slot(Protocol):
+    """What the journal reads of a symbol's slot (mmbot.app.live.Slot satisfies it structurally)."""
+
+    instrument: Instrument
+    engine: Engine
 
 
 class LiveJournal:
@@ -39,13 +49,8 @@ class LiveJournal:
     """
 
     def __init__(
-        self, settings: Settings, run_id: str, slots: dict[str, Slot], on_failure: Callable[[JournalError], None], *, account: str
+        self, settings: Settings, run_id: str, slots: Mapping[str, Slot], on_failure: Callable[[JournalError], None], *, account: str
     ) -> None:
-        from mmbot.app.hooks_audit import run_start_payload
-        from mmbot.audit.recorder import Recorder
-        from mmbot.audit.recovery import journal_root
-        from mmbot.audit.writer import JournalWriter
-
         cfg = settings.audit
         root = journal_root(cfg.dir, account, list(settings.symbols))
         self.writer = JournalWriter.create(root, run_id, rotate_bytes=cfg.rotate_bytes, info={"account": account, "symbols": list(settings.symbols), "mode": settings.mode})

@@ -19,22 +19,23 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 
 from mmbot.app.controls import Controls
 from mmbot.app.fills_json import FillLog
+from mmbot.app.run_record import recorder_factory, write_l2_record
+from mmbot.app.run_support import paper_summary, write_json_atomic
 from mmbot.app.settings import Settings
-from mmbot.app.wiring import Built, build_replay, replay_instrument, wallet_fields
+from mmbot.app.status_line import status_line
+from mmbot.app.wiring import Built, build_replay, replay_instrument
 from mmbot.domain.engine_events import EngineEvent
 from mmbot.domain.events import ClockJump, MarketEvent
-from mmbot.engine.session import Fault, ReplaySession
-from mmbot.engine.summary import build_summary
+from mmbot.engine.session import Fault
 from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
 from mmbot.marketdata.validate import merge_counts
+from mmbot.observability import counters
 
 log = structlog.get_logger("mmbot.runner")
 
@@ -101,72 +102,6 @@ def _log_warn(event: str, fields: dict[str, Any]) -> None:
 _warn = RateLimitedWarn(_log_warn)
 
 
-FEED_FIELDS = ("feed_snapshots", "feed_deltas", "feed_gaps", "feed_disconnects", "feed_silences", "feed_resyncs", "feed_last_outage_s")
-
-
-def paper_summary(
-    settings: Settings,
-    built: Built,
-    *,
-    run_id: str,
-    wall_seconds: float,
-    stop_reason: str,
-    stats: ReadStats,
-    recorders: list[Any],
-    loops: int = 0,
-    feed: dict[str, Any] | None = None,
-    data_source: str | list[str] | None = None,
-) -> dict[str, Any]:
-    """The summary of every paper run, replayed (``mmbot run`` on a capture) or on a live
-    feed: one builder, so both modes carry exactly the same keys (``feed_*`` are 0 on a
-    replay; ``loops`` and the capture counters are 0 live)."""
-    session = built.session
-    engine = built.engine
-    feed = feed or {}
-    summary = build_summary(
-        engine,
-        run_id=run_id,
-        wall_seconds=wall_seconds,
-        open_orders=len(built.venue.open_order_ids()),
-        metrics=recorders[0].performance().fields() if recorders else None,
-        extra={
-            "mode": settings.mode,
-            "fill_model": settings.sim.fill_model,
-            "exchange": settings.exchange.id,
-            "stop_reason": stop_reason,
-            "loops": loops,
-            **replay_data_fields(stats, session),
-            "venue_rejections": dict(sorted(built.venue.rejections.items())),
-            **wallet_fields(built.venue.wallet),
-            **{name: feed.get(name, 0) for name in FEED_FIELDS},
-        },
-    )
-    if data_source is not None:
-        summary["data_source"] = data_source
-    return summary
-
-
-def replay_data_fields(stats: ReadStats, session: ReplaySession) -> dict[str, Any]:
-    """The market-data figures of a replay for its summary: one definition for every replay driver."""
-    quality = session.data_quality()
-    rejections = quality.pop("market_data_rejections")
-    assert isinstance(rejections, dict)
-    if not quality["engine_book_synced"] and session.engine.book.update_count == 0:
-        log.error("no_valid_book", note="the engine never had a valid order book in this run: nothing was quoted")
-    return {
-        "garbage_lines": stats.garbage_lines + session.garbage_injected,
-        "backwards_timestamps": stats.backwards_ts,
-        "clock_discontinuities": stats.clock_discontinuities,
-        "truncated_files": stats.truncated_files,
-        "market_data_rejections": merge_counts(stats.rejections, rejections),
-        "book_gaps": session.engine.book.gap_count,
-        "snapshot_requests": session.snapshot_requests,
-        "data_sequence_gaps": session.venue_gaps,
-        "book_ever_valid": session.engine.book.update_count > 0 or quality["engine_book_synced"],
-        **quality,
-    }
-
-
 SEAM = None  # yielded between two passes over the capture in loop mode
 
 
@@ -202,8 +137,6 @@ class Runner:
         self.run_id = run_id
         built = build_replay(settings, run_id, options.faults, instrument=replay_instrument(settings, options.paths))
         self.state = RunState(built=built, run_id=run_id, settings=settings)
-        from mmbot.observability import counters
-
         counters.add_market_data_source(built.instrument.symbol, self.market_data_rejections)
         # Kill switch, reload, loop-lag and dead-man watchdogs (mmbot/app/controls.py).
         self.controls = Controls(self)
@@ -212,10 +145,8 @@ class Runner:
             self.fill_log = FillLog(built.instrument)
             self.state.observers.append(self.fill_log.observe)
         # The run record for `mmbot report` (mmbot/research/record.py), sampled every record.interval_ms.
-        from mmbot.app import cmd_research
-
         self.recorders: list[Any] = []
-        make_recorder = cmd_research.recorder_factory(settings, self.recorders)
+        make_recorder = recorder_factory(settings, self.recorders)
         if make_recorder is not None:
             self.state.observers.append(make_recorder(built.engine).on_events)
 
@@ -350,8 +281,6 @@ class Runner:
                 emit(self.status_text())
 
     def status_text(self) -> str:
-        from mmbot.app.status_line import status_line
-
         return status_line([self.state.built.engine])
 
     def finish(self) -> dict[str, Any]:
@@ -375,9 +304,7 @@ class Runner:
             stats=self.state.read_stats, recorders=self.recorders, loops=self.state.loops,
         )
         self.state.summary = summary
-        from mmbot.app import cmd_research
-
-        cmd_research.write_l2_record(self.settings, summary, self.recorders, None, self.options.paths)
+        write_l2_record(self.settings, summary, self.recorders, None, self.options.paths)
         if self.options.summary_json:
             write_json_atomic(self.options.summary_json, summary)
         if session.venue_gaps or engine.book.gap_count:
@@ -385,14 +312,6 @@ class Runner:
         if self.fill_log is not None and self.options.fills_json:
             write_json_atomic(self.options.fills_json, self.fill_log.document(self.run_id, self.settings.mode))
         return summary
-
-
-def write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    tmp.replace(target)
 
 
 async def run_paper(runner: Runner, emit_status: Callable[[str], None], extra_tasks: list[Any] | None = None) -> dict[str, Any]:

@@ -55,11 +55,12 @@ import structlog
 import yaml
 from pydantic import SecretStr
 
-from mmbot import strict_yaml
+from mmbot import __version__, strict_yaml
 from mmbot.adapters.ccxt.exchange import build_exchange
+from mmbot.app import run_record, wiring
 from mmbot.app.live import LiveRunner, Slot, drive, exchange_params
 from mmbot.app.live_journal import LiveJournal
-from mmbot.app.settings import Settings
+from mmbot.app.settings import Settings, config_hash
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Command, ExecReport, OrderRejected
 from mmbot.domain.risk import RiskReason
@@ -67,6 +68,8 @@ from mmbot.engine.summary import build_summary
 from mmbot.errors import ConfigError, JournalError, TemporaryVenueError
 from mmbot.execution.budget import OrderBudget
 from mmbot.execution.ccxt_executor import LOCAL_BUDGET_CODE, CcxtExecutor, ReconcileResult, account_prefix
+from mmbot.marketdata.validate import MarketDataValidator
+from mmbot.observability import counters
 from mmbot.observability.logging import register_secret, scrub
 
 log = structlog.get_logger("mmbot.sandbox")
@@ -135,7 +138,6 @@ class SandboxRunner(LiveRunner):
     def __init__(self, settings: Settings, run_id: str, *, duration_s: float | None, status: bool, emit: Any,
                  config_path: str | None = None) -> None:
         super().__init__(settings, run_id, duration_s=duration_s, status=status, emit=emit, config_path=config_path)
-        from mmbot.app import wiring
 
         ex = settings.exchange
         self.exchange = build_exchange(exchange_params(settings))
@@ -146,7 +148,6 @@ class SandboxRunner(LiveRunner):
             budget=OrderBudget(per_window=ex.order_weight_budget_per_10s), use_ws=ex.ws_orders,
             on_risk=self.on_risk, down_grace_s=ex.down_grace_s,
         )  # fmt: skip
-        from mmbot.observability import counters
 
         self.executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{kind}
         self.executor.on_reconnect = self._user_stream_reconnected
@@ -166,24 +167,17 @@ class SandboxRunner(LiveRunner):
     def build_slot(self, instrument: Instrument) -> Slot:
         """The exchange is the venue: the engine (the one construction, mmbot.app.wiring) and
         its own book, applied by this driver from the feed; no simulated venue."""
-        from mmbot.app import wiring
-        from mmbot.marketdata.validate import MarketDataValidator
-        from mmbot.observability import counters
-
         engine = wiring.build_engine(self.settings, instrument, wiring.coid_prefix(self.settings, self.run_id, instrument), self.global_limit)
         slot = Slot(instrument=instrument, book=engine.book, engine=engine, executor=self.executor,
                     validator=MarketDataValidator(wiring.validation_rules(self.settings)))
         counters.add_market_data_source(instrument.symbol, slot.market_data_rejections)
-        from mmbot.app import cmd_research
 
-        make_recorder = cmd_research.recorder_factory(self.settings, self.recorders)
+        make_recorder = run_record.recorder_factory(self.settings, self.recorders)
         if make_recorder is not None:
             slot.recorder = make_recorder(engine)  # the run record (mmbot report), as every mode
         return slot
 
     def _user_stream_reconnected(self) -> None:
-        from mmbot.observability import counters
-
         # The user stream is per account: a reconnect counts for every symbol traded on it.
         for symbol in self.slots:
             counters.websocket_reconnected(symbol)
@@ -369,7 +363,7 @@ class SandboxRunner(LiveRunner):
         s = self.settings
         sock = None
         if s.metrics.enabled:
-            from mmbot.observability.server import bind_socket
+            from mmbot.observability.server import bind_socket  # aiohttp: only when metrics.enabled
 
             sock = bind_socket(s.metrics.host, s.metrics.port)  # a taken port: ConfigError, no journal created
         if s.audit.enabled:
@@ -382,10 +376,8 @@ class SandboxRunner(LiveRunner):
                 })  # fmt: skip
             tasks.append(self.journal.run(self.stop))
         if sock is not None:
-            from mmbot import __version__
-            from mmbot.app.settings import config_hash
-            from mmbot.observability.metrics import Metrics
-            from mmbot.observability.server import MetricsServer
+            from mmbot.observability.metrics import Metrics  # prometheus_client: only when metrics.enabled
+            from mmbot.observability.server import MetricsServer  # aiohttp: only when metrics.enabled
 
             metrics = Metrics(version=__version__, config_hash=config_hash(s), mode=s.mode)
             for symbol, slot in self.slots.items():
@@ -531,11 +523,9 @@ class SandboxRunner(LiveRunner):
         else:
             first_slot = next(iter(self.slots.values()))
             if first_slot.recorder is not None:
-                from mmbot.app import cmd_research
-
                 first = per_symbol[first_slot.instrument.symbol]
                 first.update(first_slot.recorder.performance().fields())
-                cmd_research.write_l2_record(self.settings, first, [first_slot.recorder], None, [])
+                run_record.write_l2_record(self.settings, first, [first_slot.recorder], None, [])
             summary = dict(next(iter(per_symbol.values())))
             if len(per_symbol) > 1:
                 summary["symbols"] = per_symbol

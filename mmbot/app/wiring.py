@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +20,11 @@ from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
 from mmbot.sim.wallet import Wallet
+from mmbot.strategy import composed as c
+from mmbot.strategy.adverse import AdverseSelectionParams
+from mmbot.strategy.breakeven import settings_breakeven_bps
+from mmbot.strategy.hedge import HedgeParams
+from mmbot.strategy.ladder import LadderLevel
 from mmbot.strategy.model import QuoteModel
 
 BUNDLED_CAPTURE = ("btcusdt_20240808.gz", "btcusdt_20240809.gz")
@@ -123,12 +129,6 @@ def lots(instrument: Instrument, qty: float) -> int:
 
 def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
     """The composed quoting model of ``strategy.model`` with its switched-on modifiers."""
-    from mmbot.strategy import composed as c
-    from mmbot.strategy.adverse import AdverseSelectionParams
-    from mmbot.strategy.breakeven import settings_breakeven_bps
-    from mmbot.strategy.hedge import HedgeParams
-    from mmbot.strategy.ladder import LadderLevel
-
     s = settings.strategy
     floor = 0.0 if s.allow_below_breakeven else settings_breakeven_bps(settings)
     if s.model != "simple":
@@ -211,9 +211,7 @@ def build_gate(settings: Settings, instrument: Instrument, global_limit: GlobalL
 
 def order_prefix(settings: Settings, run_id: str) -> str:
     """Client order id prefix: stable per account, unique per run (see CcxtExecutor)."""
-    import os
-
-    from mmbot.execution.ccxt_executor import run_order_prefix
+    from mmbot.execution.ccxt_executor import run_order_prefix  # ccxt: only for sandbox/live order prefixes
 
     return run_order_prefix(settings.audit.account, run_id, os.getpid())
 

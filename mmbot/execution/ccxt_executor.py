@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -681,13 +682,9 @@ class CcxtExecutor(ReportQueue):
 
 def account_prefix(account: str) -> str:
     """Stable per-account part of our client order ids (recognises our orders after a restart)."""
-    import hashlib
-
     return f"mm{hashlib.sha256(account.encode()).hexdigest()[:4]}-"
 
 
 def run_order_prefix(account: str, run_id: str, pid: int) -> str:
     """Account part + a per-run unique part; ids stay within [A-Za-z0-9_-]{1,36}."""
-    import hashlib
-
     return f"{account_prefix(account)}{hashlib.sha256(f'{run_id}:{pid}'.encode()).hexdigest()[:6]}-"

@@ -32,7 +32,7 @@ from typing import Any
 
 from mmbot.errors import ConfigError
 from mmbot.frameworks.base import StrategyConfig, StrategyFramework
-from mmbot.strategy.simple import SimpleParams, bar_quotes
+from mmbot.strategy.simple import SimpleMarketMaker, SimpleParams, bar_quotes
 
 LOTS_PER_UNIT = 100_000_000  # 1e-8 base units per lot, as mmbot.domain.instrument
 
@@ -47,7 +47,7 @@ class BacktraderFill:
 
 def _require_backtrader() -> Any:
     try:
-        import backtrader as bt
+        import backtrader as bt  # backtrader is optional: only for the backtrader framework
     except ImportError as exc:  # pragma: no cover - dev installs have it
         raise ConfigError("backtrader is an optional extra: pip install 'mmbot[backtrader]'") from exc
     return bt
@@ -132,8 +132,6 @@ class MarketMakerAdapter:
     def to_framework(self) -> Any:
         if self.config.framework is StrategyFramework.BACKTRADER:
             return self.to_backtrader()
-        from mmbot.strategy.simple import SimpleMarketMaker
-
         return SimpleMarketMaker(self.params)
 
 

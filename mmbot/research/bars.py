@@ -62,6 +62,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,6 @@ _COLS = ("open", "high", "low", "close", "volume")
 
 
 def bundled_bars_path() -> Path:
-    from importlib import resources
-
     return Path(str(resources.files("mmbot.data").joinpath(BUNDLED_BARS)))
 
 
@@ -303,15 +302,15 @@ def _column_order(names: list[str], source: str) -> list[int]:
 
 
 def _load_arrow(path: Path, kind: str) -> Bars:
-    import pyarrow as pa
+    import pyarrow as pa  # pyarrow is heavy and optional: only for parquet/feather bars
 
     try:
         if kind == "parquet":
-            import pyarrow.parquet as pq
+            import pyarrow.parquet as pq  # pyarrow is heavy and optional: only for parquet/feather bars
 
             table = pq.read_table(path)
         else:
-            import pyarrow.feather as feather
+            import pyarrow.feather as feather  # pyarrow is heavy and optional: only for parquet/feather bars
 
             table = feather.read_table(path)
     except (pa.ArrowException, OSError) as exc:

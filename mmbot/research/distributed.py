@@ -30,7 +30,7 @@ def _chunk_task(bars: TickBars, params: F64, rules: GridRules, start: int) -> tu
 
 
 def _warm_task() -> float:
-    from mmbot.research.grid import warm_up
+    from mmbot.research.grid import warm_up  # numba-compiled kernels: only for mmbot optimize
 
     return warm_up()
 
@@ -47,7 +47,7 @@ def validate_scheduler(scheduler: str) -> str:
 
 def _connect(scheduler: str, workers: int | None) -> tuple[Any, Any]:
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, LocalCluster  # dask is heavy and optional: only with --scheduler/--workers
     except ImportError as exc:  # pragma: no cover - dask is a runtime dependency
         raise ConfigError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'") from exc
     if scheduler == "local":
@@ -106,7 +106,7 @@ class DaskGridSession:
 
     def run(self, bars: TickBars, params: F64, rules: GridRules, progress: ProgressFn | None = None) -> GridResult:
         """Same contract as :func:`mmbot.research.optimize.run_grid_local`."""
-        from dask.distributed import as_completed
+        from dask.distributed import as_completed  # dask is heavy and optional: only with --scheduler/--workers
 
         client = self._client
         n = params.shape[0]

@@ -48,6 +48,7 @@ Objectives (per combination; see docs/optimization.md for the metrics-module map
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -448,8 +449,6 @@ def run_one(bars: TickBars, params: dict[str, float], rules: GridRules) -> Trace
 
 def warm_up() -> float:
     """Compile (or load from numba's cache) both kernels; return the seconds it took."""
-    import time
-
     t0 = time.perf_counter()
     tiny = TickBars(*(np.array([100, 101, 99, 100], dtype=np.int64) for _ in range(5)))
     run_chunk(tiny, param_matrix([dict.fromkeys(PARAM_NAMES, 1.0)]), GridRules())

@@ -73,8 +73,8 @@ def write_report(
     walk: WalkForwardResult | None = None,
     top: int = 20,
 ) -> Path:
-    import plotly.graph_objects as go
-    import plotly.io as pio
+    import plotly.graph_objects as go  # plotly is heavy and optional: only when a report is written
+    import plotly.io as pio  # plotly is heavy and optional: only when a report is written
 
     order = result.ranking(objective)
     front = pareto_front(result.objectives)

@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from mmbot import strict_yaml
 from mmbot.errors import ConfigError
 from mmbot.research.grid import (
     COL,
@@ -112,10 +114,6 @@ SEED_GRID = GridSpec(
 
 def load_grid(path: str | Path) -> GridSpec:
     """Read a grid YAML file; bad files raise ConfigError naming the problem."""
-    import yaml
-
-    from mmbot import strict_yaml
-
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"grid file {str(p)!r} does not exist")

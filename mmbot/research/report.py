@@ -116,7 +116,7 @@ SUMMARY_ROWS = (
 
 def build_figures(rec: RunRecord, max_points: int = MAX_POINTS, max_fills: int = MAX_FILLS) -> dict[str, Any]:
     """The six plotly figures, keyed by their div id."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # plotly is heavy and optional: only when a report is written
 
     s = rec.series
     ts = s["ts_ns"]
@@ -241,8 +241,8 @@ def _notes(rec: RunRecord) -> str:
 
 
 def write_html(rec: RunRecord, path: str | Path, figs: dict[str, Any] | None = None) -> Path:
-    import plotly.io as pio
-    from plotly.offline import get_plotlyjs
+    import plotly.io as pio  # plotly is heavy and optional: only when a report is written
+    from plotly.offline import get_plotlyjs  # plotly is heavy and optional: only when a report is written
 
     figs = figs or build_figures(rec)
     out = Path(path)
@@ -287,10 +287,10 @@ th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }} th {{ b
 
 def write_png(rec: RunRecord, path: str | Path, max_points: int = 4000) -> Path:
     """The main chart as a PNG: price with quotes and fills, inventory, PnL."""
-    import matplotlib
+    import matplotlib  # matplotlib is heavy and optional: only for the PNG chart
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib is heavy and optional: only for the PNG chart
 
     s = rec.series
     times = _times(s["ts_ns"])

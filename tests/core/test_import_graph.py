@@ -1,10 +1,8 @@
 """The import graph (issue 30): no import cycles, checked on grimp's graph (import-linter's).
 
 The layers, independence and purity rules are import-linter contracts in pyproject.toml
-(`make contracts`). Cycles are checked here, module by module, function-level imports
-included. The one knot left is the CLI layer, mmbot/app (its modules reach each other
-through function-level imports); splitting the CLI into one module per command removes
-it, and this test then holds for the whole package with ``ALLOWED_KNOT`` removed.
+(`make contracts`). Cycles are checked here, module by module, function-level and
+TYPE_CHECKING imports included, for the whole package: there are none.
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from __future__ import annotations
 import sys
 
 import grimp
-
-ALLOWED_KNOT = "mmbot.app."
 
 
 def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -52,10 +48,9 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
     return out
 
 
-def test_import_graph_when_built_then_no_cycle_outside_the_cli_layer() -> None:
+def test_import_graph_when_built_then_no_cycle() -> None:
     cycles = strongly_connected(grimp.build_graph("mmbot"))
-    outside = [c for c in cycles if not all(m.startswith(ALLOWED_KNOT) for m in c)]
-    assert outside == []
+    assert cycles == []
 
 
 def test_cycle_finder_when_two_modules_import_each_other_then_found(tmp_path, monkeypatch) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import ccxt
 
 from mmbot.adapters.ccxt.errors import Outcome, classify
+from mmbot.domain.risk import VenueOutcome
 from mmbot.errors import VenueError
 
 
@@ -106,8 +107,6 @@ async def fetch_by_client_id(exchange: Any, symbol: str, client_order_id: str, *
         )
         return result
     except VenueCallError as exc:
-        from mmbot.domain.risk import VenueOutcome
-
         if exc.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:
             return None
         raise

@@ -47,6 +47,7 @@ import orjson
 import structlog
 
 from mmbot.adapters.ccxt.exchange import ExchangeParams, build_exchange, close_exchange, load_instruments
+from mmbot.domain.events import BookDelta, BookSnapshot, Trade
 from mmbot.errors import ConfigError, VenueError
 from mmbot.marketdata.capture import CaptureWriter, write_metadata
 from mmbot.marketdata.feeds.live import backoff_s
@@ -173,15 +174,13 @@ class NormalisedRecorder:
     """Any ccxt exchange: the live feed's merged books and trades as JSON lines."""
 
     def __init__(self, params: ExchangeParams, symbols: Sequence[str], writer: CaptureWriter, *, watch_timeout_s: float) -> None:
-        from mmbot.marketdata.feeds.live import FeedConfig, LiveFeed
+        from mmbot.marketdata.feeds.live import FeedConfig, LiveFeed  # ccxt: only when a recorder is built
 
         self.writer = writer
         self.stats = RecordStats()
         self.feed = LiveFeed(params, symbols, FeedConfig(watch_timeout_s=watch_timeout_s, bids_asks=False), self.on_item)
 
     async def on_item(self, item: Any) -> None:
-        from mmbot.domain.events import BookDelta, BookSnapshot, Trade
-
         symbol = getattr(item, "symbol", "")
         if isinstance(item, (BookSnapshot, BookDelta)):
             slot = self.feed.instruments[symbol]
