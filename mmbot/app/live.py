@@ -11,10 +11,14 @@ market data beat the dead-man), confirmation of zero open orders after the kill
 switch, SIGHUP reload (strategy and risk sections; a refused reload keeps the old
 config) and the admin endpoint for ``mmbot ctl`` when ``MMBOT_ADMIN__TOKEN`` is set.
 
-Per symbol: one L2 book (applied by this driver, then read by the engine and the
-venue: paper trading on live data has no simulated market-data latency), one
-:class:`~mmbot.engine.engine.Engine`, one :class:`~mmbot.execution.paper.PaperExecutor`
-over a :class:`~mmbot.sim.venue.SimVenue`. Time is the wall clock in ns.
+Per symbol, paper trading runs the replay's kernel (``mmbot.app.wiring.build_replay``):
+the engine with its own book, a :class:`~mmbot.sim.venue.SimVenue` with the exchange's
+true book and the run's wallet, and the :class:`~mmbot.engine.session.ReplaySession`
+that steps them, fed the feed's events at their wall-clock receive times (the same
+validation, latency model, resync path and fills as a backtest). The sandbox runner
+(mmbot.app.sandbox) reuses the feed, controls and journal here with its own executor;
+the non-paper branches below (``submit``/``drain``/``advance`` on ``slot.executor``)
+are its path. Time is the wall clock in ns.
 
 Feed health reaches the risk gate: a sequence gap raises BOOK_GAP, a dropped or
 silent connection raises STALE_BOOK (both HALT and cancel resting orders); the
@@ -365,7 +369,7 @@ class LiveRunner:
 
     def open_order_count(self) -> int:
         """Our open orders at the (simulated) venues."""
-        return sum(len(slot.executor.venue.open_order_ids()) for slot in self.slots.values())
+        return sum(len(slot.built.venue.open_order_ids()) for slot in self.slots.values() if slot.built is not None)
 
     def control_tasks(self) -> list[Any]:
         """Coroutines for the supervisor: the controls' supervision task and the admin endpoint."""

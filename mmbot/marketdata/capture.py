@@ -464,16 +464,17 @@ class TimeFilter:
                 return self._last_out, 0
             self._last_out = out
             return out, 0
-        agree = sum(1 for a, _ in ahead if -limit <= a - ts <= limit)
-        if not ahead or agree * 2 < len(ahead):
-            if prev is None and not ahead:
-                pass  # a one-line capture: nothing to compare with
-            else:
-                self.stats.reject(Rule.CLOCK_OUTLIER)
-                self.stats.garbage_lines += 1
-                self.warn("capture_bad_line", {"line": self.stats.lines, "rule": Rule.CLOCK_OUTLIER.value,
-                                               "ts_ns": ts, "last_ts_ns": prev})
-                return None
+        if ahead:
+            agree = sum(1 for a, _ in ahead if -limit <= a - ts <= limit)
+            outlier = agree * 2 < len(ahead)  # the lines after it do not follow it
+        else:
+            outlier = prev is not None  # the last line jumps; a one-line capture has nothing to compare with
+        if outlier:
+            self.stats.reject(Rule.CLOCK_OUTLIER)
+            self.stats.garbage_lines += 1
+            self.warn("capture_bad_line", {"line": self.stats.lines, "rule": Rule.CLOCK_OUTLIER.value,
+                                           "ts_ns": ts, "last_ts_ns": prev})
+            return None
         self._prev_raw = ts
         if prev is None:
             self._last_out = ts + self._offset

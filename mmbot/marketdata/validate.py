@@ -126,11 +126,9 @@ class MarketDataValidator:
     counts: dict[str, int] = field(default_factory=dict)
     update_id_discontinuities: int = 0
     _symbols: dict[str, _SymbolState] = field(default_factory=dict)
-    last_rule: Rule | None = None
 
     def _reject(self, rule: Rule) -> bool:
         self.counts[rule.value] = self.counts.get(rule.value, 0) + 1
-        self.last_rule = rule
         return False
 
     def check(self, event: MarketEvent, book: L2Book | None = None) -> bool:
