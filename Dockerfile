@@ -10,7 +10,7 @@ COPY pyproject.toml README.md ./
 COPY config ./config
 COPY mmbot ./mmbot
 RUN /opt/venv/bin/pip install --no-cache-dir . \
-    && /opt/venv/bin/python -c "import mmbot.app.cli"
+    && /opt/venv/bin/python -c "import mmbot.cli.main"
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="mmbot" \

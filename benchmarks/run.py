@@ -35,8 +35,8 @@ def _median(values: list[float]) -> float:
 
 def _warm_imports() -> None:
     """Module imports (ccxt is pulled in by the wiring) are startup, not per-event cost."""
-    import mmbot.app.backtest_cmd
-    import mmbot.app.wiring  # noqa: F401
+    import mmbot.cli.backtest
+    import mmbot.wiring  # noqa: F401
 
     throughput.full_pipeline()  # one untimed pass: imports, caches, first allocation
 
@@ -174,7 +174,7 @@ def write_markdown(result: dict[str, Any]) -> None:
         "- **Events**: depth levels (diffs and the snapshot) + trades, 320,015 on the bundled capture "
         "(mmbot/data/btcusdt_20240808.gz + btcusdt_20240809.gz, 650.6 s of BTCUSDT). Every throughput row divides this same number.",
         f"- **ours / parse-only / parse + book**: raw gzip capture read and parsed in the timed region; medians of {result['throughput']['rounds']} interleaved rounds. "
-        "Full pipeline = `mmbot.app.backtest_cmd.run_l2_backtest` with the default config (parse, books, strategy, risk, simulated venue, portfolio, "
+        "Full pipeline = `mmbot.cli.backtest.run_l2_backtest` with the default config (parse, books, strategy, risk, simulated venue, portfolio, "
         "markouts, summary metrics) with the audit journal off — the replay core of `mmbot backtest`; it also uses the book-ticker stream "
         "(read, not counted). The peer ratios use this row. The `mmbot backtest` as shipped row adds what the default config also does: "
         "the audit journal (hash-chained, fsynced) and the run record.",

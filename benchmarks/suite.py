@@ -6,12 +6,12 @@ Definitions (every row says what it times):
   before JSON decoding) to the session step that sent order commands to the simulated
   venue (the executor) having returned; frames that produce no command are not samples.
 * tick-to-quote, end to end: ``mmbot emulate`` (a subprocess, loopback) serves the
-  capture at real rate over the Binance websocket protocol; :class:`mmbot.app.live.LiveRunner`
+  capture at real rate over the Binance websocket protocol; the live node (:mod:`mmbot.runtime.node`)
   reads it with real ccxt.pro and trades paper; time from the runner taking the event
   (``Slot.md_receipt_ns``, after ccxt decoded the frame) to the order actions having
   left for the executor (the runner's own tick-to-quote definition, as in /metrics).
 * symbol scaling: N instruments, the capture replayed under N names at real rate in
-  one asyncio process through the live runner's event path (``LiveRunner.on_feed``,
+  one asyncio process through the live runner's event path (``Node.on_item``,
   one book, engine and paper executor per symbol, the runner's timer task); every
   frame is decoded and parsed once per symbol (orjson + CaptureParser) and the loop
   is yielded between symbols, as separate websocket callbacks would. CPU share =
@@ -60,7 +60,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def _settings(**overrides: Any) -> Any:
-    from mmbot.app.settings import load_settings
+    from mmbot.config.settings import load_settings
 
     base: dict[str, Any] = {"audit": {"enabled": False}, "metrics": {"enabled": False}}
     for key, value in overrides.items():
@@ -73,7 +73,7 @@ def _settings(**overrides: Any) -> Any:
 
 # --- tick-to-quote on the replay --------------------------------------------------------
 def replay_latency() -> dict[str, Any]:
-    from mmbot.app.wiring import build_replay
+    from mmbot.wiring import build_replay
     from mmbot.marketdata.capture import CaptureParser, ReadStats, iter_lines
 
     built = build_replay(_settings(), "20260101T000000Z-bench001")
@@ -108,26 +108,25 @@ def _capture_frames() -> list[tuple[int, bytes]]:
 
 
 async def _scaling_point(n: int, seconds: float, frames: list[tuple[int, bytes]]) -> dict[str, Any]:
-    from mmbot.app.live import LiveRunner
+    from mmbot import wiring
     from mmbot.domain.instrument import Instrument
     from mmbot.marketdata.capture import CaptureParser
 
     names = ["BTC/USDT"] + [f"S{i:03d}/USDT" for i in range(1, n)]
     settings = _settings(data={"source": "live"}, run={"timer_interval_ms": 100, "status_interval_s": 3600})
-    runner = LiveRunner(settings, "20260101T000000Z-bench002", duration_s=None, status=False, emit=lambda _s: None)
+    runner: Any = wiring.build_node(settings, "20260101T000000Z-bench002", wiring.RunRequest())
     t2q: list[float] = []
     recv: dict[str, int] = {}
     parsers = []
-    for name in names:
-        inst = Instrument.from_symbol(name, tick_size="0.01", step_size="0.00001", min_notional="5")
-        slot = runner.build_slot(inst)
-        runner.slots[name] = slot
+    instruments = {name: Instrument.from_symbol(name, tick_size="0.01", step_size="0.00001", min_notional="5") for name in names}
+    runner.open_lanes(instruments)
+    for name, inst in instruments.items():
 
-        def observer(events: list[Any], _md: int, done: int, _name: str = name) -> None:
+        def observer(events: list[Any], _name: str = name) -> None:
             if any(e.kind in ("place", "cancel", "cancel_all") for e in events):
-                t2q.append((done - recv[_name]) / 1000)
+                t2q.append((runner.step_done_ns - recv[_name]) / 1000)
 
-        slot.observers.append(observer)
+        runner.buses[name].subscribe_batch(observer)
         parsers.append((name, inst.venue_symbol, CaptureParser([inst])))
     lags: list[float] = []
     stop = asyncio.Event()
@@ -163,7 +162,7 @@ async def _scaling_point(n: int, seconds: float, frames: list[tuple[int, bytes]]
                     data["s"] = venue
                 event = parser.parse(ts, payload)
                 if event is not None:
-                    await runner.on_feed(event)
+                    await runner.on_item(event)
                     processed += 1
                 await asyncio.sleep(0)
 
@@ -238,7 +237,7 @@ async def _emulator(seconds: float, *extra: str) -> AsyncIterator[str]:
 async def _until_synced(runner: Any, task: asyncio.Task[Any]) -> None:
     """Wait (at most 40 s) until every symbol's book is synced, or the run ended."""
     t_sync = time.monotonic() + 40
-    while time.monotonic() < t_sync and not (runner.slots and all(s.book.is_synced for s in runner.slots.values())):
+    while time.monotonic() < t_sync and not (runner.lanes and all(s.book.is_synced for s in runner.lanes.values())):
         if task.done():
             break
         await asyncio.sleep(0.1)
@@ -252,21 +251,23 @@ def _guarded(run: Callable[[float], Coroutine[Any, Any, dict[str, Any]]], second
 
 
 async def _e2e(seconds: float) -> dict[str, Any]:
-    from mmbot.app.live import LiveRunner
+    from mmbot import wiring
 
     async with _emulator(seconds + 60) as base:
         settings = _settings(data={"source": "live"}, exchange={"base_url": base}, run={"timer_interval_ms": 100, "status_interval_s": 3600})
-        runner = LiveRunner(settings, "20260101T000000Z-bench003", duration_s=seconds + 30, status=False, emit=lambda _s: None)
+        runner: Any = wiring.build_node(settings, "20260101T000000Z-bench003", wiring.RunRequest(duration_s=seconds + 30),
+                                        wiring.ObserverRequest())
         t2q: list[float] = []
 
-        def observer(events: list[Any], md: int, done: int) -> None:
+        def observer(events: list[Any]) -> None:
+            md = runner.md_receipt_ns
             if md and any(e.kind in ("place", "cancel", "cancel_all") for e in events):
-                t2q.append((done - md) / 1000)
+                t2q.append((runner.step_done_ns - md) / 1000)
 
         task = asyncio.create_task(runner.run())
         await _until_synced(runner, task)
-        for slot in runner.slots.values():
-            slot.observers.append(observer)
+        for bus in runner.buses.values():
+            bus.subscribe_batch(observer)
         await asyncio.sleep(seconds)
         runner.request_stop("bench")
         summary = await asyncio.wait_for(task, 30)
@@ -288,7 +289,7 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
     decoded it) -> the order actions handed to the CcxtExecutor, i.e. leaving for the
     venue over REST; the REST round trip itself is reported apart (order call wall time).
     """
-    from mmbot.app.sandbox import SandboxRunner
+    from mmbot import wiring
 
     async with _emulator(seconds + 90, "--api-key", E2E_KEY, "--secret", E2E_SECRET) as base:
         with tempfile.TemporaryDirectory() as tmp:
@@ -297,16 +298,17 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
                 exchange={"base_url": base, "api_key": E2E_KEY, "secret": E2E_SECRET},
                 run={"timer_interval_ms": 100, "status_interval_s": 3600},
             )  # fmt: skip
-            runner = SandboxRunner(settings, "20260101T000000Z-bench004", duration_s=seconds + 60, status=False, emit=lambda _s: None)
+            runner: Any = wiring.build_node(settings, "20260101T000000Z-bench004", wiring.RunRequest(duration_s=seconds + 60),
+                                            wiring.ObserverRequest())
             t2q: list[float] = []
             rtt: list[float] = []
-            submit = runner.executor.submit
+            submit = runner.venue.executor.submit
 
             seen_md: set[int] = set()
 
             async def timed_submit(commands: Any, now_ns: int) -> None:
                 t0 = time.perf_counter_ns()
-                md = max((slot.md_receipt_ns for slot in runner.slots.values()), default=0)
+                md = runner.md_receipt_ns
                 if md and commands and md not in seen_md:
                     # The first action per market-data message: follow-ups (a place after its
                     # cancel's reply) would add the venue's round trip.
@@ -316,7 +318,7 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
                 if commands:
                     rtt.append((time.perf_counter_ns() - t0) / 1000 / len(commands))
 
-            runner.executor.submit = timed_submit  # type: ignore[method-assign]
+            runner.venue.executor.submit = timed_submit
             task = asyncio.create_task(runner.run())
             await _until_synced(runner, task)
             t2q.clear()
@@ -325,7 +327,7 @@ async def _e2e_sandbox(seconds: float) -> dict[str, Any]:
             runner.request_stop("bench")
             summary = await asyncio.wait_for(task, 60)
         return {"samples": len(t2q), "p50_us": pct(t2q, 0.5), "p99_us": pct(t2q, 0.99), "p999_us": pct(t2q, 0.999), "seconds": seconds,
-                "order_call_p50_us": pct(rtt, 0.5), "order_call_p99_us": pct(rtt, 0.99), "orders_sent": summary.get("orders_sent")}
+                "order_call_p50_us": pct(rtt, 0.5), "order_call_p99_us": pct(rtt, 0.99), "orders_sent": summary["venue"]["orders_sent"]}
 
 
 def end_to_end_sandbox(seconds: float) -> dict[str, Any]:

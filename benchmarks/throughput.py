@@ -58,8 +58,8 @@ def full_pipeline(journal_dir: str | None = None) -> int:
     Journal off unless ``journal_dir`` (the shipped command's default has it on: see
     :func:`backtest_command`).
     """
-    from mmbot.app.backtest_cmd import run_l2_backtest
-    from mmbot.app.settings import load_settings
+    from mmbot.cli.backtest import run_l2_backtest
+    from mmbot.config.settings import load_settings
 
     overrides = {"audit": {"enabled": journal_dir is not None, "dir": journal_dir or "var/journal"}}
     settings = load_settings(None, environ={}, overrides=overrides)
@@ -82,8 +82,8 @@ def backtest_command() -> int:
     run record (series for `mmbot report`) are written too (into a temporary directory)."""
     import tempfile
 
-    from mmbot.app.backtest_cmd import run_backtest_command
-    from mmbot.app.settings import load_settings
+    from mmbot.cli.backtest import run_backtest_command
+    from mmbot.config.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {"audit": {"dir": f"{tmp}/journal"}, "record": {"dir": f"{tmp}/runs"}, "log": {"level": "warning"}}

@@ -1,3 +1,3 @@
-from mmbot.app.cli import entrypoint
+from mmbot.cli.main import entrypoint
 
 entrypoint()

@@ -19,12 +19,12 @@ Subclasses that live next to the code raising them: ``StreamGap``/``StreamDown``
 classified by its ``outcome``, never by its class), ``BadMessage``
 (:mod:`mmbot.marketdata.validate`), ``RecordError`` (:mod:`mmbot.audit.codec`),
 ``ApiError`` (the emulator's Binance error answer), ``DaemonUnreachable``
-(:mod:`mmbot.app.cmd_ctl`).
+(:mod:`mmbot.cli.ctl`).
 
 A venue's refusal of an order is not an exception: it is the exec report
 :class:`mmbot.domain.orders.OrderRejected`; a rate limit is the outcome
 ``VenueOutcome.RATE_LIMITED`` with its retry-after. Anything the CLI catches that is
-not a ``MmbotError`` is our bug (exit 1, traceback in the log: :mod:`mmbot.app.cli`);
+not a ``MmbotError`` is our bug (exit 1, traceback in the log: :mod:`mmbot.cli.main`);
 a ``ValueError`` from a domain value type's constructor is such a bug unless the code
 that fed it user input translates it into a ``ConfigError``.
 """

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from mmbot.app.sandbox import apply_secrets_file
-from mmbot.app.settings import NON_SETTING_ENV, Settings, load_settings, numeric_ranges
+from mmbot.config.settings import NON_SETTING_ENV, Settings, load_settings, numeric_ranges
 from mmbot.errors import ConfigError
 from mmbot.research.optimize import load_grid
+from mmbot.wiring import apply_secrets_file
 from tests.conftest import MMBOT, ROOT
 
 
@@ -205,7 +205,7 @@ def test_every_mmbot_variable_named_in_the_repo_is_a_setting_or_whitelisted() ->
         if p.exists() and p not in deliberate:
             names.update(re.findall(r"\bMMBOT_[A-Z0-9_]*[A-Z0-9]\b", p.read_text(errors="replace")))
     assert "MMBOT_EXCHANGE__API_KEY" in names and "MMBOT_ALLOW_LIVE" in names
-    from mmbot.app.settings import _resolve_env_name
+    from mmbot.config.settings import _resolve_env_name
 
     for name in sorted(names - NON_SETTING_ENV - {"MMBOT__MODE"}):  # MMBOT__MODE: only in a comment, not accepted
         _resolve_env_name(name)  # raises ConfigError for a name that maps to no setting

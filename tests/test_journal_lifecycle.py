@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from mmbot.audit.verify import find_journals, verify_journal
-from tests.conftest import CAPTURE, MMBOT
+from tests.conftest import CAPTURE, MMBOT, live_node
 
 FIRST_FILE = CAPTURE[0]
 RUN = [*MMBOT, "run", "--no-status", "--speed", "0", "--data", FIRST_FILE]
@@ -194,8 +194,7 @@ def test_run_when_fresh_and_resume_together_then_usage_error(tmp_path: Path, cle
 
 async def test_live_feed_run_when_metrics_port_taken_then_config_error_and_no_journal(tmp_path: Path) -> None:
     """Paper on a live feed: markets loaded, then the metrics port, then (only then) the journal."""
-    from mmbot.app.live import LiveRunner
-    from mmbot.app.settings import load_settings
+    from mmbot.config.settings import load_settings
     from mmbot.emulator.server import run_emulator
     from mmbot.errors import ConfigError
 
@@ -212,10 +211,10 @@ async def test_live_feed_run_when_metrics_port_taken_then_config_error_and_no_jo
                 "metrics": {"enabled": True, "host": "127.0.0.1", "port": port},
                 "admin": {"enabled": False},
             })  # fmt: skip
-            runner = LiveRunner(settings, "20261126T000000Z-test0003", duration_s=None, status=False, emit=print)
+            runner: Any = live_node(settings, "20261126T000000Z-test0003")
             with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
                 await runner.run()
-    assert runner.slots, "the markets were loaded (the failure came after them)"
+    assert runner.lanes, "the markets were loaded (the failure came after them)"
     assert _journal_files(root) == [], "a start-up failure left journal files behind"
 
 

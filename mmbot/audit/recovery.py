@@ -72,7 +72,7 @@ class RunIdentity:
     """What a crash-resume must match: the account and the configuration of the run."""
 
     account: str
-    config_hash: str  # mmbot.app.settings.config_hash: the whole config, as `mmbot check-config` prints it
+    config_hash: str  # mmbot.config.settings.config_hash: the whole config, as `mmbot check-config` prints it
     config: dict[str, Any]  # the redacted config, as run_start journals it
 
 

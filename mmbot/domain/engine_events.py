@@ -206,9 +206,13 @@ class EventBus:
         self._by_type.clear()
         self._resolved.clear()
 
-    def subscribe_batch(self, handler: Callable[[list[EngineEvent]], None]) -> None:
-        """``handler(events)`` once per published batch (for observers that time a batch)."""
-        self._batch.append(handler)
+    def subscribe_batch(self, handler: Callable[[list[EngineEvent]], None], *, first: bool = False) -> None:
+        """``handler(events)`` once per published batch (for observers that time a batch);
+        ``first``: before the handlers subscribed so far (the journal records before others act)."""
+        if first:
+            self._batch.insert(0, handler)
+        else:
+            self._batch.append(handler)
 
     def _handlers_for(self, event_type: type[EngineEvent]) -> list[Callable[[Any], None]]:
         if event_type not in self._resolved:

@@ -13,6 +13,8 @@ thousand times per replay and NamedTuple construction is the cheapest immutable 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import NamedTuple
 
 Level = tuple[int, int]  # (price_ticks, qty_lots); qty 0 deletes the level
@@ -79,3 +81,14 @@ def count_events(event: MarketEvent) -> int:
     if isinstance(event, (BookDelta, BookSnapshot)):
         return len(event.bids) + len(event.asks)
     return 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSignal:
+    """A feed-health fact for the risk gate and the logs."""
+
+    kind: str  # gap | down | silent | resynced
+    symbol: str
+    ts_ns: int
+    detail: str = ""
+    outage_s: float = 0.0  # resynced: seconds since the first failure

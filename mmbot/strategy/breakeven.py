@@ -24,7 +24,7 @@ Where it is enforced:
 
 * ``mmbot run`` (daemon start): a spread below break-even is refused, exit 2, with
   a message naming both figures, unless ``strategy.allow_below_breakeven: true``
-  (``mmbot.app.daemon.startup_checks`` calls :func:`check_breakeven_settings`).
+  (``mmbot.cli.run.startup_checks`` calls :func:`check_breakeven_settings`).
 * ``backtest`` and ``optimize`` study such settings (the seed's own grid has rows
   below break-even): they call :func:`breakeven_flags` (or
   :func:`breakeven_flags_for` per grid row) and put the flags in their results,

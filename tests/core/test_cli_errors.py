@@ -1,4 +1,4 @@
-"""How the CLI reports errors (mmbot/app/cli.py ``guarded``), in process with CliRunner.
+"""How the CLI reports errors (mmbot/cli/main.py ``guarded``), in process with CliRunner.
 
 A MmbotError prints its one line and exits with its ``exit_code``; anything else is our
 bug: exit 1, one line on stderr, the traceback in the log (a ``command_crashed`` record
@@ -21,7 +21,7 @@ import structlog
 import typer
 from typer.testing import CliRunner, Result
 
-from mmbot.app.cli import app, describe_internal_error
+from mmbot.cli.main import app, describe_internal_error
 from mmbot.errors import ConfigError, DataError, DataMismatch, MmbotError, TemporaryVenueError, VenueError
 from mmbot.observability import logging as mmlog
 from tests.conftest import ROOT

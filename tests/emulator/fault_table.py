@@ -15,11 +15,10 @@ import sys
 import time
 from typing import Any
 
-from mmbot.app.live import LiveRunner
+from mmbot.domain.events import FeedSignal
 from mmbot.domain.risk import TradingState
 from mmbot.emulator.server import run_emulator
-from mmbot.marketdata.feeds.live import FeedSignal
-from tests.conftest import CAPTURE
+from tests.conftest import CAPTURE, live_node
 from tests.emulator.conftest import inject, wait_until
 from tests.emulator.test_live_runner import live_settings
 
@@ -31,20 +30,20 @@ FAULTS: tuple[tuple[str, dict[str, float]], ...] = (
 async def measure(repeats: int) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {k: [] for k, _ in FAULTS}
     async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
-        runner = LiveRunner(live_settings(emu.base_url, stale_book_ms=1000, feed_silent_ms=3000), "20261126T000000Z-measure1", duration_s=None, status=False, emit=print)
+        runner: Any = live_node(live_settings(emu.base_url, stale_book_ms=1000, feed_silent_ms=3000), "20261126T000000Z-measure1")
         signals: list[tuple[float, str]] = []
-        original = runner.on_feed
+        original = runner.on_item
 
         async def tap(item: Any) -> None:
             if isinstance(item, FeedSignal):
                 signals.append((time.monotonic(), item.kind))
             await original(item)
 
-        runner.feed.sink = tap
+        runner.source.feed.sink = tap
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(runner.run())
-            await wait_until(lambda: "BTC/USDT" in runner.slots and runner.slots["BTC/USDT"].book.is_synced, 30, "sync")
-            slot = runner.slots["BTC/USDT"]
+            await wait_until(lambda: "BTC/USDT" in runner.lanes and runner.lanes["BTC/USDT"].book.is_synced, 30, "sync")
+            slot = runner.lanes["BTC/USDT"]
             gate = slot.engine.gate
             for _ in range(repeats):
                 for kind, fields in FAULTS:

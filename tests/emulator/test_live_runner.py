@@ -11,11 +11,10 @@ from typing import Any
 
 import aiohttp
 
-from mmbot.app.live import LiveRunner
-from mmbot.app.settings import Settings, load_settings
+from mmbot.config.settings import Settings, load_settings
 from mmbot.domain.risk import TradingState
 from mmbot.emulator.server import run_emulator
-from tests.conftest import CAPTURE
+from tests.conftest import CAPTURE, live_node
 from tests.emulator.conftest import inject, wait_until
 
 
@@ -38,17 +37,17 @@ def live_settings(base_url: str, **risk: Any) -> Settings:
 
 async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers_without_crash() -> None:
     async with run_emulator(CAPTURE, port=0, speed=1.0) as emu:
-        runner = LiveRunner(live_settings(emu.base_url), "20261126T000000Z-test0001", duration_s=None, status=False, emit=print)
+        runner = live_node(live_settings(emu.base_url), "20261126T000000Z-test0001")
         observed: dict[str, tuple[bool, float]] = {}
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(runner.run())
-            await wait_until(lambda: "BTC/USDT" in runner.slots and runner.slots["BTC/USDT"].book.is_synced, 20, "first sync")
-            gate = runner.slots["BTC/USDT"].engine.gate
+            await wait_until(lambda: "BTC/USDT" in runner.lanes and runner.lanes["BTC/USDT"].book.is_synced, 20, "first sync")
+            gate = runner.lanes["BTC/USDT"].engine.gate
             await wait_until(lambda: gate.state is TradingState.ACTIVE, 5, "ACTIVE")
             async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{runner.servers[0].port}/readyz") as r:
+                async with http.get(f"http://127.0.0.1:{runner.metrics_server.port}/readyz") as r:
                     ready = (r.status, await r.text())
-                async with http.get(f"http://127.0.0.1:{runner.servers[0].port}/metrics") as r:
+                async with http.get(f"http://127.0.0.1:{runner.metrics_server.port}/metrics") as r:
                     exposition = await r.text()
             for kind, fields in (("gap", {}), ("drop", {}), ("garbage", {}), ("malformed", {}), ("freeze", {"duration_s": 4})):
                 t0 = time.monotonic()
@@ -63,7 +62,7 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
                     await asyncio.sleep(max(t0 + fields["duration_s"] - time.monotonic(), 0.0))
                     t0 = time.monotonic()
                     await wait_until(lambda: gate.state is TradingState.HALTED, 3, "HALTED after the freeze")
-                await wait_until(lambda: gate.state is TradingState.ACTIVE and runner.slots["BTC/USDT"].book.is_synced, 20, f"recovery after {kind}")
+                await wait_until(lambda: gate.state is TradingState.ACTIVE and runner.lanes["BTC/USDT"].book.is_synced, 20, f"recovery after {kind}")
                 observed[kind] = (halted, time.monotonic() - t0)
             runner.request_stop("test")
             summary = await task
@@ -80,7 +79,7 @@ async def test_live_runner_when_each_feed_fault_injected_then_halts_and_recovers
     assert "venue_rejections" in summary
     assert ready == (200, "ready\n")
     assert 'mmbot_build_info{' in exposition and 'symbol="BTC/USDT"' in exposition
-    assert not runner.slots["BTC/USDT"].engine.has_events  # drained to the observers
+    assert not runner.lanes["BTC/USDT"].engine.has_events  # drained to the observers
 
 
 async def test_live_runner_when_audit_enabled_then_paper_run_journaled_sealed_and_verifiable(tmp_path: Path) -> None:
@@ -91,7 +90,7 @@ async def test_live_runner_when_audit_enabled_then_paper_run_journaled_sealed_an
         settings = live_settings(emu.base_url).model_copy(
             update={"audit": load_settings(None, environ={}, overrides={"audit": {"dir": str(tmp_path / "journal")}}).audit}
         )
-        runner = LiveRunner(settings, "20261126T000000Z-test0002", duration_s=None, status=False, emit=print)
+        runner = live_node(settings, "20261126T000000Z-test0002")
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(runner.run())
             await wait_until(lambda: runner.journal is not None and runner.journal.writer.written_records > 20, 30, "records written")

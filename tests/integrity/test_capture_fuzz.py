@@ -30,8 +30,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmbot.app.backtest_cmd import run_l2_backtest
-from mmbot.app.settings import load_settings
+from mmbot.cli.backtest import run_l2_backtest
+from mmbot.config.settings import load_settings
 from mmbot.domain.orders import OrderFilled
 from mmbot.errors import MmbotError
 from tests.integrity.cases import CLEAN_FILLS, source_lines, write

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import build_replay, replay_instrument
+from mmbot.config.settings import load_settings
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, ClockJump, Trade
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.errors import DataMismatch
@@ -25,6 +25,7 @@ from mmbot.marketdata.book import ApplyResult, L2Book
 from mmbot.marketdata.capture import RateLimitedWarn, ReadStats, TimeFilter, write_metadata
 from mmbot.marketdata.validate import MarketDataValidator, Rule, ValidationRules
 from mmbot.research.record import SeriesRecorder
+from mmbot.wiring import build_replay, replay_instrument
 from tests.integrity.cases import SOURCE, source_lines, write
 
 SYM = "BTC/USDT"
@@ -256,28 +257,29 @@ def test_source_file_is_the_bundled_capture() -> None:
 
 # --- the live path: the same rules ------------------------------------------------------
 async def test_live_feed_when_messages_break_rules_then_the_same_validator_drops_and_counts_them() -> None:
-    from mmbot.app.live import LiveRunner
     from mmbot.domain.instrument import Instrument
     from mmbot.observability import counters
+    from tests.conftest import live_node
 
     settings_ = load_settings(None, environ={}, overrides={"data": {"source": "live"}, "audit": {"enabled": False},
                                                              "metrics": {"enabled": False}})
-    runner = LiveRunner(settings_, "20260101T000000Z-live0029", duration_s=None, status=False, emit=print)
+    runner: Any = live_node(settings_, "20260101T000000Z-live0029", observers=False)
     inst = Instrument.from_symbol(SYM, tick_size="0.01", step_size="0.00001", min_notional="5")
-    slot = runner.slots[SYM] = runner.build_slot(inst)
+    runner.open_lanes({SYM: inst})
+    slot = runner.lanes[SYM]
     resyncs: list[str] = []
-    runner.feed.request_resync = resyncs.append  # type: ignore[method-assign]
+    runner.source.feed.request_resync = resyncs.append
 
-    await runner.on_feed(BookSnapshot(SYM, 1, 100, ((6_000_000, 10),), ((6_000_002, 10),)))
-    await runner.on_feed(delta(101, 101, bids=((-1, 5),)))  # negative price: dropped
-    await runner.on_feed(BestBidAsk(SYM, 2, 102, 6_000_003, 1, 6_000_001, 1))  # crossed ticker: dropped
-    await runner.on_feed(delta(101, 101, bids=((6_000_002, 5),)))  # crosses the book: not believed
+    await runner.on_item(BookSnapshot(SYM, 1, 100, ((6_000_000, 10),), ((6_000_002, 10),)))
+    await runner.on_item(delta(101, 101, bids=((-1, 5),)))  # negative price: dropped
+    await runner.on_item(BestBidAsk(SYM, 2, 102, 6_000_003, 1, 6_000_001, 1))  # crossed ticker: dropped
+    await runner.on_item(delta(101, 101, bids=((6_000_002, 5),)))  # crosses the book: not believed
 
     assert slot.market_data_rejections() == {"crossed_book": 1, "price_not_positive": 1, "ticker_crossed": 1}
     # Paper: the engine's book is not believed and resyncs from the venue's (which healed),
     # as on a replay; the feed itself is fine, so it is not asked to re-snapshot.
     assert resyncs == [] and not slot.book.is_synced
     assert counters.market_data_rejections()[(SYM, "ticker_crossed")] == 1  # what /metrics exports
-    assert slot.built is not None
-    slot.built.session.drain_until(slot.built.session.now_ns + 10**9)  # the snapshot answer arrives
+    assert slot.kernel is not None
+    slot.kernel.session.drain_until(slot.kernel.session.now_ns + 10**9)  # the snapshot answer arrives
     assert slot.book.is_synced and not slot.book.is_crossed()

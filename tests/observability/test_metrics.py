@@ -9,14 +9,15 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import Built, build_replay
+from mmbot.config.settings import load_settings
 from mmbot.domain.engine_events import FillBooked, OrderPlaced
 from mmbot.domain.orders import Side
 from mmbot.domain.risk import RiskReason, VenueOutcome
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
 from mmbot.observability import counters
 from mmbot.observability.metrics import DENY_REASONS, ORDER_SERIES, Metrics, SymbolMetrics
+from mmbot.runtime.simulated import Kernel as Built
+from mmbot.wiring import build_replay
 from tests.conftest import CAPTURE
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -106,9 +106,9 @@ def test_dashboard_json_when_loaded_has_grafana_structure_and_provisioned_dataso
 
 
 def test_metrics_exposition_when_linted_by_promtool_has_no_problems(promtool: str) -> None:
-    from mmbot.app.settings import load_settings
-    from mmbot.app.wiring import build_replay
+    from mmbot.config.settings import load_settings
     from mmbot.observability.metrics import Metrics
+    from mmbot.wiring import build_replay
 
     built = build_replay(load_settings(environ={}), "20260101T000000Z-test0000")
     metrics = Metrics(version="0.1.0", config_hash="abc", mode="paper")

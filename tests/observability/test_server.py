@@ -6,16 +6,18 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
 
-from mmbot.app.settings import MetricsSettings, load_settings
-from mmbot.app.wiring import build_replay
+from mmbot.config.settings import MetricsSettings, load_settings
 from mmbot.domain.events import BookSnapshot
 from mmbot.errors import ConfigError
 from mmbot.observability.metrics import Metrics
 from mmbot.observability.server import MetricsServer, bind_socket
+from mmbot.wiring import build_replay
 
 
 @dataclass
@@ -135,18 +137,19 @@ async def test_probe_when_loop_blocked_records_the_lag() -> None:
     assert server.last_lag_s < 0.15  # the latest probe was on time; the gauge kept the worst one
 
 
-def test_build_for_engines_when_enabled_gives_one_view_per_symbol_on_loopback_else_none() -> None:
-    from mmbot.app.hooks_metrics import build_for_engines
+def test_open_observers_when_metrics_enabled_gives_one_view_per_symbol_on_loopback_else_none() -> None:
+    from mmbot.wiring import ObserverRequest
+    from tests.conftest import CAPTURE, replay_node
 
+    watch = ObserverRequest(journal=False, record=False, admin=False)
     enabled = load_settings(environ={}, overrides={"metrics": {"port": 0}})
     disabled = load_settings(environ={}, overrides={"metrics": {"enabled": False}})
-    engine = build_replay(enabled, "20260101T000000Z-test0000").engine
-
-    built = build_for_engines(enabled, [engine], [])
-    assert built is not None
-    views, server = built
+    node: Any = replay_node(enabled, "20260101T000000Z-test0000", CAPTURE, observers=watch)
+    server = node.metrics_server
+    assert server is not None
     server.sock.close()
+    exposition = generate_latest(server.metrics.registry).decode()
 
-    assert list(views) == ["BTC/USDT"]
+    assert list(node.buses) == ["BTC/USDT"] and 'symbol="BTC/USDT"' in exposition
     assert server.host == "127.0.0.1" and server.port > 0
-    assert build_for_engines(disabled, [engine], []) is None
+    assert replay_node(disabled, "20260101T000000Z-test0000", CAPTURE, observers=watch).metrics_server is None

@@ -160,7 +160,7 @@ def test_optimize_cli_when_walk_forward_then_in_and_out_of_sample_reported(
 def test_optimize_cli_when_bad_arguments_then_exit_2_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mmbot.app.cli import app
+    from mmbot.cli.main import app
 
     result = CliRunner().invoke(app, ["optimize", *args, "--no-report", "--out", str(tmp_path / "never")])
     assert result.exit_code == (1 if "bars" in args[0] else 2)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import build_replay
+from mmbot.config.settings import load_settings
 from mmbot.errors import DataError
 from mmbot.research.record import SeriesRecorder, load_record
+from mmbot.wiring import build_replay
 
 S = 1_000_000_000
 

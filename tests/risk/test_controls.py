@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from mmbot.app.controls import Controls, wall_watchdogs_enabled
-from mmbot.app.runner import Runner, RunOptions
-from mmbot.app.settings import load_settings
+from mmbot.config.settings import load_settings
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
-from tests.conftest import CAPTURE
+from mmbot.runtime.controls import Controls, wall_watchdogs_enabled
+from tests.conftest import CAPTURE, live_node, replay_node
 
 MS = 1_000_000
 
@@ -29,19 +28,23 @@ class FakeClock:
 
 
 def quoting_runner(tmp_path: Path, *, overrides: dict[str, object] | None = None, config: str | None = None,
-                   events: int = 3000) -> tuple[Runner, FakeClock]:
+                   events: int = 3000) -> tuple[Any, FakeClock]:
     settings = load_settings(config, environ={}, overrides=overrides or {})
-    runner = Runner(settings, "20260101T000000Z-test0000", RunOptions(paths=CAPTURE, config_path=config, status=False))
+    runner: Any = replay_node(settings, "20260101T000000Z-test0000", CAPTURE, config_path=config)
     clock = FakeClock()
-    runner.controls = Controls(runner, clock=clock)
-    session = runner.state.built.session
-    parser = CaptureParser([runner.state.built.instrument])
+    runner.controls = Controls(runner.target, clock=clock)
+    session = kernel(runner).session
+    parser = CaptureParser([kernel(runner).instrument])
     for i, event in enumerate(read_events(CAPTURE, parser, ReadStats())):
         session.step(event)
         if i >= events:
             break
-    runner._drain()
+    runner.publish()
     return runner, clock
+
+
+def kernel(node: Any) -> Any:
+    return next(iter(node.lanes.values())).kernel
 
 
 def test_set_kill_switch_when_engaged_then_halted_zero_orders_and_confirmed(tmp_path: Path) -> None:
@@ -49,7 +52,7 @@ def test_set_kill_switch_when_engaged_then_halted_zero_orders_and_confirmed(tmp_
     controls = runner.controls
     before = controls.open_orders()
     seen: list[str] = []
-    runner.state.observers.append(lambda evs: seen.extend(e.kind for e in evs))
+    runner.buses["BTC/USDT"].subscribe_batch(lambda evs: seen.extend(e.kind for e in evs))
 
     status = controls.set_kill_switch(True, "test")
     released = controls.set_kill_switch(False, "test")
@@ -90,7 +93,7 @@ def test_deadman_when_quoting_loop_silent_but_event_loop_healthy_then_cancels_al
         controls.on_tick(0.5)
 
     assert before > 0
-    assert runner.state.built.engine.gate.reasons == ("DEAD_MAN",)
+    assert kernel(runner).engine.gate.reasons == ("DEAD_MAN",)
     assert controls.open_orders() == 0
     assert controls.deadman.trips == 1
 
@@ -104,7 +107,7 @@ def test_deadman_when_whole_event_loop_blocked_then_not_blamed_on_quoting_loop(t
     clock.advance_ms(3000)
     controls.on_tick(2950.0)  # the loop itself was blocked for 2.95 s
 
-    assert not runner.state.built.engine.gate.has(RiskReason.DEAD_MAN)
+    assert not kernel(runner).engine.gate.has(RiskReason.DEAD_MAN)
 
 
 def test_loop_lag_when_watchdogs_on_then_halts_and_clears_after_calm(tmp_path: Path) -> None:
@@ -114,12 +117,12 @@ def test_loop_lag_when_watchdogs_on_then_halts_and_clears_after_calm(tmp_path: P
     controls.beat()
 
     controls.on_tick(350.0)
-    halted = runner.state.built.engine.gate.state
+    halted = kernel(runner).engine.gate.state
     controls.beat()
     controls.on_tick(1.0)
 
     assert halted is TradingState.HALTED
-    assert runner.state.built.engine.gate.state is TradingState.ACTIVE
+    assert kernel(runner).engine.gate.state is TradingState.ACTIVE
     assert controls.loop_lag.trips == 1
 
 
@@ -130,7 +133,7 @@ def test_loop_lag_when_replay_with_auto_then_measured_but_never_acts(tmp_path: P
     controls.on_tick(5000.0)
 
     assert wall_watchdogs_enabled(runner.settings) is False
-    assert runner.state.built.engine.gate.state is TradingState.ACTIVE
+    assert kernel(runner).engine.gate.state is TradingState.ACTIVE
     assert controls.status()["watchdogs"]["loop_lag_worst_ms"] == 5000.0
 
 
@@ -156,8 +159,8 @@ def test_reload_when_file_invalid_then_refused_and_old_parameters_stay(tmp_path:
 
 def test_clear_reason_when_sticky_manual_then_operator_clear_resumes(tmp_path: Path) -> None:
     runner, _ = quoting_runner(tmp_path)
-    engine = runner.state.built.engine
-    engine.raise_reason(RiskReason.MANUAL, runner.state.built.session.now_ns, "test")
+    engine = kernel(runner).engine
+    engine.raise_reason(RiskReason.MANUAL, kernel(runner).session.now_ns, "test")
 
     result = runner.controls.clear_reason(RiskReason.MANUAL, "test")
 
@@ -179,8 +182,8 @@ def test_status_text_when_kill_switch_engaged_then_shows_state_reasons_switch_an
     before = runner.status_text()
 
     runner.controls.set_kill_switch(True, "test")
-    engine = runner.state.built.engine
-    engine.raise_reason(RiskReason.STALE_BOOK, runner.state.built.session.now_ns, "test")
+    engine = kernel(runner).engine
+    engine.raise_reason(RiskReason.STALE_BOOK, kernel(runner).session.now_ns, "test")
     after = runner.status_text()
 
     assert "state ACTIVE" in before and "KILL SWITCH" not in before
@@ -192,11 +195,9 @@ async def test_run_paper_when_hook_task_hangs_on_shutdown_then_cancelled_at_dead
     import asyncio
     import time
 
-    from mmbot.app.runner import run_paper
-
-    settings = load_settings(None, environ={}, overrides={"risk": {"shutdown_deadline_s": 0.5}})
-    options = RunOptions(paths=CAPTURE, speed=0, status=False, max_events=3000, summary_json=str(tmp_path / "s.json"))
-    runner = Runner(settings, "20260101T000000Z-test0000", options)
+    settings = load_settings(None, environ={}, overrides={"risk": {"shutdown_deadline_s": 0.5}, "audit": {"enabled": False},
+                                                          "metrics": {"enabled": False}})
+    runner: Any = replay_node(settings, "20260101T000000Z-test0000", CAPTURE, max_events=3000)
     cancelled: list[bool] = []
 
     async def stuck(state: object) -> None:
@@ -207,35 +208,34 @@ async def test_run_paper_when_hook_task_hangs_on_shutdown_then_cancelled_at_dead
             raise
 
     started = time.monotonic()
-    summary = await run_paper(runner, lambda _: None, [stuck])
+    runner.services.append(stuck)
+    summary = await runner.run()
     elapsed = time.monotonic() - started
 
     assert cancelled == [True]
     assert summary["open_orders"] == 0 and summary["stop_reason"] == "max_events"
-    assert (tmp_path / "s.json").exists()
+    assert summary["run_id"] == "20260101T000000Z-test0000"
     assert elapsed < 10
 
 
 @pytest.mark.parametrize(("admin", "count"), [({}, 0), ({"token": "t0ken-abc"}, 1), ({"token": "t0ken-abc", "enabled": False}, 0)])
 def test_hooks_admin_tasks_when_token_configured_then_endpoint_task_else_none(admin: dict[str, object], count: int) -> None:
-    from mmbot.app import hooks_admin
+    from mmbot.wiring import admin_services
 
     settings = load_settings(None, environ={}, overrides={"admin": admin})
-    runner = Runner(settings, "20260101T000000Z-test0000", RunOptions(paths=CAPTURE, status=False))
+    runner = replay_node(settings, "20260101T000000Z-test0000", CAPTURE)
 
-    assert len(hooks_admin.tasks(runner, fresh=True)) == count
+    assert len(admin_services(runner)) == count  # type: ignore[arg-type]
 
 
 def _live_runner(tmp_path: Path, config: str | None = None) -> object:
-    from mmbot.app.live import LiveRunner
     from mmbot.domain.instrument import Instrument
 
     settings = load_settings(config, environ={}, overrides={"data": {"source": "live"}, "audit": {"enabled": False},
                                                             "metrics": {"enabled": False}})
-    runner = LiveRunner(settings, "20260101T000000Z-live0000", duration_s=None, status=False, emit=print, config_path=config)
-    for symbol in ("BTC/USDT", "ETH/USDT"):
-        inst = Instrument.from_symbol(symbol, tick_size="0.01", step_size="0.00001", min_notional="5")
-        runner.slots[symbol] = runner.build_slot(inst)
+    runner: Any = live_node(settings, "20260101T000000Z-live0000", observers=False, config_path=config)
+    runner.open_lanes({symbol: Instrument.from_symbol(symbol, tick_size="0.01", step_size="0.00001", min_notional="5")
+                       for symbol in ("BTC/USDT", "ETH/USDT")})
     return runner
 
 
@@ -243,13 +243,13 @@ async def test_live_controls_when_kill_switch_and_reload_then_every_slot_engine_
     import asyncio
     import signal
 
-    from mmbot.app.controls import LiveTarget
+    from mmbot.runtime.node import NodeTarget
 
     path = tmp_path / "mmbot.yaml"
     path.write_text("strategy:\n  spread_bps: 20.0\n")
     runner: Any = _live_runner(tmp_path, str(path))
     controls = runner.controls
-    engines = [slot.engine for slot in runner.slots.values()]
+    engines = [slot.engine for slot in runner.lanes.values()]
 
     engaged = controls.set_kill_switch(True, "test")
     await runner.send_deferred()
@@ -266,7 +266,7 @@ async def test_live_controls_when_kill_switch_and_reload_then_every_slot_engine_
     for sig in handlers:
         loop.remove_signal_handler(sig)
 
-    assert isinstance(controls.target, LiveTarget)
+    assert isinstance(controls.target, NodeTarget)
     assert handlers[signal.SIGHUP] == runner.reload and handlers[signal.SIGUSR1] == runner.toggle_kill_switch
     assert engaged["kill_switch_engaged"] is True and engaged["risk_state"] == "HALTED" and engaged["open_orders"] == 0
     assert reasons_engaged == [("KILL_SWITCH",), ("KILL_SWITCH",)]

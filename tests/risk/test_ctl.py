@@ -7,7 +7,7 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from mmbot.app.cli import app
+from mmbot.cli.main import app
 
 
 def free_port() -> int:

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import build_gate, build_global_limit, build_instrument
+from mmbot.config.settings import load_settings
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import PlaceOrder, Side
 from mmbot.domain.risk import RiskReason, TradingState, parse_reason
 from mmbot.risk.gate import Allow, Deny, GlobalLimit, RiskConfig, RiskGate
+from mmbot.wiring import build_gate, build_global_limit, build_instrument
 
 MID = 6_100_000  # 61,000.00 USDT in ticks
 STEP = 1000  # lots per 0.00001 BTC

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mmbot.app.backtest_cmd import run_l2_backtest
-from mmbot.app.settings import load_settings
+from mmbot.cli.backtest import run_l2_backtest
+from mmbot.config.settings import load_settings
 from mmbot.domain.events import BookDelta, BookSnapshot, Trade
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import CancelAll, OrderAccepted, PlaceOrder, Quote, Side

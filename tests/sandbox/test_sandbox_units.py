@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import structlog
 
-from mmbot.app.cmd_sandbox import divergence
-from mmbot.app.sandbox import apply_secrets_file, baseline_path, load_or_create_baseline
-from mmbot.app.settings import load_settings
+from mmbot.cli.sandbox import divergence
+from mmbot.config.settings import load_settings
 from mmbot.errors import ConfigError
 from mmbot.observability.logging import configure_logging, register_secret
+from mmbot.runtime.exchange import baseline_path, load_or_create_baseline
+from mmbot.wiring import apply_secrets_file
 
 
 def test_secrets_file_when_given_then_keys_loaded_and_environment_wins(tmp_path: Path) -> None:
@@ -45,7 +46,7 @@ def test_secrets_file_when_incomplete_or_broken_then_config_error_without_conten
 
 def test_baseline_when_first_start_then_written_and_reused_after_restart(tmp_path: Path) -> None:
     settings = load_settings(environ={"MMBOT_AUDIT__DIR": str(tmp_path), "MMBOT_AUDIT__ACCOUNT": "acct/1"})
-    path = baseline_path(settings)
+    path = baseline_path(settings.audit.dir, settings.audit.account, settings.exchange.id)
     first, created = load_or_create_baseline(path, {"BTC": Decimal("10"), "USDT": Decimal("1000")}, ["BTC", "USDT"])
     again, created_again = load_or_create_baseline(path, {"BTC": Decimal("10.5"), "USDT": Decimal("970")}, ["BTC", "USDT"])
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mmbot.app.backtest_cmd import run_l2_backtest
-from mmbot.app.settings import load_settings
+from mmbot.cli.backtest import run_l2_backtest
+from mmbot.config.settings import load_settings
 from mmbot.errors import DataError
 from mmbot.marketdata.capture import CaptureParser, ReadStats, check_capture_files, read_events
 from tests.conftest import CAPTURE, MMBOT

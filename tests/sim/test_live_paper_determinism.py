@@ -1,9 +1,9 @@
 """Live paper and the replay are one kernel (issue 30): fed the same events, the same fills.
 
 The live runner's paper slot is built by the one composition root
-(``mmbot.app.wiring.build_replay``): the same engine, venue class, venue config and
+(``mmbot.wiring.build_replay``): the same engine, venue class, venue config and
 session as a backtest. Here it is fed the bundled capture's events in process through
-``LiveRunner.on_feed`` (the clock is the events' own receive times, as a replay's), and
+``Node.on_item`` (the clock is the events' own receive times, as a replay's), and
 its fills must equal ``run_l2_backtest``'s one by one; both summaries carry the same keys.
 """
 
@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from mmbot.app.backtest_cmd import run_l2_backtest
-from mmbot.app.fills_json import FillLog
-from mmbot.app.live import LiveRunner
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import build_instrument
+from mmbot.cli.backtest import run_l2_backtest
+from mmbot.config.settings import load_settings
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from mmbot.runtime.fill_log import FillLog
+from mmbot.wiring import build_instrument
+from tests.conftest import live_node, replay_node
 from tests.integrity.cases import SOURCE
 
 
@@ -37,15 +37,16 @@ async def test_live_paper_when_fed_the_replay_events_then_the_same_fills_one_by_
     replay, _ = run_l2_backtest(replay_settings, [str(SOURCE)], observers=[replay_log.observe])
 
     live_settings = load_settings(None, environ={}, overrides={**overrides, "data": {"source": "live"}})
-    runner = LiveRunner(live_settings, "20260101T000000Z-livekern", duration_s=None, status=False, emit=print)
+    runner: Any = live_node(live_settings, "20260101T000000Z-livekern", observers=False)
     inst = build_instrument(live_settings)
-    slot = runner.slots[inst.symbol] = runner.build_slot(inst)
+    runner.open_lanes({inst.symbol: inst})
+    assert runner.venue.kind == "simulated" and runner.source.kind == "live"
     live_log = FillLog(inst)
-    slot.observers.append(lambda events, _r, _d: live_log.observe(events))
+    runner.buses[inst.symbol].subscribe_batch(live_log.observe)
     for event in read_events([str(SOURCE)], CaptureParser([inst]), ReadStats()):
-        await runner.on_feed(event)
-    slot.built.session.flush()  # type: ignore[union-attr]  # market data still in flight, as the backtest does
-    live = runner._paper_finish()[inst.symbol]
+        await runner.on_item(event)
+    runner.lanes[inst.symbol].session.flush()  # market data still in flight, as the backtest does
+    live = await runner.finish()
 
     assert replay["fills"] > 100
     assert _fills(live_log) == _fills(replay_log)
@@ -54,24 +55,24 @@ async def test_live_paper_when_fed_the_replay_events_then_the_same_fills_one_by_
 
 async def test_live_paper_summary_when_built_then_the_replay_runs_keys(tmp_path: Path) -> None:
     """`mmbot run` on a capture and paper on a live feed: one summary builder, the same keys."""
-    from mmbot.app.runner import Runner, RunOptions
+    from mmbot.wiring import ObserverRequest, open_observers
 
     settings = load_settings(None, environ={}, overrides={"audit": {"enabled": False}, "metrics": {"enabled": False},
                                                              "record": {"enabled": True, "dir": str(tmp_path / "a")}})
-    runner = Runner(settings, "20260101T000000Z-keys0001", RunOptions(paths=[str(SOURCE)], speed=0, status=False, max_events=3000))
-    await runner.replay()
-    replay_keys = set(runner.finish())
+    runner: Any = replay_node(settings, "20260101T000000Z-keys0001", [str(SOURCE)], max_events=3000, observers=ObserverRequest())
+    replay_keys = set(await runner.run())
 
     live_settings = load_settings(None, environ={}, overrides={"audit": {"enabled": False}, "metrics": {"enabled": False},
                                                                   "data": {"source": "live"}, "record": {"dir": str(tmp_path / "b")}})
-    live_runner = LiveRunner(live_settings, "20260101T000000Z-keys0002", duration_s=None, status=False, emit=print)
+    live_runner: Any = live_node(live_settings, "20260101T000000Z-keys0002", observers=False)
     inst = build_instrument(live_settings)
-    live_runner.slots[inst.symbol] = live_runner.build_slot(inst)
+    live_runner.open_lanes({inst.symbol: inst})
+    open_observers(live_runner, ObserverRequest())
     for i, event in enumerate(read_events([str(SOURCE)], CaptureParser([inst]), ReadStats())):
-        await live_runner.on_feed(event)
+        await live_runner.on_item(event)
         if i > 3000:
             break
-    live_keys = set(live_runner._paper_finish()[inst.symbol])
+    live_keys = set(await live_runner.finish())
 
     assert live_keys == replay_keys
     assert len(list((tmp_path / "b").glob("*/series.csv"))) == 1  # live paper leaves a run record too

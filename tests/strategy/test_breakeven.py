@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mmbot.app.daemon import startup_checks
-from mmbot.app.settings import Settings
+from mmbot.cli.run import startup_checks
+from mmbot.config.settings import Settings
 from mmbot.errors import ConfigError
 from mmbot.strategy import breakeven_flags, breakeven_flags_for, breakeven_spread_bps, check_breakeven_settings, quoted_spread_bps
 

@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import build_instrument, build_model
+from mmbot.config.settings import load_settings
 from mmbot.domain.orders import Side
 from mmbot.errors import ConfigError
 from mmbot.strategy import (
@@ -24,6 +23,7 @@ from mmbot.strategy import (
     glft_quotes,
 )
 from mmbot.strategy.seed_model import SeedModel
+from mmbot.wiring import build_instrument, build_model
 from tests.strategy.helpers import INSTRUMENT, LOTS_PER_BTC, SEC, book_from, ctx, trade
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]

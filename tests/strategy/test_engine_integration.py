@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from itertools import islice
 
-from mmbot.app.settings import load_settings
-from mmbot.app.wiring import build_replay
+from mmbot.config.settings import load_settings
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
+from mmbot.wiring import build_replay
 from tests.conftest import CAPTURE
 
 

@@ -41,22 +41,11 @@ import structlog
 
 from mmbot.adapters.ccxt.exchange import ExchangeParams
 from mmbot.adapters.ccxt.stream import CcxtStream, StreamDown, StreamGap, StreamSilent, StreamUnsupported
-from mmbot.domain.events import BookDelta, BookSnapshot, Level, MarketEvent
+from mmbot.domain.events import BookDelta, BookSnapshot, FeedSignal, Level, MarketEvent
 from mmbot.domain.instrument import Instrument
 from mmbot.errors import ConfigError
 
 log = structlog.get_logger("mmbot.feed.live")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedSignal:
-    """A feed-health fact for the risk gate and the logs."""
-
-    kind: str  # gap | down | silent | resynced
-    symbol: str
-    ts_ns: int
-    detail: str = ""
-    outage_s: float = 0.0  # resynced: seconds since the first failure
 
 
 # The sink may be async: the feed then waits for it (backpressure instead of a queue).

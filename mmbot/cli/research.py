@@ -1,4 +1,4 @@
-"""``mmbot report RUN_OR_SUMMARY`` (the bar backtest behind ``mmbot backtest --bars`` is mmbot.app.bar_backtest).
+"""``mmbot report RUN_OR_SUMMARY`` (the bar backtest behind ``mmbot backtest --bars`` is mmbot.cli.bars).
 
     mmbot backtest --bars bundled --config config/profiles/seed-bars.yaml --out reports/seed-bars --report
     mmbot report reports/seed-bars            # or .../summary.json, or a --summary-json file
@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from mmbot.app.console import console, guarded
-from mmbot.app.settings import load_settings
+from mmbot.cli.common import console, guarded, make_report
+from mmbot.config.settings import load_settings
 from mmbot.observability.logging import configure_logging
 
 
@@ -29,9 +29,6 @@ def register(app: typer.Typer) -> None:
         """Write the HTML report (charts, self-contained) and a PNG of the main chart; print their paths."""
         settings = load_settings(config)
         configure_logging(settings.log.level, settings.log.format)
-        from mmbot.app.run_record import (
-            make_report,  # engine stack (numpy): not for every mmbot call
-        )
         html_path, png_path = make_report(run, out)
         console.print(str(html_path), highlight=False, soft_wrap=True)
         console.print(str(png_path), highlight=False, soft_wrap=True)

@@ -31,9 +31,9 @@ import orjson
 import structlog
 from aiohttp import web
 
-from mmbot.app.controls import Controls
-from mmbot.app.settings import Settings
+from mmbot.config.settings import Settings
 from mmbot.domain.risk import parse_reason
+from mmbot.runtime.controls import Controls
 
 log = structlog.get_logger("mmbot.admin")
 

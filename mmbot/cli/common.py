@@ -1,6 +1,6 @@
 """What every command shares: the consoles, the one-line error/exit mapping, the summary table.
 
-A module of its own (not mmbot.app.cli) so that the command modules and the drivers
+A module of its own (not mmbot.cli.main) so that the command modules and the drivers
 (daemon, live, sandbox, backtest) use it without importing the CLI that registers them.
 """
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
@@ -17,8 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mmbot.app.settings import Settings, load_settings
-from mmbot.errors import MmbotError
+from mmbot.config.settings import Settings, load_settings
+from mmbot.errors import ConfigError, MmbotError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -93,3 +94,50 @@ def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
             value = orjson.dumps(value).decode()
         table.add_row(key, str(value))
     console.print(table)
+
+
+def write_json_atomic(path: str, data: dict[str, Any]) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    tmp.replace(target)
+
+
+def make_report(run: str | Path, out: str | Path | None = None) -> tuple[Path, Path]:
+    from mmbot.research.record import load_record  # plotly/matplotlib: only for a report
+    from mmbot.research.report import write_report
+
+    return write_report(load_record(run), out)
+
+
+def print_report(record_dir: str | Path) -> tuple[Path, Path]:
+    html_path, png_path = make_report(record_dir)
+    console.print(f"report: {html_path}", highlight=False, soft_wrap=True)
+    console.print(f"chart:  {png_path}", highlight=False, soft_wrap=True)
+    return html_path, png_path
+
+
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
+]
+
+
+def fault_tuple(faults: str | None) -> tuple[Any, ...]:
+    from mmbot.engine.session import parse_faults  # engine stack (numpy): not for every mmbot call
+
+    try:
+        return parse_faults(faults)
+    except ValueError as exc:
+        raise ConfigError(f"--faults: {exc}") from exc
+
+
+def sim_overrides(fill_model: str | None, latency_ms: float | None) -> dict[str, Any]:
+    sim: dict[str, Any] = {}
+    if fill_model is not None:
+        sim["fill_model"] = fill_model
+    if latency_ms is not None:
+        sim["entry_latency_ms"] = latency_ms
+        sim["cancel_latency_ms"] = latency_ms
+        sim["md_latency_ms"] = latency_ms
+    return {"sim": sim} if sim else {}

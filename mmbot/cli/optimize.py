@@ -20,9 +20,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mmbot.app.console import console as stdout_console
-from mmbot.app.console import err_console, guarded, settings_for
-from mmbot.app.settings import make_run_id
+from mmbot.cli.common import console as stdout_console
+from mmbot.cli.common import err_console, guarded, settings_for
+from mmbot.config.settings import make_run_id
 from mmbot.errors import ConfigError
 
 ConfigOpt = Annotated[

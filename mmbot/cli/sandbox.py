@@ -31,7 +31,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mmbot.app.console import guarded, settings_for
+from mmbot.cli.common import guarded, settings_for, write_json_atomic
 from mmbot.errors import ConfigError
 from mmbot.marketdata.capture import check_capture_files
 from mmbot.observability.logging import configure_logging, register_secret
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--speed must be > 0, was {speed}")
         settings = settings_for(config)
         configure_logging(settings.log.level, settings.log.format)
-        from mmbot.app.wiring import (
+        from mmbot.wiring import (
             capture_paths,  # engine stack (numpy): not for every mmbot call
         )
         paths = capture_paths(settings, data)
@@ -147,7 +147,6 @@ def register(app: typer.Typer) -> None:
         Console().print(view)
         print(f"sandbox venue outcomes: {sandbox.get('venue_outcomes')}; open orders left: {sandbox.get('venue_open_orders')}")
         if out:
-            from mmbot.app.run_support import write_json_atomic  # engine stack (numpy): not for every mmbot call
             write_json_atomic(out, {"duration_s": duration, "speed": speed, "data": paths, "divergence": table,
                                     "paper": paper, "sandbox": sandbox, "emulator": {"open_orders": state.get("open_orders")}})
         sys.stdout.flush()

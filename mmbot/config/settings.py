@@ -53,7 +53,7 @@ ENV_PREFIX = "MMBOT_"
 DEFAULT_CONFIG_NAME = "default.yaml"
 # MMBOT_* variables that are not settings: read directly where they matter.
 NON_SETTING_ENV = frozenset({
-    "MMBOT_ALLOW_LIVE",  # mmbot.app.daemon: the second key for mode: live
+    "MMBOT_ALLOW_LIVE",  # mmbot.cli.run: the second key for mode: live
 })  # fmt: skip
 REDACTED = "<redacted>"
 
@@ -691,7 +691,7 @@ def format_validation_error(
 
 # --- loading ------------------------------------------------------------------------------
 def bundled_config_text(name: str = DEFAULT_CONFIG_NAME) -> str:
-    return resources.files("mmbot.app").joinpath("config_default.yaml").read_text() if name == DEFAULT_CONFIG_NAME else ""
+    return resources.files("mmbot.config").joinpath("config_default.yaml").read_text() if name == DEFAULT_CONFIG_NAME else ""
 
 
 def _read_config_text(p: Path) -> str:
@@ -736,7 +736,7 @@ def parse_config_text(text: str, source: str) -> dict[str, Any]:
 
 def load_raw(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str]:
     if path is None:
-        text = resources.files("mmbot.app").joinpath("config_default.yaml").read_text()
+        text = resources.files("mmbot.config").joinpath("config_default.yaml").read_text()
         source = "bundled default.yaml"
     else:
         p = Path(path)

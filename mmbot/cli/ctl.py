@@ -23,8 +23,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from mmbot.app.console import guarded
-from mmbot.app.settings import load_settings
+from mmbot.cli.common import guarded
+from mmbot.config.settings import load_settings
 from mmbot.domain.risk import parse_reason
 from mmbot.errors import ConfigError, MmbotError
 
@@ -38,7 +38,7 @@ class DaemonUnreachable(MmbotError):
 
 
 def _target(config: str | None, port: int | None) -> tuple[str, str]:
-    from mmbot.app.admin import ADMIN_HOST  # imported here: aiohttp is slow to import for every CLI call
+    from mmbot.runtime.admin import ADMIN_HOST  # imported here: aiohttp is slow to import for every CLI call
 
     settings = load_settings(config)
     token = settings.admin.token.get_secret_value() if settings.admin.token is not None else ""

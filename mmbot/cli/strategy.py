@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mmbot.app.console import console, guarded, settings_for
+from mmbot.cli.common import console, guarded, settings_for
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")

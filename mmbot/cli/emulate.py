@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mmbot.app.console import guarded, settings_for
+from mmbot.cli.common import guarded, settings_for
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.marketdata.capture import check_capture_files
 from mmbot.observability.logging import configure_logging, register_secret
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
 
         settings = settings_for(config)
         configure_logging(settings.log.level, settings.log.format)
-        from mmbot.app.wiring import (
+        from mmbot.wiring import (
             capture_paths,  # engine stack (numpy): not for every mmbot call
         )
         paths = capture_paths(settings, data)

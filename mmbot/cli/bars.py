@@ -8,16 +8,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from mmbot.app.console import console
-from mmbot.app.run_record import print_report
-from mmbot.app.run_support import write_json_atomic
-from mmbot.app.settings import Settings, make_run_id
-from mmbot.app.wiring import build_instrument
+from mmbot.cli.common import console, print_report, write_json_atomic
+from mmbot.config.settings import Settings, make_run_id
 from mmbot.portfolio.metrics import fill_rate
 from mmbot.research.bars import BarFees, BarRules, bar_performance, bundled_bars_path, check_bars, load_bars, run_bar_backtest
 from mmbot.research.record import bar_tables, write_record
 from mmbot.strategy.breakeven import breakeven_flags
 from mmbot.strategy.simple import SimpleParams
+from mmbot.wiring import build_instrument
 
 
 def resolve_bars_path(settings: Settings, bars: str | None) -> Path:

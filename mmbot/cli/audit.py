@@ -19,10 +19,10 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from mmbot.app.console import console, err_console, guarded, print_summary
-from mmbot.app.settings import load_settings
 from mmbot.audit.state import fold
 from mmbot.audit.verify import EXIT_TAMPERED, EXIT_UNSEALED, VerifyResult, find_journals, verify_journal
+from mmbot.cli.common import console, err_console, guarded, print_summary
+from mmbot.config.settings import load_settings
 from mmbot.errors import ConfigError
 
 PathsArg = Annotated[

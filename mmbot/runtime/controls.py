@@ -28,11 +28,9 @@ stale; there they are measured and reported only, and replays stay deterministic
 
 Controls acts on a :class:`ControlTarget`: the engines to act on, the current time,
 how commands reach the venue, the open-order count and the observers' drain.
-:class:`ReplayTarget` adapts the replay :class:`~mmbot.app.runner.Runner` (one engine,
-capture time, commands through the session); :class:`LiveTarget` adapts
-:class:`~mmbot.app.live.LiveRunner` and its subclass ``SandboxRunner`` (one engine per
-symbol, wall-clock time, commands queued and sent by the runner's async drain, which
-:meth:`Controls.run` awaits after every tick).
+:class:`mmbot.runtime.node.NodeTarget` adapts the node of every mode: on the simulated
+venue commands act at once (capture time in a replay); on an exchange they are queued
+and sent by the node's async drain, which :meth:`Controls.run` awaits after every tick.
 """
 
 from __future__ import annotations
@@ -43,20 +41,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from mmbot.app.settings import Settings, config_hash, load_settings
-from mmbot.app.wiring import build_model, build_risk_config
+from mmbot.config.settings import Settings, config_hash, load_settings
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.risk.watchdog import SilenceWatchdog, ThresholdWatchdog
 from mmbot.strategy.breakeven import check_breakeven_settings
 
 if TYPE_CHECKING:
+    from mmbot.domain.instrument import Instrument
     from mmbot.domain.orders import Command
     from mmbot.engine.engine import Engine
+    from mmbot.risk.gate import RiskConfig
+    from mmbot.strategy.model import QuoteModel
 
 log = structlog.get_logger("mmbot.controls")
 
@@ -70,56 +70,6 @@ def wall_watchdogs_enabled(settings: Settings) -> bool:
     if choice == "auto":
         return settings.data.source == "live" or settings.mode != "paper"
     return choice == "on"
-
-
-class ReplayOptions(Protocol):
-    """The part of mmbot.app.runner.RunOptions that ReplayTarget reads."""
-
-    config_path: str | None
-
-
-class ReplayState(Protocol):
-    """The part of mmbot.app.runner.RunState that ReplayTarget reads and writes."""
-
-    built: Any  # mmbot.app.wiring.Built: engine, session, venue
-    settings: Settings
-    done: bool
-    stop: asyncio.Event
-    stop_reason: str
-
-
-class Runner(Protocol):
-    """What ReplayTarget drives: the replay runner (mmbot.app.runner.Runner satisfies it structurally)."""
-
-    run_id: str
-    settings: Settings
-
-    @property
-    def options(self) -> ReplayOptions: ...
-
-    @property
-    def state(self) -> ReplayState: ...
-
-    def _drain(self) -> None: ...
-
-
-class LiveRunner(Protocol):
-    """What LiveTarget drives: mmbot.app.live.LiveRunner and SandboxRunner satisfy it structurally."""
-
-    run_id: str
-    settings: Settings
-    config_path: str | None
-    slots: dict[str, Any]  # symbol -> Slot (its engine)
-    stop: asyncio.Event
-    stop_reason: str
-
-    def defer(self, symbol: str, commands: list[Command]) -> None: ...
-
-    def open_order_count(self) -> int: ...
-
-    def observe(self) -> None: ...
-
-    async def send_deferred(self) -> None: ...
 
 
 class ControlTarget(ABC):
@@ -171,6 +121,10 @@ class ControlTarget(ABC):
     @abstractmethod
     def apply_settings(self, new: Settings) -> None: ...
 
+    @abstractmethod
+    def rebuild(self, new: Settings, instrument: Instrument) -> tuple[QuoteModel, RiskConfig]:
+        """The model and risk limits of ``instrument`` under ``new`` (ConfigError if they cannot be built)."""
+
     @property
     @abstractmethod
     def done(self) -> bool: ...
@@ -184,129 +138,9 @@ class ControlTarget(ABC):
     def stop_reason(self) -> str: ...
 
 
-class ReplayTarget(ControlTarget):
-    """The replay Runner: one engine on capture time, commands through the session."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self.run_id = runner.run_id
-
-    @property
-    def settings(self) -> Settings:
-        return self.runner.settings
-
-    @property
-    def config_path(self) -> str | None:
-        return self.runner.options.config_path
-
-    def engines(self) -> list[Engine]:
-        return [self.runner.state.built.engine]
-
-    def now_ns(self) -> int:
-        now: int = self.runner.state.built.session.now_ns
-        return now
-
-    def act(self, engine: Engine, commands: list[Command]) -> None:
-        self.runner.state.built.session.operator(commands)
-        self.runner._drain()
-
-    def open_orders(self) -> int:
-        return len(self.runner.state.built.venue.open_order_ids())
-
-    def drain(self) -> None:
-        self.runner._drain()
-
-    def apply_settings(self, new: Settings) -> None:
-        self.runner.settings = new
-        self.runner.state.settings = new
-
-    @property
-    def done(self) -> bool:
-        return self.runner.state.done
-
-    @property
-    def stopping(self) -> bool:
-        return self.runner.state.stop.is_set()
-
-    @property
-    def stop_reason(self) -> str:
-        return self.runner.state.stop_reason
-
-
-class LiveTarget(ControlTarget):
-    """LiveRunner / SandboxRunner: one engine per symbol on the wall clock.
-
-    Commands are queued per symbol (``runner.defer``) and sent by
-    ``runner.send_deferred`` (awaited by :meth:`Controls.run` after every tick, and by
-    the sandbox's drain), so a signal handler never awaits the venue. A reload takes
-    only the hot sections (strategy, risk) from the file: the rest of the running
-    settings (command-line mode, symbols, secrets, data source) stay as started.
-    """
-
-    def __init__(self, runner: LiveRunner) -> None:
-        self.runner = runner
-        self.run_id = runner.run_id
-
-    @property
-    def settings(self) -> Settings:
-        return self.runner.settings
-
-    @property
-    def config_path(self) -> str | None:
-        return self.runner.config_path
-
-    def engines(self) -> list[Engine]:
-        return [slot.engine for slot in self.runner.slots.values()]
-
-    def now_ns(self) -> int:
-        return time.time_ns()
-
-    def act(self, engine: Engine, commands: list[Command]) -> None:
-        if commands:
-            self.runner.defer(engine.instrument.symbol, commands)
-
-    def open_orders(self) -> int:
-        return self.runner.open_order_count()
-
-    def drain(self) -> None:
-        self.runner.observe()
-
-    async def flush(self) -> None:
-        await self.runner.send_deferred()
-
-    def merge_settings(self, loaded: Settings) -> Settings:
-        return self.runner.settings.model_copy(update={s: getattr(loaded, s) for s in HOT_RELOAD_SECTIONS})
-
-    def needs_restart(self, loaded: Settings) -> list[str]:
-        # A live run always takes its market data live and its keys from the start-up
-        # environment or secrets file: those differences are not changes to the file.
-        old = self.runner.settings
-        keys = {"api_key": old.exchange.api_key, "secret": old.exchange.secret}
-        loaded = loaded.model_copy(update={
-            "data": loaded.data.model_copy(update={"source": old.data.source}),
-            "exchange": loaded.exchange.model_copy(update=keys),
-        })  # fmt: skip
-        return super().needs_restart(loaded)
-
-    def apply_settings(self, new: Settings) -> None:
-        self.runner.settings = new
-
-    @property
-    def done(self) -> bool:
-        return False
-
-    @property
-    def stopping(self) -> bool:
-        return self.runner.stop.is_set()
-
-    @property
-    def stop_reason(self) -> str:
-        return self.runner.stop_reason
-
-
 class Controls:
-    def __init__(self, runner: Runner | ControlTarget, clock: Callable[[], int] = time.monotonic_ns) -> None:
-        self.target: ControlTarget = runner if isinstance(runner, ControlTarget) else ReplayTarget(runner)
+    def __init__(self, target: ControlTarget, clock: Callable[[], int] = time.monotonic_ns) -> None:
+        self.target = target
         self.clock = clock
         settings = self.target.settings
         risk = settings.risk
@@ -543,7 +377,7 @@ class Controls:
             problem = check_breakeven_settings(new)
             if problem and not new.strategy.allow_below_breakeven:
                 raise ConfigError(problem + "; set strategy.allow_below_breakeven: true to allow it")
-            built = [(e, build_model(new, e.instrument), build_risk_config(new, e.instrument)) for e in engines]
+            built = [(e, *target.rebuild(new, e.instrument)) for e in engines]
         except (MmbotError, ValueError) as exc:
             self.reload_failures += 1
             self.last_reload_error = str(exc)

@@ -1,1 +1,0 @@
-"""Composition root: settings, wiring, runners, signals and the CLI."""

@@ -1,0 +1,1 @@
+"""Settings: the one validated configuration of a run (pydantic v2)."""
