@@ -73,8 +73,8 @@ def _settings(**overrides: Any) -> Any:
 
 # --- tick-to-quote on the replay --------------------------------------------------------
 def replay_latency() -> dict[str, Any]:
-    from mmbot.wiring import build_replay
     from mmbot.marketdata.capture import CaptureParser, ReadStats, iter_lines
+    from mmbot.wiring import build_replay
 
     built = build_replay(_settings(), "20260101T000000Z-bench001")
     session, engine = built.session, built.engine

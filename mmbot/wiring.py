@@ -43,7 +43,7 @@ from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
 from mmbot.sim.wallet import Wallet
 from mmbot.strategy import composed as c
 from mmbot.strategy.adverse import AdverseSelectionParams
-from mmbot.strategy.breakeven import settings_breakeven_bps
+from mmbot.strategy.breakeven import breakeven_flags, settings_breakeven_bps
 from mmbot.strategy.hedge import HedgeParams
 from mmbot.strategy.ladder import LadderLevel
 from mmbot.strategy.model import QuoteModel
@@ -403,7 +403,9 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     mode = request.mode_label or settings.mode
     common: dict[str, Any] = {
         "mode": mode, "rebuild": rebuild, "duration_s": request.duration_s, "status": request.status,
-        "emit": request.emit, "config_path": request.config_path, "extra_fields": request.extra_fields,
+        "emit": request.emit, "config_path": request.config_path,
+        # Every summary flags a spread below break-even (backtests run it; run refuses it unless allowed).
+        "extra_fields": {**breakeven_flags(settings), **request.extra_fields},
     }  # fmt: skip
     if request.paths is not None:
         instrument = replay_instrument(settings, request.paths)
@@ -566,6 +568,7 @@ def _open_metrics(node: Node) -> None:
     metrics.journal_sources.append(journal_records)
     server = MetricsServer(metrics, sock, ready_checks=node.ready_checks())
     node.metrics_server = server
+    structlog.get_logger("mmbot.metrics").info("metrics_listening", port=server.port)
     node.services.append(server.run)
 
 

@@ -42,19 +42,17 @@ def run_l2_backtest(
     ``on_built`` sees the symbol's kernel (engine, venue, session) before the first event.
     """
     from mmbot import wiring  # the engine stack: only once the command runs
-    from mmbot.strategy.breakeven import breakeven_flags
 
     run_id = run_id or make_run_id(settings)
     started = time.perf_counter()
-    # Backtests warn and flag a spread below break-even instead of refusing it.
-    request = wiring.RunRequest(paths=paths, mode_label="backtest", faults=faults, extra_fields=breakeven_flags(settings))
+    request = wiring.RunRequest(paths=paths, mode_label="backtest", faults=faults)
     watch = wiring.ObserverRequest(record=record, record_out=record_out, fills=fills, journal=journal, metrics=False, admin=False)
     node = wiring.build_node(settings, run_id, request, watch)
     bus = next(iter(node.buses.values()))
     for observer in observers or []:
         bus.subscribe_batch(observer)
     if on_built is not None:
-        on_built(next(iter(node.lanes.values())).kernel)
+        on_built(next(iter(node.lanes.values())).kernel)  # type: ignore[attr-defined]  # a replay's lane is a SimLane
     node.started = time.monotonic() - (time.perf_counter() - started)
     summary = node.run_sync()
     return summary, node

@@ -125,7 +125,7 @@ def run_daemon(
         write_json_atomic(summary_json, summary)
     if node.fill_log is not None and fills_json:
         write_json_atomic(fills_json, node.fill_log.document(run_id, settings.mode))
-    left = summary.get("venue_open_orders", 0)
+    left = (summary.get("venue") or {}).get("open_orders", 0)  # -1: the venue could not be asked
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"), net_pnl=summary.get("net_pnl"),
              venue_open_orders=left)
     print_summary({k: v for k, v in summary.items() if k != "symbols"})

@@ -145,7 +145,7 @@ def register(app: typer.Typer) -> None:
         for metric, row in table.items():
             view.add_row(metric, str(row["paper"]), str(row["sandbox"]), str(row["difference"]))
         Console().print(view)
-        print(f"sandbox venue outcomes: {sandbox.get('venue_outcomes')}; open orders left: {sandbox.get('venue_open_orders')}")
+        print(f"sandbox venue outcomes: {sandbox['venue'].get('outcomes')}; open orders left: {sandbox['venue'].get('open_orders')}")
         if out:
             write_json_atomic(out, {"duration_s": duration, "speed": speed, "data": paths, "divergence": table,
                                     "paper": paper, "sandbox": sandbox, "emulator": {"open_orders": state.get("open_orders")}})

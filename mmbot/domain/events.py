@@ -14,7 +14,6 @@ thousand times per replay and NamedTuple construction is the cheapest immutable 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import NamedTuple
 
 Level = tuple[int, int]  # (price_ticks, qty_lots); qty 0 deletes the level

@@ -161,8 +161,8 @@ class Node:
     def step(self, event: MarketEvent | ClockJump) -> bool:
         """A replayed event (synchronous); True when it produced events (published)."""
         single = self._single
-        if single is None:
-            lane = self.lanes[event.symbol]
+        if single is None:  # a replay trades one symbol; a clock jump concerns them all
+            lane = next(iter(self.lanes.values())) if type(event) is ClockJump else self.lanes[event.symbol]  # type: ignore[union-attr]
             engine = lane.engine
         else:
             lane, engine, _bus = single
@@ -382,7 +382,7 @@ class Node:
 
     async def _supervise(self, tg: asyncio.TaskGroup) -> None:
         data = tg.create_task(self.source.run(self))
-        workers = [data]
+        workers: list[asyncio.Task[Any]] = [data]
         if self.source.kind == "live":
             workers.append(tg.create_task(self.timer()))
         if self.status:
@@ -390,7 +390,7 @@ class Node:
         workers += [tg.create_task(coro) for coro in self.venue.tasks(self)]
         services = [tg.create_task(service(self)) for service in self.services]
         services.append(tg.create_task(self.controls.run()))
-        stopper = tg.create_task(self.stopper())
+        stopper: asyncio.Task[Any] = tg.create_task(self.stopper())
         workers.append(stopper)
         await asyncio.wait({data, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if data.done() and not data.cancelled() and data.exception() is None:
@@ -457,7 +457,7 @@ class Node:
                 "fill_model": s.sim.fill_model,
                 "exchange": s.exchange.id,
                 "stop_reason": self.stop_reason or "end",
-                "loops": self.source.loops,
+                "loops": self.source.loops,  # replays: passes of a looped capture; live: 0
                 **lane.data_fields(self.source.stats),
                 "venue_rejections": self.venue.rejections(lane),  # type: ignore[attr-defined]
                 **self.venue.balances(),  # type: ignore[attr-defined]
@@ -481,8 +481,6 @@ class Node:
         summary = dict(first)
         if len(per_symbol) > 1:
             summary["symbols"] = per_symbol
-        if not self.venue.synchronous:
-            summary["venue_open_orders"] = left  # -1: the venue could not be asked
         for hook in self.on_finish:
             hook(summary)
         gaps, book_gaps = summary.get("data_sequence_gaps"), summary.get("book_gaps")

@@ -93,6 +93,7 @@ class MarketSource(Protocol):
 
     kind: str  # "replay" | "live"
     stats: ReadStats
+    loops: int
 
     async def start(self) -> dict[str, Instrument]: ...
 
@@ -117,7 +118,10 @@ class ExecutionVenue(Protocol):
 
     async def connect(self, instruments: Mapping[str, Instrument]) -> None: ...
 
-    def open_lane(self, instrument: Instrument) -> Lane: ...
+    def open_lane(self, instrument: Instrument) -> Any: ...  # a Lane
+
+    def start_record(self) -> dict[str, Any] | None:
+        """The journal's start-up record of the venue (an exchange's reconciliation), if any."""
 
     def after_lanes(self, lanes: Mapping[str, Lane]) -> None: ...
 

@@ -44,3 +44,11 @@ async def test_paper_on_live_feed_and_sandbox_when_run_against_emulator_then_rep
         html = Path(summary["record_dir"], "report.html")
         assert str(html) in rendered.stdout and html.stat().st_size > 10_000
     assert paper["data_source"] == "live" and paper["mode"] == "paper"
+    # One summary builder (mmbot.runtime.node): the replay's keys in every mode, the venue's view nested.
+    replay = subprocess.run([*MMBOT, "backtest", "--summary-json", str(tmp_path / "bt.json")], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    replay_keys = set(json.loads((tmp_path / "bt.json").read_text()))
+    assert set(paper) == set(sandbox) == replay_keys, (set(paper) ^ replay_keys, set(sandbox) ^ replay_keys)
+    assert set(paper["venue"]) == set(sandbox["venue"]) and sandbox["venue"]["kind"] == "exchange"
+    assert sandbox["venue"]["open_orders"] == 0 and paper["venue"]["kind"] == "simulated"

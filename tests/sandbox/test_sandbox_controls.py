@@ -92,7 +92,7 @@ async def test_sandbox_kill_switch_file_when_created_then_venue_flat_and_journal
     assert still_flat == []
     assert released["source"] == "file" and released["quoting"] == "resumes"
     assert '"kill_switch"' in journal and '"kill_switch_confirmed"' in journal
-    assert summary["kill_switch_engaged"] is False and summary["venue_open_orders"] == 0 and open_orders(emu) == []
+    assert summary["kill_switch_engaged"] is False and summary["venue"]["open_orders"] == 0 and open_orders(emu) == []
 
 
 async def test_sandbox_ctl_kill_switch_when_on_then_zero_open_orders_and_risk_status_halted_then_off_resumes(
@@ -162,4 +162,4 @@ async def test_sandbox_sighup_when_config_changed_then_reloaded_invalid_refused_
     assert kept["risk_state"] == "ACTIVE" and placed >= 1
     assert running is None  # SIGHUP did not stop the daemon
     assert code == 0, daemon.err.read_text()[-2000:]
-    assert summary["stop_reason"] == "SIGTERM" and summary["venue_open_orders"] == 0 and open_orders(emu) == []
+    assert summary["stop_reason"] == "SIGTERM" and summary["venue"]["open_orders"] == 0 and open_orders(emu) == []

@@ -40,19 +40,19 @@ async def test_sandbox_run_when_emulator_then_orders_fill_via_user_stream_balanc
     code = await daemon.wait(60)
     summary = daemon.result()
     account = emu.emulator.account
-    our_orders = [r for r in account.orders.values() if r.client_order_id.startswith(summary["order_prefix"])]
+    our_orders = [r for r in account.orders.values() if r.client_order_id.startswith(summary["venue"]["order_prefix"])]
     btc_after = base_total(emu)
     leaks = files_containing(tmp_path, SECRET) + files_containing(tmp_path, API_KEY)
     journal_files = [p for p in (tmp_path / "journal").rglob("*") if p.is_file()]
 
     assert code == 0, daemon.err.read_text()[-2000:]
     # Orders reached the emulator (so the secret signed them) and fills came back.
-    assert len(our_orders) >= 2 and summary["orders_sent"] >= 2
-    assert summary["fills"] >= 1 and summary["fill_sources"].get("stream", 0) >= 1, summary["fill_sources"]
+    assert len(our_orders) >= 2 and summary["venue"]["orders_sent"] >= 2
+    assert summary["fills"] >= 1 and summary["venue"]["fill_sources"].get("stream", 0) >= 1, summary["venue"]["fill_sources"]
     # Balances reconcile: the ledger's position is the venue's balance change.
-    assert Decimal(summary["venue_position"]) == btc_after - btc_before == Decimal(summary["final_inventory"])
-    assert summary["position_matches_venue"] is True
-    assert summary["venue_open_orders"] == 0 and open_orders(emu) == []
+    assert Decimal(summary["venue"]["position"]) == btc_after - btc_before == Decimal(summary["final_inventory"])
+    assert summary["venue"]["position_matches_venue"] is True
+    assert summary["venue"]["open_orders"] == 0 and open_orders(emu) == []
     # No key anywhere: stdout, stderr (logs), summary, journal + baseline (audit dir), /metrics.
     assert leaks == []
     assert SECRET not in metrics_text and API_KEY not in metrics_text and "mmbot_" in metrics_text
@@ -88,10 +88,10 @@ async def test_sandbox_when_venue_cancels_orders_on_its_own_then_user_stream_rep
     assert code == 0, daemon.err.read_text()[-2000:]
     print(f"replaced {len(cancelled)} venue-cancelled quotes after {replaced_after_s:.3f} s")
     assert len(cancelled) >= 2 and replaced_after_s < 3.5
-    assert summary["cancel_sources"].get("stream", 0) >= len(cancelled), summary["cancel_sources"]
-    assert summary["reconciliations"] == 0  # the periodic one never ran: the stream told the daemon
+    assert summary["venue"]["cancel_sources"].get("stream", 0) >= len(cancelled), summary["venue"]["cancel_sources"]
+    assert summary["venue"]["reconciliations"] == 0  # the periodic one never ran: the stream told the daemon
     # watch_balance: the pushes after each order event, exported for operators.
-    assert summary["balance_updates"] >= 1 and Decimal(summary["stream_balances"]["BTC"]) > 0
+    assert summary["venue"]["balance_updates"] >= 1 and Decimal(summary["venue"]["stream_balances"]["BTC"]) > 0
     assert 'mmbot_venue_balance{asset="BTC"}' in metrics_text and 'mmbot_venue_balance{asset="USDT"}' in metrics_text
     # The journal carries what the paper journal does: decisions, acks, signals (SIGTERM here).
     kinds = Counter(json.loads(line)["type"] for seg in (tmp_path / "journal").rglob("seg-*.jsonl") for line in seg.read_text().splitlines())
@@ -130,12 +130,12 @@ async def test_sandbox_restart_when_sigkilled_then_orphans_cancelled_no_duplicat
 
     assert code == 0, second.err.read_text()[-2000:]
     assert left_behind, "SIGKILL left orders at the venue"
-    assert summary["orphans_cancelled_at_start"] + summary["orphans_cancelled"] >= 1
+    assert summary["venue"]["orphans_cancelled_at_start"] + summary["venue"]["orphans_cancelled"] >= 1
     assert cancelled_orphans | filled_orphans == left_behind
     assert max(per_id.values()) == 1  # no client order id was ever sent twice
-    assert summary["baseline_created"] is False
-    assert Decimal(summary["final_inventory"]) == base_total(emu) - btc_before == Decimal(summary["venue_position"])
-    assert open_orders(emu) == [] and summary["venue_open_orders"] == 0
+    assert summary["venue"]["baseline_created"] is False
+    assert Decimal(summary["final_inventory"]) == base_total(emu) - btc_before == Decimal(summary["venue"]["position"])
+    assert open_orders(emu) == [] and summary["venue"]["open_orders"] == 0
 
 
 def test_live_mode_when_not_allowed_then_refused_with_exit_2(clean_env: dict[str, str]) -> None:
@@ -200,5 +200,5 @@ async def test_sandbox_when_journal_write_fails_then_halted_orders_cancelled_at_
     assert proc.returncode == 3, err[-3000:]
     assert "journal_write_failed" in err and "File too large" in err
     assert summary["stop_reason"] == "journal_failure" and "JOURNAL_FAILURE" in summary["risk_reasons"]
-    assert summary["orders_sent"] >= 1  # it was trading when the journal failed
-    assert summary["venue_open_orders"] == 0 and open_orders(emu) == []  # cancelled at the venue on the way out
+    assert summary["venue"]["orders_sent"] >= 1  # it was trading when the journal failed
+    assert summary["venue"]["open_orders"] == 0 and open_orders(emu) == []  # cancelled at the venue on the way out

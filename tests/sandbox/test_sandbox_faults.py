@@ -57,18 +57,18 @@ async def test_sandbox_when_order_path_faults_then_mapped_outcomes_and_zero_orph
     daemon.terminate()
     code = await daemon.wait(40)
     summary = daemon.result()
-    outcomes = summary["venue_outcomes"]
+    outcomes = summary["venue"]["outcomes"]
     reasons = transition_reasons(summary)
 
     assert code == 0, daemon.err.read_text()[-3000:]
-    assert open_orders(emu) == [] and summary["venue_open_orders"] == 0
+    assert open_orders(emu) == [] and summary["venue"]["open_orders"] == 0
     assert outcomes.get("rejected", 0) >= 1  # reject fault: -2010 -> reject
     assert outcomes.get("rate_limited", 0) >= 1 and outcomes.get("ip_banned", 0) >= 1  # 429 / 418 told apart
     assert "ORDER_RATE" in reasons
     assert outcomes.get("venue_down", 0) >= 1 and "EXCHANGE_DOWN" in reasons  # 5xx past the grace period
     assert outcomes.get("timeout", 0) >= 1  # slow REST
-    assert outcomes.get("clock_skew", 0) >= 1 and summary["time_resyncs"] >= 2  # -1021 -> time resync
-    assert api_sockets >= 1 and summary["connection_resets"] >= 1 and summary["user_stream_reconnects"] >= 1
+    assert outcomes.get("clock_skew", 0) >= 1 and summary["venue"]["time_resyncs"] >= 2  # -1021 -> time resync
+    assert api_sockets >= 1 and summary["venue"]["connection_resets"] >= 1 and summary["venue"]["user_stream_reconnects"] >= 1
     assert Decimal(summary["final_inventory"]) == base_total(emu) - btc_before
     assert summary["risk_state"] == "ACTIVE" or set(summary["risk_reasons"]) <= {"REJECT_STORM", "ORDER_RATE"}
 
@@ -89,11 +89,11 @@ async def test_sandbox_when_ws_orders_and_ws_api_hangs_then_connections_reset_no
     assert code == 0, daemon.err.read_text()[-3000:]
     # A hung order call (create: looked up by client id; cancel: retried, idempotent) and the
     # silent user stream both end in a connection reset; nothing is sent twice.
-    assert summary["venue_outcomes"].get("timeout", 0) >= 1
-    assert summary["connection_resets"] >= 1 and summary["user_stream_reconnects"] >= 1
+    assert summary["venue"]["outcomes"].get("timeout", 0) >= 1
+    assert summary["venue"]["connection_resets"] >= 1 and summary["venue"]["user_stream_reconnects"] >= 1
     assert len(ids) == len(set(ids))
-    assert open_orders(emu) == [] and summary["venue_open_orders"] == 0
-    assert summary["position_matches_venue"] is True
+    assert open_orders(emu) == [] and summary["venue"]["open_orders"] == 0
+    assert summary["venue"]["position_matches_venue"] is True
 
 
 async def test_sandbox_when_market_data_faults_then_halts_resyncs_and_zero_orphans_after_sigterm(
@@ -111,11 +111,11 @@ async def test_sandbox_when_market_data_faults_then_halts_resyncs_and_zero_orpha
     reasons = transition_reasons(summary)
 
     assert code == 0, daemon.err.read_text()[-3000:]
-    assert open_orders(emu) == [] and summary["venue_open_orders"] == 0
+    assert open_orders(emu) == [] and summary["venue"]["open_orders"] == 0
     assert summary["feed_gaps"] >= 1 and "BOOK_GAP" in reasons
     assert summary["feed_silences"] + summary["feed_disconnects"] >= 2 and "STALE_BOOK" in reasons
     assert summary["feed_resyncs"] >= 2
-    assert summary["position_matches_venue"] is True
+    assert summary["venue"]["position_matches_venue"] is True
 
 
 
