@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck contracts pytest test-containers fuzz bench bench-quick clean
+.PHONY: run test lint typecheck contracts pytest test-containers fuzz golden bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ pytest: $(STAMP_DEV)
 ## The capture fuzzer's slow profile: 150 random examples (make test runs 30, derandomized)
 fuzz: $(STAMP_DEV)
 	CAPTURE_FUZZ_EXAMPLES=150 CAPTURE_FUZZ_RANDOM=1 $(VENV)/bin/pytest -q tests/integrity/test_capture_fuzz.py
+
+## Golden fills, the full matrix: 4 profiles x 3 fill models x latency 0/20 ms, on the
+## compiled per-event path and the forced pure-Python fallback (make test runs 4 of them)
+golden: $(STAMP_DEV)
+	GOLDEN_MATRIX=full $(VENV)/bin/pytest -q tests/golden
 
 ## Slow container tests (Docker engine needed; .ci/run starts one)
 test-containers: $(STAMP_DEV)
