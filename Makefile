@@ -59,4 +59,4 @@ bench-quick: $(STAMP_DEV)
 	$(PY) -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache var
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache var mmbot/marketdata/_speedups.c mmbot/marketdata/_speedups.*.so
