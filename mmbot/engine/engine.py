@@ -59,6 +59,7 @@ from mmbot.domain.orders import (
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.engine.order_manager import OrderManager
 from mmbot.marketdata.book import L2Book
+from mmbot.portfolio.attribution import AttributionTracker
 from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.risk.gate import Deny, RiskGate, RiskTransition
@@ -97,6 +98,7 @@ class Engine:
         self.om = OrderManager(self.symbol, self.config.coid_prefix, self.config.requote_tolerance_ticks)
         self.ledger = Ledger(instrument)
         self.markouts = MarkoutTracker()
+        self.attribution = AttributionTracker(instrument.tick_size * instrument.qty_unit, instrument.quote_ccy)
         self._outbox: list[EngineEvent] = []
         self.record_decisions = False
         self.bbo: BestBidAsk | None = None
@@ -215,6 +217,7 @@ class Engine:
         # Resolved markouts are published for metrics and fill dumps (fill index, horizon, bps).
         for index, horizon_ns, bps in self.markouts.on_mid(now_ns, mid):
             self._outbox.append(MarkoutResolved(ts_ns=now_ns, fill_index=index, horizon_ns=horizon_ns, bps=bps))
+        self.attribution.on_mid(now_ns, mid)
         self.model.on_mid(now_ns, mid)
         if now_ns - self.last_decision_ns < self.config.min_requote_interval_ms * 1_000_000:
             return []
@@ -364,6 +367,7 @@ class Engine:
             self.filled_orders.add(report.client_order_id)
             self.fill_reasons[report.reason.value] = self.fill_reasons.get(report.reason.value, 0) + 1
             fill_index = self.markouts.on_fill(report.ts_ns, int(report.side), float(report.price_ticks))
+            self.attribution.on_fill(report.ts_ns, int(report.side), report.price_ticks, report.qty_lots, report.fee, self.mid_ticks)
             self._outbox.append(FillBooked(
                 ts_ns=report.ts_ns,
                 fill_index=fill_index,

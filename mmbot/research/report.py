@@ -235,6 +235,31 @@ def _summary_table(rec: RunRecord) -> str:
     return "<table class='metrics'>" + "".join(rows) + "</table>"
 
 
+ATTRIBUTION_LABELS = (
+    ("spread_capture", "spread capture (fill vs mid at fill)"),
+    ("adverse_selection", "adverse selection (mid move within the horizon)"),
+    ("inventory_pnl", "inventory (mid move after the horizon, to the mark)"),
+    ("fees", "fees"),
+    ("rebates", "rebates"),
+    ("net_pnl", "net PnL (sum)"),
+)
+
+
+def _attribution_table(rec: RunRecord) -> str:
+    """The summary's ``pnl_attribution`` (:mod:`mmbot.portfolio.attribution`) as a table."""
+    parts = rec.summary.get("pnl_attribution")
+    if not isinstance(parts, dict):
+        return ""
+    unit = html.escape(str(parts.get("unit", "")))
+    rows = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{float(parts[key]):,.4f} {unit}</td></tr>"
+        for key, label in ATTRIBUTION_LABELS
+        if key in parts
+    )
+    caption = f"PnL attribution (horizon {html.escape(str(parts.get('horizon_s')))} s)"
+    return f"<table class='attribution'><caption>{caption}</caption>{rows}</table>"
+
+
 def _notes(rec: RunRecord) -> str:
     notes = [str(n) for n in rec.summary.get("data_notes", [])]
     return "".join(f"<li>{html.escape(n)}</li>" for n in notes)
@@ -275,7 +300,7 @@ th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }} th {{ b
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<div class="cols"><div>{_summary_table(rec)}</div><div><table>{info_rows}</table>{f"<ul>{notes}</ul>" if notes else ""}</div></div>
+<div class="cols"><div>{_summary_table(rec)}</div><div>{_attribution_table(rec)}</div><div><table>{info_rows}</table>{f"<ul>{notes}</ul>" if notes else ""}</div></div>
 {"".join(parts)}
 </body></html>
 """
