@@ -569,4 +569,6 @@ def bar_performance(result: BarResult, bars: Bars, *, sharpe_interval_s: float =
         max_inventory_limit=result.params.max_inventory,
         return_period=period,
         neutral_band=neutral_band,
+        data_start_ns=int(bars.ts_ms[0]) * 1_000_000 if len(bars) else None,  # first bar's open
+        data_end_ns=(int(bars.ts_ms[-1]) + bars.interval_ms) * 1_000_000 if len(bars) else None,  # last close
     )

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mmbot.portfolio.metrics import drawdown_series
+from mmbot.portfolio.metrics import CONTEXT_FIELDS, drawdown_series
 from mmbot.research.record import RunRecord
 
 F64 = npt.NDArray[np.float64]
@@ -231,8 +231,12 @@ def _summary_table(rec: RunRecord) -> str:
             with contextlib.suppress(ValueError):
                 v = float(v)
         unit = f" {ccy}" if key in ("gross_pnl", "net_pnl", "fees_paid", "slippage_paid", "max_drawdown") else ""
+        if v is None and key in CONTEXT_FIELDS and summ.get("sharpe_note"):
+            v = "n/a (run too short)"
         rows.append(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}{html.escape(unit)}</td></tr>")
-    return "<table class='metrics'>" + "".join(rows) + "</table>"
+    span = f"data {summ['data_start']} to {summ['data_end']}" if summ.get("data_start") else ""
+    caption = f"<caption>{html.escape(span)}</caption>" if span else ""
+    return "<table class='metrics'>" + caption + "".join(rows) + "</table>"
 
 
 ATTRIBUTION_LABELS = (
