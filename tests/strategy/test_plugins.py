@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -104,10 +105,13 @@ def test_run_when_plugin_raises_nan_crossed_off_lot_then_refusals_counted_and_ru
 
 
 def test_backtest_when_example_installed_then_entry_point_profile_runs(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    # Installed offline into a private target: no network, no build isolation, no deps.
+    # Installed offline into a private target: no network, no build isolation, no deps; from
+    # a copy, so the build writes nothing into the source tree.
+    source = tmp_path / "microprice"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(EXAMPLE)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(source)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
