@@ -14,7 +14,16 @@ from mmbot.app.run_support import write_json_atomic
 from mmbot.app.settings import Settings, make_run_id
 from mmbot.app.wiring import build_instrument
 from mmbot.portfolio.metrics import fill_rate
-from mmbot.research.bars import BarFees, BarRules, bar_performance, bundled_bars_path, check_bars, load_bars, run_bar_backtest
+from mmbot.research.bars import (
+    BarFees,
+    BarRules,
+    bar_attribution,
+    bar_performance,
+    bundled_bars_path,
+    check_bars,
+    load_bars,
+    run_bar_backtest,
+)
 from mmbot.research.record import bar_tables, write_record
 from mmbot.strategy.breakeven import breakeven_flags
 from mmbot.strategy.simple import SimpleParams
@@ -104,6 +113,7 @@ def bar_summary(
         "bars_per_second": round(len(bars) / wall, 1) if wall > 0 else 0.0,
         **markouts,
         **perf.fields(),
+        "pnl_attribution": bar_attribution(result, bars).fields(),
     }
     return summary, result, bars
 

@@ -10,7 +10,6 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import orjson
 import structlog
 import typer
 from rich.console import Console
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from mmbot.app.settings import Settings, load_settings
 from mmbot.errors import MmbotError
+from mmbot.portfolio.metrics import summary_cell
 
 console = Console()
 err_console = Console(stderr=True)
@@ -89,7 +89,5 @@ def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
-        if isinstance(value, (dict, list)):
-            value = orjson.dumps(value).decode()
-        table.add_row(key, str(value))
+        table.add_row(key, summary_cell(summary, key, value))
     console.print(table)

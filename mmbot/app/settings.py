@@ -224,8 +224,15 @@ class HedgeSettings(_Model):
     cooldown_ms: float = num(1000.0, ge=0, le=MAX_MS, description="wait for the last hedge's fill before another")
 
 
+BUILTIN_MODELS = ("simple", "avellaneda_stoikov", "glft")
+
+
 class StrategySettings(_Model):
-    model: Literal["simple", "avellaneda_stoikov", "glft"] = "simple"
+    # A built-in model, a plugin "package.module:ClassName", or the name of an entry point
+    # in the group "mmbot.strategies" (mmbot/plugins.py; docs/strategy.md).
+    model: str = Field(default="simple", pattern=r"^[A-Za-z_][\w.-]*(:[A-Za-z_]\w*)?$", max_length=200)
+    # A plugin's own parameters, validated by its pydantic ``Params`` model when it is built.
+    params: dict[str, Any] = Field(default_factory=dict)
     spread_bps: float = num(20.0, gt=0, le=MAX_BPS)
     order_size: float = num(1.0, gt=0, le=MAX_BASE, description="base units")
     max_inventory: float = num(10.0, gt=0, le=MAX_BASE, description="base units")
