@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck contracts pytest test-containers fuzz bench bench-quick clean
+.PHONY: run test test-deps lint typecheck contracts pytest test-containers fuzz bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ $(STAMP_DEV): pyproject.toml | $(PY)
 run: $(STAMP_RUN)
 	$(VENV)/bin/mmbot run
 
-## make test: linters, type checks, import contracts and the whole test suite
-test: $(STAMP_DEV) lint typecheck contracts pytest
+## make test: the system programs the tests run (scripts/install-test-deps.sh: apt-get as root,
+## else one message naming them), linters, type checks, import contracts and the whole test suite
+test: test-deps $(STAMP_DEV) lint typecheck contracts pytest
+
+test-deps:
+	bash scripts/install-test-deps.sh
 
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check mmbot tests benchmarks
@@ -36,7 +40,7 @@ typecheck: $(STAMP_DEV)
 contracts: $(STAMP_DEV)
 	$(VENV)/bin/lint-imports
 
-pytest: $(STAMP_DEV)
+pytest: test-deps $(STAMP_DEV)
 	$(VENV)/bin/pytest -q
 
 ## The capture fuzzer's slow profile: 150 random examples (make test runs 30, derandomized)
