@@ -28,6 +28,7 @@ from mmbot.app import cmd_audit, cmd_ctl, cmd_emulator, cmd_optimize, cmd_resear
 from mmbot.app.console import console, describe_internal_error, err_console, fail, guarded, print_summary, settings_for
 from mmbot.app.settings import config_hash, make_run_id, redacted_dict
 from mmbot.errors import ConfigError
+from mmbot.extras import REPORT_MODULES, RESEARCH, require
 
 app = typer.Typer(
     name="mmbot",
@@ -165,6 +166,8 @@ def backtest(
     fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
 ) -> None:
     """Backtest on an L2 capture (default: bundled) or on OHLCV bars (--bars)."""
+    if report:
+        require(RESEARCH, "mmbot backtest --report", *REPORT_MODULES)  # before the run, not after it
     from mmbot.app.backtest_cmd import run_backtest_command  # the audit journal and replay stack: only for mmbot backtest
 
     settings = settings_for(config, _sim_overrides(fill_model, latency_ms))

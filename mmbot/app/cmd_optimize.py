@@ -24,6 +24,7 @@ from mmbot.app.console import console as stdout_console
 from mmbot.app.console import err_console, guarded, settings_for
 from mmbot.app.settings import make_run_id
 from mmbot.errors import ConfigError
+from mmbot.extras import OPTIMIZE_MODULES, RESEARCH, require
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
@@ -95,6 +96,7 @@ def run_optimize(
     out: str | None,
     report: bool,
 ) -> None:
+    require(RESEARCH, "mmbot optimize" + ("" if report else " --no-report"), *OPTIMIZE_MODULES, *(("plotly",) if report else ()))
     from mmbot.research.bars import (  # only for mmbot optimize; keeps the CLI start-up light
         bundled_bars_path,
         check_bars,

@@ -73,6 +73,7 @@ import orjson
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Side
 from mmbot.errors import ConfigError, DataError
+from mmbot.extras import ARROW_MODULES, RESEARCH, require
 from mmbot.portfolio.attribution import Attribution, AttributionTracker
 from mmbot.portfolio.ledger import Ledger
 from mmbot.portfolio.markout import MarkoutTracker
@@ -303,6 +304,7 @@ def _column_order(names: list[str], source: str) -> list[int]:
 
 
 def _load_arrow(path: Path, kind: str) -> Bars:
+    require(RESEARCH, f"reading {kind} bars ({path})", *ARROW_MODULES)
     import pyarrow as pa  # pyarrow is heavy and optional: only for parquet/feather bars
 
     try:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mmbot.extras import RESEARCH, require
 from mmbot.portfolio.metrics import iso_utc
 from mmbot.research.grid import COL, PARAM_NAMES
 from mmbot.research.grid_checks import grid_warnings, no_profitable_banner
@@ -87,6 +88,7 @@ def write_report(
     walk: WalkForwardResult | None = None,
     top: int = 20,
 ) -> Path:
+    require(RESEARCH, "the optimizer report", "plotly")
     import plotly.graph_objects as go  # plotly is heavy and optional: only when a report is written
     import plotly.io as pio  # plotly is heavy and optional: only when a report is written
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mmbot.extras import REPORT_MODULES, RESEARCH, require
 from mmbot.portfolio.metrics import CONTEXT_FIELDS, drawdown_series
 from mmbot.research.record import RunRecord
 
@@ -116,6 +117,7 @@ SUMMARY_ROWS = (
 
 def build_figures(rec: RunRecord, max_points: int = MAX_POINTS, max_fills: int = MAX_FILLS) -> dict[str, Any]:
     """The six plotly figures, keyed by their div id."""
+    require(RESEARCH, "the run report's charts", "plotly")
     import plotly.graph_objects as go  # plotly is heavy and optional: only when a report is written
 
     s = rec.series
@@ -270,6 +272,7 @@ def _notes(rec: RunRecord) -> str:
 
 
 def write_html(rec: RunRecord, path: str | Path, figs: dict[str, Any] | None = None) -> Path:
+    require(RESEARCH, "the HTML run report", "plotly")
     import plotly.io as pio  # plotly is heavy and optional: only when a report is written
     from plotly.offline import get_plotlyjs  # plotly is heavy and optional: only when a report is written
 
@@ -316,6 +319,7 @@ th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }} th {{ b
 
 def write_png(rec: RunRecord, path: str | Path, max_points: int = 4000) -> Path:
     """The main chart as a PNG: price with quotes and fills, inventory, PnL."""
+    require(RESEARCH, "the PNG chart of a run", "matplotlib")
     import matplotlib  # matplotlib is heavy and optional: only for the PNG chart
 
     matplotlib.use("Agg")
@@ -380,6 +384,7 @@ def _num(v: Any) -> str:
 
 def write_report(rec: RunRecord, out_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Write report.html and report.png (default: into the record's directory)."""
+    require(RESEARCH, "the run report", *REPORT_MODULES)  # both checked before either file is written
     d = Path(out_dir) if out_dir is not None else rec.dir
     d.mkdir(parents=True, exist_ok=True)
     html_path = write_html(rec, d / "report.html")
