@@ -54,6 +54,7 @@ DEFAULT_CONFIG_NAME = "default.yaml"
 # MMBOT_* variables that are not settings: read directly where they matter.
 NON_SETTING_ENV = frozenset({
     "MMBOT_ALLOW_LIVE",  # mmbot.app.daemon: the second key for mode: live
+    "MMBOT_PURE_PYTHON",  # mmbot.marketdata._speedups: force the pure-Python fallback of the compiled path (issue 31)
 })  # fmt: skip
 REDACTED = "<redacted>"
 
