@@ -2,8 +2,8 @@
 
 The compiled path is mmbot/marketdata/_speedups.pyx (Cython, built by ``pip install``
 when a C compiler is there); ``MMBOT_PURE_PYTHON=1`` forces the pure-Python fallback.
-Both give identical results (tests/golden). Reported in the backtest summary and by
-the golden-fill tests, which must know which path they exercised.
+Both give identical results (tests/golden). Read by the golden-fill and compiled-path
+tests, which must know which path they exercised, and by benchmarks/profile_events.py.
 """
 
 from __future__ import annotations
