@@ -23,7 +23,7 @@ import yaml
 from pydantic import SecretStr
 
 from mmbot import __version__, strict_yaml
-from mmbot.config.settings import Settings, config_hash
+from mmbot.config.settings import BUILTIN_MODELS, Settings, config_hash
 from mmbot.domain.instrument import Instrument
 from mmbot.engine.engine import Engine, EngineConfig
 from mmbot.engine.session import Fault, ReplaySession
@@ -32,6 +32,7 @@ from mmbot.marketdata.book import L2Book
 from mmbot.marketdata.capture import CaptureInfo, check_instrument_grid, scan_capture
 from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.observability.logging import register_secret
+from mmbot.plugins import build_plugin
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.runtime.fill_log import FillLog
 from mmbot.runtime.node import Node
@@ -149,8 +150,12 @@ def lots(instrument: Instrument, qty: float) -> int:
 
 
 def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
-    """The composed quoting model of ``strategy.model`` with its switched-on modifiers."""
+    """The composed quoting model of ``strategy.model`` with its switched-on modifiers, or a plugin."""
     s = settings.strategy
+    if s.model not in BUILTIN_MODELS:
+        return build_plugin(s.model, s.params, instrument)  # mmbot/plugins.py
+    if s.params:
+        raise ConfigError(f"strategy.params {sorted(s.params)}: only a plugin model takes params (strategy.model is {s.model!r})")
     floor = 0.0 if s.allow_below_breakeven else settings_breakeven_bps(settings)
     if s.model != "simple":
         floor = max(floor, s.spread_bps)  # spread_bps is the AS/GLFT minimum spread
@@ -162,7 +167,7 @@ def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
         )
     try:
         params = c.ComposedParams(
-            model=s.model,
+            model=s.model,  # type: ignore[arg-type]  # one of BUILTIN_MODELS, checked above
             spread_bps=s.spread_bps,
             order_size_lots=lots(instrument, s.order_size),
             max_inventory_lots=lots(instrument, s.max_inventory),

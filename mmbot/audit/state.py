@@ -30,6 +30,7 @@ from typing import Any
 
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Liquidity, Side
+from mmbot.portfolio.attribution import AttributionTracker
 from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
 
 COMPARED_FIELDS = (
@@ -109,6 +110,10 @@ def _q(value: Decimal) -> str:
 class JournalState:
     instrument: Instrument | None = None
     ledger: Ledger | None = None
+    # PnL attribution from the journal: its mids are those journaled with fills (the
+    # engine's mid when the fill was journaled, which can be a later event's) and marks,
+    # so the split can differ from the run's; the parts still sum to net PnL exactly.
+    attribution: AttributionTracker | None = None
     open_orders: dict[str, OpenOrder] = field(default_factory=dict)
     last_capture_ns: int | None = None
     last_mid_ticks: float | None = None
@@ -153,6 +158,7 @@ class JournalState:
             self.run_start = p
             self.instrument = instrument_from(p["instrument"])
             self.ledger = Ledger(self.instrument)
+            self.attribution = AttributionTracker(self.instrument.tick_size * self.instrument.qty_unit, self.instrument.quote_ccy)
 
     def _on_run_stop(self, p: dict[str, Any], rec: dict[str, Any]) -> None:
         self.run_stop = p
@@ -219,6 +225,11 @@ class JournalState:
         if len(sides) == 2:
             self.self_trades.append(f"seq {rec['seq']}: our buy and sell filled at the same time and price ({price} ticks at {ts})")
         self.ledger.apply_fill(side, price, qty, Decimal(p["fee"]))
+        if self.attribution is not None:
+            fill_mid = p.get("mid_ticks")
+            if fill_mid is not None:
+                self.attribution.on_mid(ts, fill_mid)
+            self.attribution.on_fill(ts, int(side), price, qty, Decimal(p["fee"]), fill_mid)
         self.filled_orders.add(coid)
         reason = p.get("reason", "")
         self.fill_reasons[reason] = self.fill_reasons.get(reason, 0) + 1
@@ -249,6 +260,8 @@ class JournalState:
     def _on_mark(self, p: dict[str, Any], rec: dict[str, Any]) -> None:
         if p.get("mid_ticks") is not None:
             self.last_mid_ticks = p["mid_ticks"]
+            if self.attribution is not None and isinstance(rec.get("ts_capture_ns"), int):
+                self.attribution.on_mid(rec["ts_capture_ns"], p["mid_ticks"])
 
     def _on_recovery(self, p: dict[str, Any], rec: dict[str, Any]) -> None:
         for coid in p.get("dropped_orders", []):
@@ -293,6 +306,7 @@ class JournalState:
             "wash_trades": len(self.self_trades),
             "self_crossing_orders": len(self.crossing_orders),
             "duplicate_fills": len(self.duplicate_fills),
+            "pnl_attribution": self.attribution.result(mark).fields() if self.attribution is not None else None,
         }
 
     def compare_with_run(self) -> list[str]:

@@ -19,6 +19,7 @@ from mmbot.cli.common import (
     write_json_atomic,
 )
 from mmbot.config.settings import Settings, make_run_id
+from mmbot.extras import REPORT_MODULES, RESEARCH, require
 from mmbot.marketdata.capture import check_capture_files
 from mmbot.observability.logging import configure_logging
 
@@ -110,6 +111,8 @@ def register(app: typer.Typer) -> None:
         fills_json: Annotated[str | None, typer.Option("--fills-json", help="write every fill (with markouts) here")] = None,
     ) -> None:
         """Backtest on an L2 capture (default: bundled) or on OHLCV bars (--bars)."""
+        if report:
+            require(RESEARCH, "mmbot backtest --report", *REPORT_MODULES)  # before the run, not after it
         settings = settings_for(config, sim_overrides(fill_model, latency_ms))
         run_backtest_command(settings, data=data, bars=bars, summary_json=summary_json, out=out, report=report,
                              faults=fault_tuple(faults), fills_json=fills_json)

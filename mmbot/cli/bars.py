@@ -11,7 +11,16 @@ from typing import Any
 from mmbot.cli.common import console, print_report, write_json_atomic
 from mmbot.config.settings import Settings, make_run_id
 from mmbot.portfolio.metrics import fill_rate
-from mmbot.research.bars import BarFees, BarRules, bar_performance, bundled_bars_path, check_bars, load_bars, run_bar_backtest
+from mmbot.research.bars import (
+    BarFees,
+    BarRules,
+    bar_attribution,
+    bar_performance,
+    bundled_bars_path,
+    check_bars,
+    load_bars,
+    run_bar_backtest,
+)
 from mmbot.research.record import bar_tables, write_record
 from mmbot.strategy.breakeven import breakeven_flags
 from mmbot.strategy.simple import SimpleParams
@@ -102,6 +111,7 @@ def bar_summary(
         "bars_per_second": round(len(bars) / wall, 1) if wall > 0 else 0.0,
         **markouts,
         **perf.fields(),
+        "pnl_attribution": bar_attribution(result, bars).fields(),
     }
     return summary, result, bars
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import orjson
 import structlog
 import typer
 from rich.console import Console
@@ -20,6 +19,7 @@ from rich.table import Table
 
 from mmbot.config.settings import Settings, load_settings
 from mmbot.errors import ConfigError, MmbotError
+from mmbot.portfolio.metrics import summary_cell
 
 console = Console()
 err_console = Console(stderr=True)
@@ -90,9 +90,7 @@ def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for key, value in summary.items():
-        if isinstance(value, (dict, list)):
-            value = orjson.dumps(value).decode()
-        table.add_row(key, str(value))
+        table.add_row(key, summary_cell(summary, key, value))
     console.print(table)
 
 

@@ -24,6 +24,7 @@ from mmbot.cli.common import console as stdout_console
 from mmbot.cli.common import err_console, guarded, settings_for
 from mmbot.config.settings import make_run_id
 from mmbot.errors import ConfigError
+from mmbot.extras import OPTIMIZE_MODULES, RESEARCH, require
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
@@ -95,6 +96,7 @@ def run_optimize(
     out: str | None,
     report: bool,
 ) -> None:
+    require(RESEARCH, "mmbot optimize" + ("" if report else " --no-report"), *OPTIMIZE_MODULES, *(("plotly",) if report else ()))
     from mmbot.research.bars import (  # only for mmbot optimize; keeps the CLI start-up light
         bundled_bars_path,
         check_bars,
@@ -102,6 +104,7 @@ def run_optimize(
     )
     from mmbot.research.distributed import run_grid  # dask (lazily) and the numba kernels: only for mmbot optimize
     from mmbot.research.grid import GridRules, tick_bars_from_bars, warm_up  # numba-compiled kernels: only for mmbot optimize
+    from mmbot.research.grid_checks import grid_notes  # with the numba kernels: only for mmbot optimize
     from mmbot.research.optimize import (  # imports the numba kernels: only for mmbot optimize
         SEED_GRID,
         GridSpec,
@@ -206,6 +209,8 @@ def run_optimize(
     console.print(table(f"top {min(top, result.size)} of {result.size} by {spec.objective}", order[:top]))
     front_sorted = sorted(front, key=order.index)
     console.print(table(f"Pareto front: {len(front)} combinations (first {min(top, len(front))} by rank)", front_sorted[:top]))
+    for line in grid_notes(result, order, top, settings.symbols[0].partition('/')[2]):  # mmbot/research/grid_checks.py
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     if walk is not None:
         wt = Table(title=f"walk-forward {walk_forward} ({walk.train_bars}:{walk.test_bars} bars), chosen by {spec.objective}", header_style="bold")
@@ -241,6 +246,7 @@ def run_optimize(
         "combos_per_second": round(result.combos_per_second, 1),
         "compile_seconds": round(compile_s, 3),
         "objective": spec.objective,
+        "quote_ccy": settings.symbols[0].partition('/')[2],
         "fill_rule": rules.fill_rule,
         "fill_semantics": rules.fill_semantics,
         "cross_policy": rules.cross_policy,

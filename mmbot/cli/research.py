@@ -15,6 +15,7 @@ import typer
 
 from mmbot.cli.common import console, guarded, make_report
 from mmbot.config.settings import load_settings
+from mmbot.extras import REPORT_MODULES, RESEARCH, require
 from mmbot.observability.logging import configure_logging
 
 
@@ -27,6 +28,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file (logging settings)")] = None,
     ) -> None:
         """Write the HTML report (charts, self-contained) and a PNG of the main chart; print their paths."""
+        require(RESEARCH, "mmbot report", *REPORT_MODULES)
         settings = load_settings(config)
         configure_logging(settings.log.level, settings.log.format)
         html_path, png_path = make_report(run, out)

@@ -54,6 +54,7 @@ DEFAULT_CONFIG_NAME = "default.yaml"
 # MMBOT_* variables that are not settings: read directly where they matter.
 NON_SETTING_ENV = frozenset({
     "MMBOT_ALLOW_LIVE",  # mmbot.cli.run: the second key for mode: live
+    "MMBOT_PURE_PYTHON",  # mmbot.marketdata._speedups: force the pure-Python fallback of the compiled path (issue 31)
 })  # fmt: skip
 REDACTED = "<redacted>"
 
@@ -224,8 +225,15 @@ class HedgeSettings(_Model):
     cooldown_ms: float = num(1000.0, ge=0, le=MAX_MS, description="wait for the last hedge's fill before another")
 
 
+BUILTIN_MODELS = ("simple", "avellaneda_stoikov", "glft")
+
+
 class StrategySettings(_Model):
-    model: Literal["simple", "avellaneda_stoikov", "glft"] = "simple"
+    # A built-in model, a plugin "package.module:ClassName", or the name of an entry point
+    # in the group "mmbot.strategies" (mmbot/plugins.py; docs/strategy.md).
+    model: str = Field(default="simple", pattern=r"^[A-Za-z_][\w.-]*(:[A-Za-z_]\w*)?$", max_length=200)
+    # A plugin's own parameters, validated by its pydantic ``Params`` model when it is built.
+    params: dict[str, Any] = Field(default_factory=dict)
     spread_bps: float = num(20.0, gt=0, le=MAX_BPS)
     order_size: float = num(1.0, gt=0, le=MAX_BASE, description="base units")
     max_inventory: float = num(10.0, gt=0, le=MAX_BASE, description="base units")
@@ -349,7 +357,7 @@ class ExchangeSettings(_Model):
     reconnect_initial_s: float = num(0.2, gt=0, le=MAX_S, description="first reconnect delay; doubles, with jitter")
     reconnect_max_s: float = num(10.0, gt=0, le=MAX_S)
     watch_bids_asks: bool = Field(default=True, description="also stream bookTicker (watch_bids_asks)")
-    # Sandbox/live execution (mmbot.app.sandbox, docs/sandbox.md).
+    # Sandbox/live execution (mmbot.runtime.exchange, docs/sandbox.md).
     secrets_file: str | None = Field(default=None, description="YAML/JSON file with api_key and secret (instead of the environment)")
     ws_orders: bool = Field(default=False, description="place/cancel through the ws-api (create_order_ws) instead of REST")
     reconcile_interval_s: float = num(

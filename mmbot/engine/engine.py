@@ -59,11 +59,13 @@ from mmbot.domain.orders import (
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.engine.order_manager import OrderManager
 from mmbot.marketdata.book import L2Book
+from mmbot.portfolio.attribution import AttributionTracker
 from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.risk.gate import Deny, RiskGate, RiskTransition
 from mmbot.risk.watchdog import SilenceWatchdog, apply_rule, check_silence
 from mmbot.strategy.model import Decision, MarketContext, QuoteModel
+from mmbot.strategy.plugin import MODEL_RAISED, check_decision
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +99,7 @@ class Engine:
         self.om = OrderManager(self.symbol, self.config.coid_prefix, self.config.requote_tolerance_ticks)
         self.ledger = Ledger(instrument)
         self.markouts = MarkoutTracker()
+        self.attribution = AttributionTracker(instrument.tick_size * instrument.qty_unit, instrument.quote_ccy)
         self._outbox: list[EngineEvent] = []
         self.record_decisions = False
         self.bbo: BestBidAsk | None = None
@@ -186,7 +189,10 @@ class Engine:
         elif type(event) is Trade:
             self.events_count += 1
             self.trades_seen += 1
-            self.model.on_trade(event)
+            try:
+                self.model.on_trade(event)
+            except Exception as exc:  # a plugin's bug must not stop the daemon: counted, not raised
+                self._refuse_model(now_ns, MODEL_RAISED, f"on_trade: {type(exc).__name__}: {exc}")
             return []
         else:
             assert isinstance(event, (BookDelta, BookSnapshot))
@@ -215,7 +221,11 @@ class Engine:
         # Resolved markouts are published for metrics and fill dumps (fill index, horizon, bps).
         for index, horizon_ns, bps in self.markouts.on_mid(now_ns, mid):
             self._outbox.append(MarkoutResolved(ts_ns=now_ns, fill_index=index, horizon_ns=horizon_ns, bps=bps))
-        self.model.on_mid(now_ns, mid)
+        self.attribution.on_mid(now_ns, mid)
+        try:
+            self.model.on_mid(now_ns, mid)
+        except Exception as exc:  # a plugin's bug must not stop the daemon: counted, not raised
+            self._refuse_model(now_ns, MODEL_RAISED, f"on_mid: {type(exc).__name__}: {exc}")
         if now_ns - self.last_decision_ns < self.config.min_requote_interval_ms * 1_000_000:
             return []
         self._steps += 1
@@ -263,7 +273,7 @@ class Engine:
             resting_ask_lots=om.resting_lots(Side.SELL),
             book=self.book,
         )
-        decision: Decision = self.model.decide(ctx)
+        decision = self._model_decision(ctx, now_ns)
         self.decisions += 1
         if self.record_decisions:
             self._outbox.append(QuotesDecided(
@@ -285,6 +295,26 @@ class Engine:
         if decision.hedge is not None:
             commands.extend(self._place([decision.hedge], now_ns, touch))
         return commands
+
+    def _model_decision(self, ctx: MarketContext, now_ns: int) -> Decision:
+        """The model's decision, checked (:func:`mmbot.strategy.plugin.check_decision`); a
+        decision that raised or cannot be traded is refused, counted, and becomes a cancel-all."""
+        try:
+            decision = self.model.decide(ctx)
+        except Exception as exc:  # a plugin's bug must not stop the daemon: counted, not raised
+            reason, detail = MODEL_RAISED, f"decide: {type(exc).__name__}: {exc}"
+        else:
+            bad = check_decision(decision, self.instrument)
+            if bad is None:
+                return decision
+            reason, detail = bad
+        self._refuse_model(now_ns, reason, detail)
+        return Decision(cancel_all=True, reasons=(reason.lower(),))
+
+    def _refuse_model(self, now_ns: int, reason: str, detail: str) -> None:
+        self.gate.count_denial(reason)
+        self.denials += 1
+        self._outbox.append(OrderDenied(ts_ns=now_ns, reason=reason, detail=detail[:500]))
 
     def _apply_desired(self, desired: tuple[Quote, ...], now_ns: int, touch: tuple[int, int]) -> list[Command]:
         om = self.om
@@ -364,6 +394,7 @@ class Engine:
             self.filled_orders.add(report.client_order_id)
             self.fill_reasons[report.reason.value] = self.fill_reasons.get(report.reason.value, 0) + 1
             fill_index = self.markouts.on_fill(report.ts_ns, int(report.side), float(report.price_ticks))
+            self.attribution.on_fill(report.ts_ns, int(report.side), report.price_ticks, report.qty_lots, report.fee, self.mid_ticks)
             self._outbox.append(FillBooked(
                 ts_ns=report.ts_ns,
                 fill_index=fill_index,

@@ -102,6 +102,8 @@ def build_summary(
         "risk_transitions_total": engine.gate.transitions_total,
         "fill_reasons": dict(sorted(engine.fill_reasons.items())),
         **markouts,
+        # Net PnL split into spread, adverse selection, inventory, fees, rebates (exact sum).
+        "pnl_attribution": engine.attribution.result(mark).fields(),
     }
     if metrics:
         summary.update(metrics)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mmbot.errors import ConfigError
+from mmbot.extras import BACKTRADER, require
 from mmbot.frameworks.base import StrategyConfig, StrategyFramework
 from mmbot.strategy.simple import SimpleMarketMaker, SimpleParams, bar_quotes
 
@@ -46,10 +46,9 @@ class BacktraderFill:
 
 
 def _require_backtrader() -> Any:
-    try:
-        import backtrader as bt  # backtrader is optional: only for the backtrader framework
-    except ImportError as exc:  # pragma: no cover - dev installs have it
-        raise ConfigError("backtrader is an optional extra: pip install 'mmbot[backtrader]'") from exc
+    require(BACKTRADER, "MarketMakerAdapter.to_backtrader()", "backtrader")
+    import backtrader as bt  # backtrader is optional: only for the backtrader framework
+
     return bt
 
 

@@ -38,6 +38,13 @@ from enum import Enum
 
 from mmbot.domain.events import BookDelta, BookSnapshot, Level
 
+try:  # the compiled per-event path (mmbot/marketdata/_speedups.pyx); absent or refused: pure Python
+    from mmbot.marketdata._speedups import side_apply as _c_apply
+    from mmbot.marketdata._speedups import side_best as _c_best
+except ImportError:
+    _c_apply = _c_best = None  # type: ignore[assignment]
+
+COMPILED = _c_apply is not None
 MAX_BUFFERED_DELTAS = 4096
 
 
@@ -122,6 +129,14 @@ class _Side:
     def top(self, n: int) -> list[tuple[int, int]]:
         prices = heapq.nlargest(n, self.levels) if self.is_bid else heapq.nsmallest(n, self.levels)
         return [(p, self.levels[p]) for p in prices]
+
+    if _c_apply is not None:
+        # The same two methods compiled (the heap is rebuilt in place there: same contents).
+        def apply(self, updates: tuple[tuple[int, int], ...]) -> None:
+            _c_apply(self.levels, self.heap, updates, self.is_bid)
+
+        def best(self) -> int | None:
+            return _c_best(self.levels, self.heap, self.is_bid)
 
 
 class L2Book:

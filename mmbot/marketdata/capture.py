@@ -42,6 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, ClockJump, 
 from mmbot.domain.instrument import Instrument
 from mmbot.errors import DataError, DataMismatch
 from mmbot.marketdata.validate import BadMessage, Rule
+
+try:  # the compiled per-event path (mmbot/marketdata/_speedups.pyx); absent or refused: pure Python
+    from mmbot.marketdata import _speedups
+except ImportError:
+    _speedups = None  # type: ignore[assignment]
+
+COMPILED = _speedups is not None
 
 Warn = Callable[[str, dict[str, Any]], None]
 
@@ -186,25 +194,35 @@ def _is_power_of_ten(n: int) -> bool:
 
 
 class CaptureParser:
-    """Turns one raw JSON payload into normalised events for known instruments."""
+    """Turns one raw JSON payload into normalised events for known instruments.
+
+    ``parse(ts_local_ns, payload)``: the compiled decoder when it is built (it decodes the
+    common Binance messages itself and hands every other one, and every one it cannot
+    decide, to :meth:`parse_python`), else :meth:`parse_python`: the same events either way.
+    """
 
     def __init__(self, instruments: Sequence[Instrument], default_symbol: str | None = None) -> None:
         if not instruments:
             raise ValueError("at least one instrument is needed")
         self._by_venue: dict[str, tuple[Instrument, Callable[[str], int], Callable[[str], int]]] = {}
         self._levels: dict[str, Callable[[list[Any]], tuple[Level, ...]]] = {}
+        fast: dict[str, tuple[str, int, int]] = {}  # venue symbol -> (symbol, price divisor, qty divisor)
         for inst in instruments:
             price_unit = 10**inst.price_scale // inst.ticks_per_unit
             qty_unit = 10**inst.qty_scale // inst.lots_per_unit
             price_parse = _scaled_parser(inst.price_scale, price_unit)
             qty_parse = _scaled_parser(inst.qty_scale, qty_unit, Rule.QTY_OFF_GRID)
             self._by_venue[inst.venue_symbol] = (inst, price_parse, qty_parse)
-            self._levels[inst.venue_symbol] = _levels_parser(
-                price_parse, _wire_divisor(inst.price_scale, price_unit), qty_parse, _wire_divisor(inst.qty_scale, qty_unit)
-            )
+            price_div = _wire_divisor(inst.price_scale, price_unit)
+            qty_div = _wire_divisor(inst.qty_scale, qty_unit)
+            self._levels[inst.venue_symbol] = _levels_parser(price_parse, price_div, qty_parse, qty_div)
+            fast[inst.venue_symbol] = (inst.symbol, price_div, qty_div)
         first = instruments[0].venue_symbol
         self._default = default_symbol.replace("/", "").upper() if default_symbol else first
         self._norm_last_id: dict[str, int] = {}  # normalised recordings: the last book id per symbol
+        self.parse: Callable[[int, Any], MarketEvent | None] = (
+            partial(_speedups.parse, fast, self.parse_python) if _speedups is not None else self.parse_python
+        )
 
     def _inst(self, venue_symbol: str) -> tuple[Instrument, Callable[[str], int], Callable[[str], int]]:
         try:
@@ -212,8 +230,8 @@ class CaptureParser:
         except (KeyError, TypeError):
             raise BadMessage(Rule.UNKNOWN_SYMBOL, f"symbol {venue_symbol!r} is not configured") from None
 
-    def parse(self, ts_local_ns: int, payload: Any) -> MarketEvent | None:
-        """Raw decoded JSON -> event, or None for payloads we do not use."""
+    def parse_python(self, ts_local_ns: int, payload: Any) -> MarketEvent | None:
+        """Raw decoded JSON -> event, or None for payloads we do not use (the reference decoder)."""
         if not isinstance(payload, dict):
             raise ValueError("payload is not a JSON object")
         stream = payload.get("stream")

@@ -33,6 +33,10 @@ suffix ``_base``; prices as floats of ``ticks x tick_size``):
   returned with commands submitted).
 * ``mmbot_markout_bps{horizon}`` = side x (mid(t_fill + h) - fill price) / fill
   price x 10^4 (positive = good for us), see :mod:`mmbot.portfolio.markout`.
+* ``mmbot_pnl_attribution_quote{part}`` = net PnL split into spread_capture,
+  adverse_selection, inventory_pnl, fees (<= 0), rebates (>= 0); the parts sum to
+  ``mmbot_pnl_net_quote`` (exactly in Decimal; floats here), see
+  :mod:`mmbot.portfolio.attribution`. Absent before the first mid.
 * ``mmbot_risk_state`` = 0 ACTIVE, 1 REDUCING, 2 HALTED;
   ``mmbot_risk_reason_active{reason}`` = 1 while that reason is raised.
 * ``mmbot_venue_balance{asset}`` = free + locked at the venue, as last pushed by the
@@ -75,6 +79,7 @@ from mmbot.domain.engine_events import (
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.observability import counters
+from mmbot.portfolio.attribution import ATTRIBUTION_PARTS
 from mmbot.portfolio.ledger import mark_ticks_from_mid
 
 # ``*_created`` series double the exposition and no dashboard uses them.
@@ -238,6 +243,9 @@ class EngineCollector(Collector):
         staleness = gauge("mmbot_book_staleness_seconds", "Wall seconds since the engine last received a depth update")
         synced = gauge("mmbot_book_synced", "1 while the engine's L2 book is in sync")
         markout_mean = gauge("mmbot_markout_mean_bps", "Mean fill markout so far, bps (positive = good)", ["symbol", "horizon"])
+        attribution = gauge(
+            "mmbot_pnl_attribution_quote", "Net PnL by source (mmbot.portfolio.attribution), quote currency", ["symbol", "part"]
+        )
         reconnects = counter("mmbot_websocket_reconnects", "Websocket (market data / user stream) reconnects")
         journal_records, reconnect_counts, error_counts = counters.snapshot()
         for s in symbols:
@@ -289,6 +297,10 @@ class EngineCollector(Collector):
             for horizon_ns, horizon in zip(e.markouts.horizons_ns, s.horizon_labels, strict=True):
                 mean = e.markouts.mean_bps(horizon_ns)
                 markout_mean.add_metric([s.symbol, horizon], math.nan if mean is None else mean)
+            if mid_ticks is not None:
+                parts = e.attribution.result(mark_ticks_from_mid(mid_ticks))
+                for part in ATTRIBUTION_PARTS:
+                    attribution.add_metric([s.symbol, part], float(getattr(parts, part)))
             reconnects.add_metric(label, reconnect_counts.get(s.symbol, 0))
         errors = CounterMetricFamily("mmbot_exchange_errors", "Venue errors by outcome kind", labels=["kind"])
         for kind, count in error_counts.items():
@@ -303,7 +315,7 @@ class EngineCollector(Collector):
         yield from (
             events, book_updates, trades, quotes, orders, fills, denials, position, notional, mid, gross, net,
             unreal, avg_entry, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
-            markout_mean, reconnects, errors, md_rejected, journal,
+            markout_mean, attribution, reconnects, errors, md_rejected, journal,
         )  # fmt: skip
         if self.metrics.venue_balances is not None:
             balances = GaugeMetricFamily("mmbot_venue_balance", "Venue balance (free + locked) per asset, from the user stream", labels=["asset"])

@@ -42,17 +42,35 @@ trades_per_day          fills / (run duration in days)
 Sharpe on PnL changes equals Sharpe on returns of any fixed capital (the capital
 cancels), so no account size is assumed. A run with fewer than two intervals or no
 variation has no Sharpe (``None``, JSON ``null``).
+
+When a figure means something (the summary's :meth:`Performance.fields`): an
+annualised Sharpe or Sortino from an 11-minute run extrapolates one-second noise to a
+year (the bundled capture gave -1,179), so they are shown only when the data spans at
+least ``SHARPE_MIN_DURATION_S`` (7 days) **and** holds at least ``SHARPE_MIN_RETURNS``
+(20) whole return intervals; otherwise ``sharpe``/``sortino`` are ``null`` and
+``sharpe_note`` says why (it is ``null`` when they are shown). Per-day rates
+(``trades_per_day``) need at least ``RATE_MIN_DURATION_S`` (one day) of data, else
+``null`` (and the note says so). The raw values stay on :class:`Performance` for
+code that compares engines (the grid's equivalence tests). The summary states the data
+span: ``data_start``/``data_end`` (ISO 8601 UTC, first and last sample) and
+``duration_s``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 NS_PER_S = 1_000_000_000
 SECONDS_PER_YEAR = 365 * 86_400
+SHARPE_MIN_DURATION_S = 7 * 86_400  # a week of data before an annualised ratio is shown
+SHARPE_MIN_RETURNS = 20  # and at least this many whole return intervals
+RATE_MIN_DURATION_S = 86_400  # a day of data before a per-day rate is shown
 QTY_EPS = 1e-12  # base units; fills are multiples of 1e-8, so anything smaller is float noise
 
 
@@ -82,6 +100,25 @@ class RoundTrip:
     @property
     def spread_bps(self) -> float:
         return self.direction * (self.exit_price - self.entry_price) / self.entry_price * 10_000.0
+
+
+# Money fields of every mode's summary (quote currency); the console table shows their unit.
+MONEY_FIELDS = frozenset(
+    {"gross_pnl", "fees_paid", "slippage_paid", "net_pnl", "cash", "volume_quote", "max_drawdown"}
+)
+# Shown only when the run is long enough (mmbot.portfolio.metrics, ``sharpe_note``).
+CONTEXT_FIELDS = frozenset({"sharpe", "sortino", "trades_per_day"})
+
+
+def summary_cell(summary: Mapping[str, Any], key: str, value: Any) -> str:
+    """One value of the console summary table: money with its unit, short-run ratios as n/a."""
+    if value is None and key in CONTEXT_FIELDS and summary.get("sharpe_note"):
+        return "n/a (run too short)"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), default=str)
+    if key in MONEY_FIELDS and value is not None and summary.get("quote_ccy"):
+        return f"{value} {summary['quote_ccy']}"
+    return str(value)
 
 
 def fill_rate(filled_orders: int, orders_placed: int) -> float:
@@ -246,8 +283,29 @@ METRIC_FIELDS = (
     "sharpe_periods_per_year",
     "max_drawdown",
     "trades_per_day",
+    "sharpe_note",
     "duration_s",
+    "data_start",
+    "data_end",
 )
+
+
+def iso_utc(ts_ns: int | None) -> str | None:
+    """ISO 8601 UTC with milliseconds of an integer-ns timestamp (capture time, never the clock)."""
+    if ts_ns is None:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def figures_note(duration_s: float, returns: int, return_interval_s: float) -> str | None:
+    """Why Sharpe/Sortino (and per-day rates) are not shown, or None when they are."""
+    if duration_s >= SHARPE_MIN_DURATION_S and returns >= SHARPE_MIN_RETURNS:
+        return None
+    rate = "" if duration_s >= RATE_MIN_DURATION_S else f"; per-day rates need >= {RATE_MIN_DURATION_S} s"
+    return (
+        f"n/a (run too short): {duration_s:g} s of data, {returns} return intervals of {return_interval_s:g} s; "
+        f"Sharpe/Sortino need >= {SHARPE_MIN_DURATION_S} s and >= {SHARPE_MIN_RETURNS} intervals{rate}"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,10 +329,20 @@ class Performance:
     max_drawdown: float
     trades_per_day: float | None
     duration_s: float
+    returns: int = 0  # whole return intervals behind sharpe/sortino
+    data_start_ns: int | None = None
+    data_end_ns: int | None = None
 
-    def fields(self) -> dict[str, float | int | None]:
+    @property
+    def sharpe_note(self) -> str | None:
+        return figures_note(self.duration_s, self.returns, self.return_interval_s)
+
+    def fields(self) -> dict[str, float | int | str | None]:
         def r(x: float | None, nd: int = 6) -> float | None:
             return None if x is None else round(x, nd)
+
+        note = self.sharpe_note
+        rates_ok = self.duration_s >= RATE_MIN_DURATION_S
 
         return {
             "round_trips": self.round_trips,
@@ -286,13 +354,16 @@ class Performance:
             "time_at_max_inventory_share": r(self.time_at_max_inventory_share),
             "inventory_balance": r(self.inventory_balance),
             "neutral_band": self.neutral_band,
-            "sharpe": r(self.sharpe, 4),
-            "sortino": r(self.sortino, 4),
+            "sharpe": None if note else r(self.sharpe, 4),
+            "sortino": None if note else r(self.sortino, 4),
             "return_interval_s": self.return_interval_s,
             "sharpe_periods_per_year": r(self.periods_per_year, 3),
             "max_drawdown": r(self.max_drawdown, 8),
-            "trades_per_day": r(self.trades_per_day, 3),
+            "trades_per_day": r(self.trades_per_day, 3) if rates_ok else None,
+            "sharpe_note": note,
             "duration_s": r(self.duration_s, 3),
+            "data_start": iso_utc(self.data_start_ns),
+            "data_end": iso_utc(self.data_end_ns),
         }
 
 
@@ -305,6 +376,8 @@ def compute_performance(
     max_inventory_limit: float,
     return_period: int = 1,
     neutral_band: float = 0.1,
+    data_start_ns: int | None = None,
+    data_end_ns: int | None = None,
 ) -> Performance:
     """Every metric from the fills and the series sampled at the end of each interval.
 
@@ -335,6 +408,9 @@ def compute_performance(
         max_drawdown=max_drawdown(net_pnl),
         trades_per_day=trades_per_day(len(fills), duration_s),
         duration_s=duration_s,
+        returns=len(returns),
+        data_start_ns=data_start_ns,
+        data_end_ns=data_end_ns,
     )
 
 

@@ -73,6 +73,8 @@ import orjson
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import Side
 from mmbot.errors import ConfigError, DataError
+from mmbot.extras import ARROW_MODULES, RESEARCH, require
+from mmbot.portfolio.attribution import Attribution, AttributionTracker
 from mmbot.portfolio.ledger import Ledger
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.portfolio.metrics import FillRecord, Performance, compute_performance
@@ -302,6 +304,7 @@ def _column_order(names: list[str], source: str) -> list[int]:
 
 
 def _load_arrow(path: Path, kind: str) -> Bars:
+    require(RESEARCH, f"reading {kind} bars ({path})", *ARROW_MODULES)
     import pyarrow as pa  # pyarrow is heavy and optional: only for parquet/feather bars
 
     try:
@@ -520,6 +523,28 @@ def run_bar_backtest(
     return result
 
 
+def bar_attribution(result: BarResult, bars: Bars) -> Attribution:
+    """The PnL attribution of a bar run (:mod:`mmbot.portfolio.attribution`); horizon one bar.
+
+    Replays the run's fills and closes through the tracker: each fill's mid is the close its
+    quote was priced from, its horizon mid the close of the bar it filled in; slippage counts
+    as a fee, so the parts add up to the bar summary's net PnL (fees and slippage included).
+    """
+    inst = result.instrument
+    interval_ns = bars.interval_ms * 1_000_000
+    tracker = AttributionTracker(inst.tick_size * inst.qty_unit, inst.quote_ccy, horizon_ns=interval_ns)
+    ts_list = bars.ts_ms.tolist()
+    fills = result.fills
+    k = 0
+    for i, c in enumerate(result.close_ticks):
+        while k < len(fills) and fills[k].bar == i:
+            f = fills[k]
+            tracker.on_fill(f.ts_ms * 1_000_000, int(f.side), f.price_ticks, f.qty_lots, f.fee, float(f.mid_ref_ticks), f.slippage)
+            k += 1
+        tracker.on_mid(ts_list[i] * 1_000_000 + interval_ns, float(c))
+    return tracker.result(result.close_ticks[-1] if result.close_ticks else 0)
+
+
 def bar_performance(result: BarResult, bars: Bars, *, sharpe_interval_s: float = 86_400.0, neutral_band: float = 0.1) -> Performance:
     """All metrics of a bar run through :func:`mmbot.portfolio.metrics.compute_performance`."""
     inst = result.instrument
@@ -546,4 +571,6 @@ def bar_performance(result: BarResult, bars: Bars, *, sharpe_interval_s: float =
         max_inventory_limit=result.params.max_inventory,
         return_period=period,
         neutral_band=neutral_band,
+        data_start_ns=int(bars.ts_ms[0]) * 1_000_000 if len(bars) else None,  # first bar's open
+        data_end_ns=(int(bars.ts_ms[-1]) + bars.interval_ms) * 1_000_000 if len(bars) else None,  # last close
     )

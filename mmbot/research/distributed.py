@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mmbot.errors import ConfigError, MmbotError
+from mmbot.extras import DASK_MODULES, RESEARCH, require
 from mmbot.research.grid import F64, OBJECTIVE_NAMES, GridRules, TickBars, param_matrix, run_chunk
 from mmbot.research.optimize import GridResult, GridSpec, ProgressFn, chunk_bounds, default_workers, run_grid_local
 
@@ -46,10 +47,9 @@ def validate_scheduler(scheduler: str) -> str:
 
 
 def _connect(scheduler: str, workers: int | None) -> tuple[Any, Any]:
-    try:
-        from dask.distributed import Client, LocalCluster  # dask is heavy and optional: only with --scheduler/--workers
-    except ImportError as exc:  # pragma: no cover - dask is a runtime dependency
-        raise ConfigError("--scheduler needs dask[distributed]: pip install 'dask[distributed]'") from exc
+    require(RESEARCH, "mmbot optimize --scheduler (Dask)", *DASK_MODULES)
+    from dask.distributed import Client, LocalCluster  # dask is heavy and optional: only with --scheduler/--workers
+
     if scheduler == "local":
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers or default_workers(),

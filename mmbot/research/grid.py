@@ -55,7 +55,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from mmbot.extras import OPTIMIZE_MODULES, RESEARCH, require
+
+require(RESEARCH, "the optimizer's grid kernels (mmbot optimize)", *OPTIMIZE_MODULES)  # before numba's ImportError
+from numba import njit  # noqa: E402  (after the extras check, which names the missing extra)
 
 if TYPE_CHECKING:
     from mmbot.research.bars import Bars

@@ -5,7 +5,17 @@ traces only (``Scatter``/``Heatmap``, never WebGL), so a headless browser render
 
 Heatmaps show, for each (row parameter, column parameter) cell, the *best* value of
 the ranking objective over the other three parameters: the question a user asks is
-"what is the most I can get with this spread and this skew".
+"what is the most I can get with this spread and this skew". Signed objectives (net PnL,
+Sharpe) use a diverging scale centred on zero (red loses, green makes money, white is
+break-even), so the smallest loss is never drawn as a green "winner".
+
+The report says what the numbers cannot: a banner when no combination is profitable and
+warnings when the best combination is on the grid's edge, when a dimension is redundant
+and when top ranks are identical (:mod:`mmbot.research.grid_checks`). The Pareto chart
+draws the front computed on the two objectives it plots (net PnL up, max drawdown
+down); the table below the ranking lists the front over all five objectives. Times are
+ISO 8601 UTC; the page is laid out for a 1280-pixel-wide screen (charts 1200 px wide at
+most, wide tables scroll inside their box).
 """
 
 from __future__ import annotations
@@ -16,7 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from mmbot.extras import RESEARCH, require
+from mmbot.portfolio.metrics import iso_utc
 from mmbot.research.grid import COL, PARAM_NAMES
+from mmbot.research.grid_checks import grid_warnings, no_profitable_banner
 from mmbot.research.optimize import OBJECTIVES, GridResult, pareto_front
 from mmbot.research.walkforward import WalkForwardResult
 
@@ -57,8 +70,10 @@ def _fmt(v: Any) -> str:
 def _table(records: list[dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in records)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='tbl'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
+
+SIGNED_OBJECTIVES = frozenset({"net_pnl", "sharpe"})  # zero means break-even: the heatmap centres there
 
 TABLE_COLUMNS = ["rank", *PARAM_NAMES, "net_pnl", "sharpe", "max_drawdown", "inventory_balance", "fill_rate", "fills"]
 
@@ -73,11 +88,13 @@ def write_report(
     walk: WalkForwardResult | None = None,
     top: int = 20,
 ) -> Path:
+    require(RESEARCH, "the optimizer report", "plotly")
     import plotly.graph_objects as go  # plotly is heavy and optional: only when a report is written
     import plotly.io as pio  # plotly is heavy and optional: only when a report is written
 
     order = result.ranking(objective)
     front = pareto_front(result.objectives)
+    ccy = str(info.get("quote_ccy") or "quote ccy")
     records = result.records(order[:top])
     for k, r in enumerate(records, start=1):
         r["rank"] = k
@@ -93,19 +110,23 @@ def write_report(
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=dd, y=pnl, mode="markers", name="all combinations", text=labels,
                              marker={"color": "#b0b0b0", "size": 5}))  # fmt: skip
-    fig.add_trace(go.Scatter(x=dd[front], y=pnl[front], mode="markers", name=f"Pareto front ({len(front)})",
-                             text=[labels[k] for k in front], marker={"color": "#d62728", "size": 8}))  # fmt: skip
-    fig.update_layout(title="Pareto front over net PnL, Sharpe, max drawdown, inventory balance, fill rate",
-                      xaxis_title="max drawdown (quote ccy)", yaxis_title="net PnL (quote ccy)", height=520)  # fmt: skip
+    # The front drawn is computed on the two objectives drawn, so no "front" point sits inside the cloud.
+    front2 = sorted(pareto_front(result.objectives, ("net_pnl", "max_drawdown")), key=lambda k: dd[k])
+    fig.add_trace(go.Scatter(x=dd[front2], y=pnl[front2], mode="lines+markers", name=f"Pareto front ({len(front2)})",
+                             text=[labels[k] for k in front2], marker={"color": "#d62728", "size": 8}))  # fmt: skip
+    fig.update_layout(title="Pareto front over net PnL (higher) and max drawdown (lower): the two axes drawn",
+                      xaxis_title=f"max drawdown ({ccy})", yaxis_title=f"net PnL ({ccy})", height=460)  # fmt: skip
     figs.append(("pareto", fig))
 
     for row, col in HEATMAPS:
         rows, cols, z = heatmap_matrix(result, row, col, objective)
-        hm = go.Figure(go.Heatmap(z=z, x=[f"{c:g}" for c in cols], y=[f"{r:g}" for r in rows],
-                                  colorscale="RdYlGn" if OBJECTIVES[objective] == "max" else "RdYlGn_r",
+        scale = "RdYlGn" if OBJECTIVES[objective] == "max" else "RdYlGn_r"
+        centre = {"zmid": 0.0} if objective in SIGNED_OBJECTIVES else {}  # zero is break-even: white
+        hm = go.Figure(go.Heatmap(z=z, x=[f"{c:g}" for c in cols], y=[f"{r:g}" for r in rows], colorscale=scale,
                                   colorbar={"title": objective}, text=np.round(np.array(z), 1).tolist(),
-                                  texttemplate="%{text}"))  # fmt: skip
-        hm.update_layout(title=f"best {objective} by {row} x {col}", xaxis_title=col, yaxis_title=row, height=420)
+                                  texttemplate="%{text}", **centre))  # fmt: skip
+        hm.update_layout(title=f"best {objective} by {row} x {col}" + (" (scale centred on 0)" if centre else ""),
+                         xaxis_title=col, yaxis_title=row, height=400)  # fmt: skip
         hm.update_xaxes(type="category")
         hm.update_yaxes(type="category")
         figs.append((f"heatmap_{row}_{col}", hm))
@@ -114,7 +135,8 @@ def write_report(
     if walk is not None:
         s = walk.summary()
         wrec = [
-            {"window": w.index, "test_start_ms": w.test_start_ms, **w.params,
+            {"window": w.index, "train_start": iso_utc(w.train_start_ms * 1_000_000),
+             "test_start": iso_utc(w.test_start_ms * 1_000_000), **w.params,
              "is_net_pnl": w.in_sample["net_pnl"], "oos_net_pnl": w.out_of_sample["net_pnl"],
              "is_sharpe": w.in_sample["sharpe"], "oos_fill_rate": w.out_of_sample["fill_rate"]}
             for w in walk.windows
@@ -124,7 +146,8 @@ def write_report(
         wf.add_trace(go.Bar(x=x, y=[w.out_of_sample["net_pnl"] for w in walk.windows], name="out-of-sample net PnL"))
         wf.add_trace(go.Scatter(x=x, y=np.cumsum([w.out_of_sample["net_pnl"] for w in walk.windows]).tolist(),
                                 mode="lines+markers", name="cumulative out-of-sample"))  # fmt: skip
-        wf.update_layout(title="walk-forward: out-of-sample net PnL per test window", xaxis_title="window", height=420)
+        wf.update_layout(title="walk-forward: out-of-sample net PnL per test window", xaxis_title="window",
+                         yaxis_title=f"net PnL ({ccy})", height=400)  # fmt: skip
         figs.append(("walkforward", wf))
         wf_html = (
             "<h2>Walk-forward</h2>"
@@ -136,14 +159,23 @@ def write_report(
     for k, (name, f) in enumerate(figs):
         parts.append(f'<div class="chart" id="{name}">' + pio.to_html(f, full_html=False, include_plotlyjs=(k == 0)) + "</div>")
     info_rows = [{"field": k, "value": v} for k, v in info.items()]
+    banner = no_profitable_banner(result, "" if ccy == "quote ccy" else ccy)
+    warnings = grid_warnings(result, order, top)
+    notes = (f"<div class='banner'>{html.escape(banner)}</div>" if banner else "") + (
+        "<ul class='warnings'>" + "".join(f"<li>warning: {html.escape(w)}</li>" for w in warnings) + "</ul>" if warnings else ""
+    )
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{background:#eee}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:1em auto;max-width:1240px;padding:0 12px}}
+table{{border-collapse:collapse;margin:0.5em 0;font-size:12px}} .tbl{{max-width:100%;overflow-x:auto}}
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}} th{{background:#eee}}
+.chart{{max-width:1200px}} .banner{{background:#fde2e1;border:2px solid #c0392b;color:#7b1d13;padding:10px 14px;
+font-weight:bold;margin:0.5em 0}} .warnings li{{color:#8a5a00}}</style></head><body>
 <h1>{html.escape(title)}</h1>
+{notes}
 {_table(info_rows, ["field", "value"])}
 <h2>Top {len(records)} by {html.escape(objective)}</h2>
 {_table(records, TABLE_COLUMNS)}
-<h2>Pareto front: {len(front)} of {result.size} combinations (first {len(front_records)} by rank)</h2>
+<h2>Pareto front over all five objectives: {len(front)} of {result.size} combinations (first {len(front_records)} by rank)</h2>
 {_table(front_records, TABLE_COLUMNS)}
 {parts[0]}
 <h2>Heatmaps</h2>

@@ -268,6 +268,8 @@ class SeriesRecorder:
             max_inventory_limit=self.max_inventory,
             return_period=1,
             neutral_band=self.neutral_band,
+            data_start_ns=self.origin_ns if self.next_ns >= 0 else None,  # the first event's capture time
+            data_end_ns=max((int(t) for t in self.cols["ts_ns"] if t is not None), default=None),
         )
 
     def fills_table(self) -> Mapping[str, Sequence[float | int | None]]:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mmbot.portfolio.metrics import drawdown_series
+from mmbot.extras import REPORT_MODULES, RESEARCH, require
+from mmbot.portfolio.metrics import CONTEXT_FIELDS, drawdown_series
 from mmbot.research.record import RunRecord
 
 F64 = npt.NDArray[np.float64]
@@ -116,6 +117,7 @@ SUMMARY_ROWS = (
 
 def build_figures(rec: RunRecord, max_points: int = MAX_POINTS, max_fills: int = MAX_FILLS) -> dict[str, Any]:
     """The six plotly figures, keyed by their div id."""
+    require(RESEARCH, "the run report's charts", "plotly")
     import plotly.graph_objects as go  # plotly is heavy and optional: only when a report is written
 
     s = rec.series
@@ -231,8 +233,37 @@ def _summary_table(rec: RunRecord) -> str:
             with contextlib.suppress(ValueError):
                 v = float(v)
         unit = f" {ccy}" if key in ("gross_pnl", "net_pnl", "fees_paid", "slippage_paid", "max_drawdown") else ""
+        if v is None and key in CONTEXT_FIELDS and summ.get("sharpe_note"):
+            v = "n/a (run too short)"
         rows.append(f"<tr><th>{html.escape(label)}</th><td>{_fmt(v)}{html.escape(unit)}</td></tr>")
-    return "<table class='metrics'>" + "".join(rows) + "</table>"
+    span = f"data {summ['data_start']} to {summ['data_end']}" if summ.get("data_start") else ""
+    caption = f"<caption>{html.escape(span)}</caption>" if span else ""
+    return "<table class='metrics'>" + caption + "".join(rows) + "</table>"
+
+
+ATTRIBUTION_LABELS = (
+    ("spread_capture", "spread capture (fill vs mid at fill)"),
+    ("adverse_selection", "adverse selection (mid move within the horizon)"),
+    ("inventory_pnl", "inventory (mid move after the horizon, to the mark)"),
+    ("fees", "fees"),
+    ("rebates", "rebates"),
+    ("net_pnl", "net PnL (sum)"),
+)
+
+
+def _attribution_table(rec: RunRecord) -> str:
+    """The summary's ``pnl_attribution`` (:mod:`mmbot.portfolio.attribution`) as a table."""
+    parts = rec.summary.get("pnl_attribution")
+    if not isinstance(parts, dict):
+        return ""
+    unit = html.escape(str(parts.get("unit", "")))
+    rows = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{float(parts[key]):,.4f} {unit}</td></tr>"
+        for key, label in ATTRIBUTION_LABELS
+        if key in parts
+    )
+    caption = f"PnL attribution (horizon {html.escape(str(parts.get('horizon_s')))} s)"
+    return f"<table class='attribution'><caption>{caption}</caption>{rows}</table>"
 
 
 def _notes(rec: RunRecord) -> str:
@@ -241,6 +272,7 @@ def _notes(rec: RunRecord) -> str:
 
 
 def write_html(rec: RunRecord, path: str | Path, figs: dict[str, Any] | None = None) -> Path:
+    require(RESEARCH, "the HTML run report", "plotly")
     import plotly.io as pio  # plotly is heavy and optional: only when a report is written
     from plotly.offline import get_plotlyjs  # plotly is heavy and optional: only when a report is written
 
@@ -275,7 +307,7 @@ th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }} th {{ b
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <h1>{html.escape(title)}</h1>
-<div class="cols"><div>{_summary_table(rec)}</div><div><table>{info_rows}</table>{f"<ul>{notes}</ul>" if notes else ""}</div></div>
+<div class="cols"><div>{_summary_table(rec)}</div><div>{_attribution_table(rec)}</div><div><table>{info_rows}</table>{f"<ul>{notes}</ul>" if notes else ""}</div></div>
 {"".join(parts)}
 </body></html>
 """
@@ -287,6 +319,7 @@ th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }} th {{ b
 
 def write_png(rec: RunRecord, path: str | Path, max_points: int = 4000) -> Path:
     """The main chart as a PNG: price with quotes and fills, inventory, PnL."""
+    require(RESEARCH, "the PNG chart of a run", "matplotlib")
     import matplotlib  # matplotlib is heavy and optional: only for the PNG chart
 
     matplotlib.use("Agg")
@@ -351,6 +384,7 @@ def _num(v: Any) -> str:
 
 def write_report(rec: RunRecord, out_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Write report.html and report.png (default: into the record's directory)."""
+    require(RESEARCH, "the run report", *REPORT_MODULES)  # both checked before either file is written
     d = Path(out_dir) if out_dir is not None else rec.dir
     d.mkdir(parents=True, exist_ok=True)
     html_path = write_html(rec, d / "report.html")

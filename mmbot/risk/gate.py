@@ -297,6 +297,10 @@ class RiskGate:
             self.global_limit.publish(self.instrument.symbol, notional)
 
     # --- pre-trade check -------------------------------------------------------------------
+    def count_denial(self, reason: str) -> None:
+        """Count a refusal decided by the engine (a model's decision it cannot trade)."""
+        self.denials[reason] = self.denials.get(reason, 0) + 1
+
     def _deny(self, reason: str, detail: str) -> Deny:
         self.denials[reason] = self.denials.get(reason, 0) + 1
         return Deny(reason, detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -59,6 +60,10 @@ def test_backtest_when_run_then_own_sealed_journal_matches_summary_and_holds_no_
     doc = orjson.loads(audit.stdout)
     assert doc["matches_run_summary"] is True
     assert (doc["fills"], doc["net_pnl"], doc["fees_paid"]) == (summary["fills"], summary["net_pnl"], summary["fees_paid"])
+    # The journal's attribution (its split uses the mids the journal holds), same exact sum.
+    parts = doc["pnl_attribution"]
+    names = ("spread_capture", "adverse_selection", "inventory_pnl", "fees", "rebates")
+    assert sum(Decimal(parts[p]) for p in names) == Decimal(parts["net_pnl"]) == Decimal(summary["net_pnl"])
     wash = _run(["audit", "wash", str(journal)], env, tmp_path)
     assert wash.returncode == 0 and "0 fills against our own orders" in wash.stdout
 

@@ -158,3 +158,27 @@ def test_compose_offline_profile_when_up_then_paper_daemon_trades_on_the_emulato
         assert wait_for(fills, 120, "fills of the paper daemon on the emulator's live feed") > 0
     finally:
         docker("compose", "-p", project, "--profile", "offline", "down", "-v", timeout=120, check=False)
+
+
+def test_image_when_built_then_lean_under_350_mb_and_research_commands_name_the_extra(image: str) -> None:
+    size_mb = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout.strip()) / 1e6
+    venv = docker("run", "--rm", "--entrypoint", "du", image, "-sm", "/opt/venv").stdout.split()[0]
+    print(f"daemon image {size_mb:.0f} MB, venv {venv} MB")
+    assert size_mb < 350
+    for args, feature in ((["backtest", "--report"], "mmbot backtest --report"), (["optimize"], "mmbot optimize")):
+        proc = docker("run", "--rm", image, "mmbot", *args, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert f"{feature} needs the research extra" in proc.stderr
+        assert "pip install 'mmbot[research]'" in proc.stderr
+
+
+def test_research_image_when_built_then_reports_and_optimizer_kernels_work(tmp_path: Path) -> None:
+    tag = "mmbot:ci-research"
+    docker("build", "--target", "research", "-t", tag, ".", timeout=1500)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(out, 0o777)  # the container user (uid 10001) writes the record and report here
+    proc = docker("run", "--rm", "-v", f"{out}:/out", tag, "mmbot", "backtest", "--bars", "bundled", "--report", "--out", "/out/r", check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (out / "r" / "report.html").stat().st_size > 100_000 and (out / "r" / "report.png").exists()
+    docker("run", "--rm", tag, "python", "-c", "import mmbot.research.grid, dask.distributed, pyarrow")

@@ -37,6 +37,10 @@ def test_run_when_speed_zero_on_bundled_capture_then_summary_has_fills_both_side
     assert Decimal(end["BTC"]) == Decimal(start["BTC"]) + Decimal(summary["final_inventory"])
     assert Decimal(end["USDT"]) == Decimal(start["USDT"]) + Decimal(summary["cash"]) - Decimal(summary["fees_paid"])
     assert summary["wall_seconds"] < 60
+    # The PnL attribution's parts add up to net PnL exactly (mmbot/portfolio/attribution.py).
+    parts = summary["pnl_attribution"]
+    total = sum(Decimal(parts[p]) for p in ("spread_capture", "adverse_selection", "inventory_pnl", "fees", "rebates"))
+    assert total == Decimal(parts["net_pnl"]) == Decimal(summary["net_pnl"])
 
 
 def test_check_config_when_bad_value_and_unknown_key_then_exit_2_naming_both(tmp_path: Path, clean_env: dict[str, str]) -> None:

@@ -45,7 +45,11 @@ def test_dockerfile_when_read_then_exec_form_nonroot_stopsignal_healthcheck() ->
     assert "# syntax=" not in text and "<<" not in text
     assert 'CMD ["mmbot", "run", "--loop"' in text
     assert "USER 10001" in text and "STOPSIGNAL SIGTERM" in text and "HEALTHCHECK" in text
-    assert text.count("FROM ") == 2  # multi-stage
+    stages = [line.split() for line in text.splitlines() if line.startswith("FROM ")]
+    assert len(stages) >= 3  # multi-stage: build stages, then runtime stages
+    assert stages[-1][-1] == "daemon"  # the default target (last stage) is the lean daemon
+    assert "research" in [s[-1] for s in stages]  # docker build --target research
+    assert "-r requirements/runtime.lock" in text and "-r requirements/research.lock" in text  # pinned by the locks
 
 
 @pytest.mark.parametrize("name", CORE_MANIFESTS)

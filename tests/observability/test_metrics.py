@@ -16,6 +16,7 @@ from mmbot.domain.risk import RiskReason, VenueOutcome
 from mmbot.marketdata.capture import CaptureParser, ReadStats, read_events
 from mmbot.observability import counters
 from mmbot.observability.metrics import DENY_REASONS, ORDER_SERIES, Metrics, SymbolMetrics
+from mmbot.portfolio.attribution import ATTRIBUTION_PARTS
 from mmbot.runtime.simulated import Kernel as Built
 from mmbot.wiring import build_replay
 from tests.conftest import CAPTURE
@@ -228,3 +229,16 @@ def test_avg_entry_and_pnl_gauges_when_replayed_then_equal_the_ledgers_at_the_ma
     assert value(s, "mmbot_pnl_unrealized_quote", **sym) == float(ledger.unrealized_pnl(mark))
     assert value(s, "mmbot_pnl_net_quote", **sym) == pytest.approx(float(engine.net_pnl()), abs=1e-9)
     assert view.avg_entry_price() == float(ledger.avg_entry_ticks) * 0.01
+
+
+def test_pnl_attribution_gauges_when_replayed_then_parts_sum_to_net_pnl_gauge() -> None:
+    built, metrics, _view, _ = build(events=40_000)
+    engine = built.engine
+    assert engine.ledger.fills > 0
+    s = samples(metrics)
+    sym = {"symbol": "BTC/USDT"}
+
+    parts = {p: value(s, "mmbot_pnl_attribution_quote", part=p, **sym) for p in ATTRIBUTION_PARTS}
+
+    assert sum(parts.values()) == pytest.approx(value(s, "mmbot_pnl_net_quote", **sym), abs=1e-9)
+    assert parts["spread_capture"] == float(engine.attribution.result(engine.mark_ticks()).spread_capture)

@@ -167,13 +167,16 @@ def test_compute_performance_when_small_run_then_every_field_matches_hand_values
     assert f["time_at_max_inventory_share"] == 0.25
     assert f["inventory_balance"] == 0.5  # |q| <= 0.5: the last two samples
     assert f["max_drawdown"] == pytest.approx(0.55)  # 4.35 -> 3.8
-    assert f["trades_per_day"] == pytest.approx(4 * 86_400 / 4)
+    assert perf.trades_per_day == pytest.approx(4 * 86_400 / 4)
     assert f["return_interval_s"] == 1.0
     assert f["sharpe_periods_per_year"] == 31_536_000
     returns = [-0.1, 1.8, 2.65, -0.55]
     mean = sum(returns) / 4
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 3)
-    assert f["sharpe"] == pytest.approx(mean / std * math.sqrt(31_536_000), rel=1e-6)
+    assert perf.sharpe == pytest.approx(mean / std * math.sqrt(31_536_000), rel=1e-6)
+    # A 4-second run: the summary shows no annualised ratio and no per-day rate, and says why.
+    assert f["sharpe"] is None and f["sortino"] is None and f["trades_per_day"] is None
+    assert isinstance(f["sharpe_note"], str) and f["sharpe_note"].startswith("n/a (run too short): 4 s of data")
 
 
 @given(st.lists(st.tuples(st.sampled_from([1, -1]), st.integers(1, 5), st.integers(90, 110)), min_size=1, max_size=40))
@@ -190,3 +193,45 @@ def test_fifo_round_trips_when_any_fills_then_closed_qty_and_pnl_match_cash_flow
     assert sum(t.qty for t in trips) == pytest.approx(total_qty / 2)
     assert sum(t.gross_pnl for t in trips) == pytest.approx(cash)
     assert all(t.qty > 0 for t in trips)
+
+
+def test_performance_fields_when_run_spans_enough_days_then_sharpe_shown_with_span_and_no_note() -> None:
+    days = 30
+    equity = [float(i % 3) + 0.1 * i for i in range(days)]  # daily samples, varying
+    t0 = 1_722_470_400_000_000_000  # 2024-08-01T00:00:00Z
+    perf = compute_performance(
+        fills=[], inventory=[0.0] * days, net_pnl=equity, sample_interval_s=86_400.0, max_inventory_limit=1.0,
+        data_start_ns=t0, data_end_ns=t0 + days * 86_400 * 1_000_000_000,
+    )  # fmt: skip
+
+    f = perf.fields()
+
+    assert f["sharpe_note"] is None
+    assert f["sharpe"] == pytest.approx(perf.sharpe, abs=1e-4) and f["sharpe"] is not None
+    assert f["trades_per_day"] == 0.0
+    assert (f["data_start"], f["data_end"]) == ("2024-08-01T00:00:00.000Z", "2024-08-31T00:00:00.000Z")
+
+
+def test_performance_fields_when_week_long_but_too_few_intervals_then_sharpe_null_rates_shown() -> None:
+    perf = compute_performance(
+        fills=[], inventory=[0.0] * 10, net_pnl=[float(i % 2) for i in range(10)], sample_interval_s=86_400.0,
+        max_inventory_limit=1.0,
+    )  # fmt: skip
+
+    f = perf.fields()
+
+    assert f["sharpe"] is None and perf.sharpe is not None
+    assert "10 return intervals" in str(f["sharpe_note"]) and "per-day" not in str(f["sharpe_note"])
+    assert f["trades_per_day"] == 0.0
+
+
+def test_summary_cell_when_money_or_short_run_then_unit_or_na() -> None:
+    from mmbot.portfolio.metrics import summary_cell
+
+    summary = {"quote_ccy": "USDT", "sharpe_note": "n/a (run too short): ..."}
+
+    assert summary_cell(summary, "net_pnl", "-11.04151660") == "-11.04151660 USDT"
+    assert summary_cell(summary, "max_drawdown", 12.5) == "12.5 USDT"
+    assert summary_cell(summary, "sharpe", None) == "n/a (run too short)"
+    assert summary_cell({"quote_ccy": "USDT"}, "sharpe", None) == "None"
+    assert summary_cell(summary, "fills", 229) == "229"

@@ -44,3 +44,18 @@ def test_build_figures_when_month_of_bars_then_six_svg_charts_downsampled(tmp_pa
             assert trace.type in ("scatter", "bar")  # SVG, never scattergl
             assert len(trace.x) <= 2 * MAX_POINTS + 4
     assert png.stat().st_size > 20_000
+
+
+def test_attribution_table_when_summary_has_pnl_attribution_then_rows_with_unit_and_sum() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from mmbot.research.record import RunRecord
+    from mmbot.research.report import _attribution_table
+
+    parts = {"unit": "USDT", "horizon_s": 5.0, "spread_capture": "0.5", "adverse_selection": "-2.25",
+             "inventory_pnl": "0.75", "fees": "-0.1", "rebates": "0", "net_pnl": "-1.1"}  # fmt: skip
+    table = _attribution_table(cast(RunRecord, SimpleNamespace(summary={"pnl_attribution": parts})))
+
+    assert "adverse selection" in table and "-2.2500 USDT" in table and "-1.1000 USDT" in table
+    assert _attribution_table(cast(RunRecord, SimpleNamespace(summary={}))) == ""

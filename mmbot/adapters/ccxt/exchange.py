@@ -44,7 +44,7 @@ BINANCE_SPOT_OPTIONS: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExchangeParams:
-    """What the adapter needs from ``settings.exchange`` (no dependency on mmbot.app)."""
+    """What the adapter needs from ``settings.exchange`` (no dependency on mmbot.config)."""
 
     id: str = "binance"
     sandbox: bool = True
