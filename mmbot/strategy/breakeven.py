@@ -33,27 +33,62 @@ Where it is enforced:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+# What these checks read from the settings, typed structurally: the strategy layer sits below
+# mmbot.config and must not import it (import-linter layers), and a test can pass a plain object.
+
+
+class FeeTerms(Protocol):
+    @property
+    def maker_fee_bps(self) -> Decimal | float: ...
+    @property
+    def slippage_bps(self) -> Decimal | float: ...
+    @property
+    def profit_bps(self) -> Decimal | float: ...
+
+
+class LadderOffset(Protocol):
+    @property
+    def offset_bps(self) -> float: ...
+
+
+class SpreadTerms(Protocol):
+    @property
+    def model(self) -> str: ...
+    @property
+    def spread_bps(self) -> float: ...
+    @property
+    def ladder(self) -> Sequence[LadderOffset]: ...
+
+
+class BreakevenTerms(Protocol):
+    @property
+    def fees(self) -> FeeTerms: ...
+    @property
+    def strategy(self) -> SpreadTerms: ...
 
 
 def breakeven_spread_bps(fee_bps_per_side: float, slippage_bps: float, profit_bps: float) -> float:
     return 2.0 * fee_bps_per_side + slippage_bps + profit_bps
 
 
-def quoted_spread_bps(strategy: Any) -> float:
+def quoted_spread_bps(strategy: SpreadTerms) -> float:
     """The narrowest full spread a strategy config asks for (bps of the mid)."""
-    ladder = list(getattr(strategy, "ladder", []) or [])
-    if ladder and getattr(strategy, "model", "simple") == "simple":
+    ladder = strategy.ladder
+    if ladder and strategy.model == "simple":
         return 2.0 * min(float(level.offset_bps) for level in ladder)
     return float(strategy.spread_bps)
 
 
-def settings_breakeven_bps(settings: Any) -> float:
+def settings_breakeven_bps(settings: BreakevenTerms) -> float:
     fees = settings.fees
     return breakeven_spread_bps(float(fees.maker_fee_bps), float(fees.slippage_bps), float(fees.profit_bps))
 
 
-def breakeven_message(spread_bps: float, breakeven_bps: float, fees: Any | None = None) -> str:
+def breakeven_message(spread_bps: float, breakeven_bps: float, fees: FeeTerms | None = None) -> str:
     detail = ""
     if fees is not None:
         detail = (
@@ -63,7 +98,7 @@ def breakeven_message(spread_bps: float, breakeven_bps: float, fees: Any | None 
     return f"strategy spread {spread_bps:g} bps is below the break-even spread {breakeven_bps:g} bps{detail}"
 
 
-def check_breakeven_settings(settings: Any) -> str | None:
+def check_breakeven_settings(settings: BreakevenTerms) -> str | None:
     """A message naming both figures when the configured spread is below break-even, else None."""
     spread = quoted_spread_bps(settings.strategy)
     be = settings_breakeven_bps(settings)
@@ -84,7 +119,7 @@ def breakeven_flags_for(spread_bps: float, fee_bps_per_side: float, slippage_bps
     }
 
 
-def breakeven_flags(settings: Any) -> dict[str, Any]:
+def breakeven_flags(settings: BreakevenTerms) -> dict[str, Any]:
     """Result fields for a backtest's summary: spread, break-even, flag and warning (or None)."""
     flags = breakeven_flags_for(
         quoted_spread_bps(settings.strategy),
