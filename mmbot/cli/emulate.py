@@ -27,8 +27,6 @@ HELP_FAULTS = (
 
 
 def _symbols(text: str | None, default: list[str]) -> list[str]:
-    from mmbot.errors import ConfigError
-
     if not text:
         return list(default)
     symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
