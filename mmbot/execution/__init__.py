@@ -1,6 +1,6 @@
-"""Executors: the paper executor over the simulated venue, and the ccxt executor."""
+"""The exchange executor (ccxt) for sandbox and live. Simulated runs execute on
+:class:`~mmbot.sim.venue.SimVenue` through :class:`~mmbot.runtime.simulated.SimExecution`."""
 
-from mmbot.execution.paper import PaperExecutor
 from mmbot.execution.protocol import Executor
 
-__all__ = ["Executor", "PaperExecutor"]
+__all__ = ["Executor"]
