@@ -217,6 +217,9 @@ class ExchangeExecution:
         executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{kind}
         executor.on_reconnect = self._user_stream_reconnected
 
+    def bind(self, node: Any) -> None:
+        self.node = node
+
     # --- start-up -------------------------------------------------------------------------
     async def connect(self, instruments: Mapping[str, Instrument]) -> None:
         """Markets, clock, start-up reconciliation (orphans cancelled), baseline."""

@@ -121,6 +121,7 @@ class Node:
         self.target = NodeTarget(self)
         self.controls = Controls(self.target)
         self.opened = False
+        venue.bind(self)
 
     # --- lanes -----------------------------------------------------------------------------
     def open_lanes(self, instruments: dict[str, Instrument]) -> None:

@@ -116,6 +116,9 @@ class ExecutionVenue(Protocol):
     kind: str  # "simulated" | "exchange"
     synchronous: bool  # commands executed at once (True) or sent over the network
 
+    def bind(self, node: Any) -> None:
+        """The node this venue serves (an exchange venue publishes and drains through it)."""
+
     async def connect(self, instruments: Mapping[str, Instrument]) -> None: ...
 
     def open_lane(self, instrument: Instrument) -> Any: ...  # a Lane

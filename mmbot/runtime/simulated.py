@@ -194,6 +194,9 @@ class SimExecution:
     def tasks(self, node: Any) -> list[Coroutine[Any, Any, None]]:
         return []
 
+    def bind(self, node: Any) -> None:
+        return None  # synchronous: the node calls it, never the other way round
+
     def finish_now(self, reason: str, now: int | None = None) -> int:
         for lane in self.lanes.values():
             lane.finish(reason, now)

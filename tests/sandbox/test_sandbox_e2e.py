@@ -167,8 +167,8 @@ def test_compare_when_run_then_reports_paper_and_sandbox_divergence(clean_env: d
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fill_rate" in result.stdout and "markout_5s_bps" in result.stdout
-    assert report["paper"]["orders_placed"] > 0 and report["sandbox"]["orders_sent"] > 0
-    assert report["sandbox"]["venue_open_orders"] == 0 and report["emulator"]["open_orders"] == 0
+    assert report["paper"]["orders_placed"] > 0 and report["sandbox"]["venue"]["orders_sent"] > 0
+    assert report["sandbox"]["venue"]["open_orders"] == 0 and report["emulator"]["open_orders"] == 0
     row = report["divergence"]["fills"]
     assert row["difference"] == row["sandbox"] - row["paper"]
 
