@@ -39,7 +39,7 @@ from mmbot.runtime.node import Node
 from mmbot.runtime.ports import Clock, WallClock
 from mmbot.runtime.record import make_recorder
 from mmbot.runtime.simulated import Kernel, SimExecution, SimLane
-from mmbot.runtime.sources import LiveSource, ReplaySource
+from mmbot.runtime.sources import DecodedCapture, LiveSource, ReplaySource
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
 from mmbot.sim.wallet import Wallet
 from mmbot.strategy import composed as c
@@ -397,6 +397,7 @@ class RunRequest:
     emit: Callable[[str], None] | None = None
     config_path: str | None = None
     extra_fields: dict[str, Any] = field(default_factory=dict)
+    decoded: DecodedCapture | None = None  # the capture decoded once (the L2 optimiser's workers)
 
 
 def build_node(settings: Settings, run_id: str, request: RunRequest, observers: ObserverRequest | None = None) -> Node:
@@ -415,7 +416,8 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     if request.paths is not None:
         instrument = replay_instrument(settings, request.paths)
         source = ReplaySource(request.paths, instrument, speed=request.speed, loop=request.loop,
-                              max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events)
+                              max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events,
+                              decoded=request.decoded)
         clock = ReplayClock()
         node = Node(settings, run_id, source=source, venue=simulated_venue(settings, run_id, request.faults, None),
                     clock=clock, **common)
@@ -502,6 +504,7 @@ class ObserverRequest:
     force_resume: bool = False  # --resume: continue a crashed run's journal of another config/account
     record: bool | None = None  # the run record: None = record.enabled
     record_out: str | None = None
+    write_record: bool = True  # False: sample the series for the summary's figures, write no files
     fills: bool = False  # the fill log (--fills-json)
     metrics: bool = True  # /metrics when metrics.enabled
     admin: bool = True  # the admin endpoint when admin.token is set
@@ -536,6 +539,7 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
             node.recorders.append(recorder)
             node.buses[lane.instrument.symbol].subscribe_batch(recorder.on_events)
         node.record_out = request.record_out
+        node.write_record = request.write_record
     if request.fills:
         first = next(iter(node.lanes.values()))
         fill_log = FillLog(first.instrument)

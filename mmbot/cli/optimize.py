@@ -9,6 +9,7 @@ report (Pareto scatter, heatmaps) to ``--out`` (default ``var/optimize/<run_id>`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,9 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from mmbot.cli.common import console as stdout_console
-from mmbot.cli.common import err_console, guarded, settings_for
-from mmbot.config.settings import make_run_id
+from mmbot.cli.common import err_console, guarded, settings_for, sim_overrides
+from mmbot.config.settings import Settings, make_run_id
+from mmbot.errors import ConfigError
 from mmbot.extras import OPTIMIZE_MODULES, RESEARCH, require
+from mmbot.marketdata.capture import check_capture_files
 
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
@@ -44,16 +47,42 @@ def register(app: typer.Typer) -> None:
         top: Annotated[int, typer.Option("--top", min=1, help="rows of the ranked table")] = 15,
         out: Annotated[str | None, typer.Option("--out", help="output directory (default var/optimize/<run_id>)")] = None,
         no_report: Annotated[bool, typer.Option("--no-report", help="skip the HTML report")] = False,
+        data: Annotated[list[str] | None, typer.Option("--data", help="L2 capture file(s) ('bundled' = the bundled one): run the grid on the L2 simulator")] = None,
+        fill_model: Annotated[str | None, typer.Option("--fill-model", help="L2 grid: touch | risk_averse | probabilistic (default: sim.fill_model)")] = None,
+        latency_ms: Annotated[float | None, typer.Option("--latency-ms", help="L2 grid: entry, cancel and market-data latency (default: sim.*)")] = None,
     ) -> None:
-        """Run a parameter grid of the seed strategy on bars; rank, Pareto front, heatmaps."""
+        """Run a parameter grid of the strategy on bars (default) or on L2 captures (--data); rank, Pareto front, heatmaps."""
         require(RESEARCH, "mmbot optimize" + ("" if not no_report else " --no-report"), *OPTIMIZE_MODULES, *(() if no_report else ("plotly",)))
-        from mmbot.research.study import BarStudyRequest  # numba kernels: only for mmbot optimize
+        if data:
+            bar_only = {"--bars": bars, "--walk-forward": walk_forward, "--fill-rule": fill_rule,
+                        "--fill-semantics": fill_semantics, "--cross-policy": cross_policy}  # fmt: skip
+            given = [flag for flag, value in bar_only.items() if value is not None]
+            if given:
+                raise ConfigError(f"{', '.join(given)}: bar-grid options, not for the L2 grid (--data); the L2 simulator "
+                                  "takes its rules from the config (sim.*, strategy.cross_policy) and --fill-model/--latency-ms")
+            from mmbot.studies import L2Job, l2_grid, run_l2_study  # the L2 simulator stack: only for --data
+
+            def l2_study(settings: Settings, progress: Any, note: Any) -> Any:
+                from mmbot.wiring import capture_paths
+
+                paths = capture_paths(settings, [str(bundled) for bundled in data if bundled != "bundled"] or None)
+                check_capture_files(paths)
+                job = L2Job(config=config, overrides=sim_overrides(fill_model, latency_ms), paths=tuple(paths))
+                spec = l2_grid(grid, objective)
+                return run_l2_study(job, spec, workers=workers, scheduler=scheduler, progress=progress, note=note)
+
+            run_optimize(config=config, make_study=l2_study, top=top, out=out, report=not no_report)
+            return
+        if fill_model is not None or latency_ms is not None:
+            raise ConfigError("--fill-model/--latency-ms apply to the L2 grid (--data); the bar grid uses --fill-rule/--fill-semantics")
+        from mmbot.research.study import BarStudyRequest, run_bar_study  # numba kernels: only for mmbot optimize
 
         request = BarStudyRequest(
             grid=grid, bars_path=bars, walk_forward=walk_forward, scheduler=scheduler, workers=workers,
             objective=objective, fill_rule=fill_rule, fill_semantics=fill_semantics, cross_policy=cross_policy,
         )  # fmt: skip
-        run_optimize(config=config, request=request, top=top, out=out, report=not no_report)
+        run_optimize(config=config, make_study=lambda settings, progress, note: run_bar_study(settings, request, progress=progress, note=note),
+                     top=top, out=out, report=not no_report)  # fmt: skip
 
 
 def _progress(console: Any) -> Any:
@@ -79,10 +108,10 @@ def _progress(console: Any) -> Any:
     )
 
 
-def run_optimize(*, config: str | None, request: Any, top: int, out: str | None, report: bool) -> None:
-    """Run the study (mmbot/research/study.py) and show it: tables, notes, paths."""
+def run_optimize(*, config: str | None, make_study: Callable[[Settings, Any, Any], Any], top: int, out: str | None, report: bool) -> None:
+    """Run the study (bars: mmbot/research/study.py; L2: mmbot/studies.py) and show it: tables, notes, paths."""
     from mmbot.research.grid_checks import grid_notes  # with the numba kernels: only for mmbot optimize
-    from mmbot.research.study import run_bar_study, write_study  # numba kernels, dask (lazily): only for mmbot optimize
+    from mmbot.research.study import write_study  # numba kernels: only for mmbot optimize
 
     settings = settings_for(config)
     with _progress(err_console) as prog:
@@ -93,7 +122,7 @@ def run_optimize(*, config: str | None, request: Any, top: int, out: str | None,
                 tasks[stage] = prog.add_task(stage, total=total)
             prog.update(tasks[stage], completed=done, total=total)
 
-        study = run_bar_study(settings, request, progress=progress, note=lambda line: err_console.print(line, highlight=False))
+        study = make_study(settings, progress, lambda line: err_console.print(line, highlight=False))
     result, order, front, spec = study.result, study.order, study.front, study.spec
     console = stdout_console if stdout_console.is_terminal else Console(width=150)  # files and pipes: every column
 
@@ -104,12 +133,20 @@ def run_optimize(*, config: str | None, request: Any, top: int, out: str | None,
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     if study.walk is not None:
         _print_walk(console, study)
-    console.print(
-        f"{result.size} combinations x {result.bars} bars in {result.wall_seconds:.3f} s = "
-        f"{result.combos_per_second:,.0f} combinations/s ({result.backend}, {result.workers} workers); "
-        f"numba ready in {study.compile_seconds:.2f} s; total {study.total_seconds:.2f} s",
-        highlight=False,
-    )
+    if study.info.get("kind") == "l2":
+        console.print(
+            f"{result.size} combinations x {result.bars:,} events (full simulator) in {result.wall_seconds:.1f} s = "
+            f"{result.combos_per_second:,.2f} combinations/s ({result.backend}, {result.workers} workers; "
+            f"{study.info['seconds_per_combination']:.2f} s per combination per worker); total {study.total_seconds:.1f} s",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"{result.size} combinations x {result.bars} bars in {result.wall_seconds:.3f} s = "
+            f"{result.combos_per_second:,.0f} combinations/s ({result.backend}, {result.workers} workers); "
+            f"numba ready in {study.compile_seconds:.2f} s; total {study.total_seconds:.2f} s",
+            highlight=False,
+        )
     if study.below_breakeven:
         console.print(
             f"warning: {study.below_breakeven} of {len(study.records)} combinations quote below the break-even spread "

@@ -15,7 +15,8 @@ as a local run (same kernel, same inputs), so the ranking is identical.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +36,8 @@ def _warm_task() -> float:
 
     return warm_up()
 
+
+T = TypeVar("T")
 
 SCHEMES = ("tcp://", "tls://", "inproc://", "ws://", "wss://")
 
@@ -74,7 +77,8 @@ class DaskGridSession:
     grids (a walk-forward runs one per window). Use as a context manager.
     """
 
-    def __init__(self, scheduler: str, *, workers: int | None = None, wait_workers_s: float = 60.0, chunks_per_thread: int = 2) -> None:
+    def __init__(self, scheduler: str, *, workers: int | None = None, wait_workers_s: float = 60.0, chunks_per_thread: int = 2,
+                 warm: bool = True) -> None:
         self.scheduler = scheduler
         self.chunks_per_thread = chunks_per_thread
         self._client, self._cluster = _connect(scheduler, workers)
@@ -87,7 +91,7 @@ class DaskGridSession:
             info = self._client.scheduler_info()
             self.nthreads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()) or 1
             # Compile (or load numba's cache) on every worker before any grid is timed.
-            self.warmup = {str(k): round(float(v), 3) for k, v in self._client.run(_warm_task).items()}
+            self.warmup = {str(k): round(float(v), 3) for k, v in self._client.run(_warm_task).items()} if warm else {}
         except BaseException:
             self.close()
             raise
@@ -103,6 +107,18 @@ class DaskGridSession:
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+    @property
+    def address(self) -> str:
+        return str(self._client.scheduler.address)
+
+    def map_tasks(self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]) -> Iterator[T]:
+        """``fn(*args)`` for every tuple of ``tasks`` on the cluster; results as they complete."""
+        from dask.distributed import as_completed  # dask is heavy and optional: only with --scheduler/--workers
+
+        futures = [self._client.submit(fn, *args, pure=False) for args in tasks]
+        for fut in as_completed(futures):  # type: ignore[no-untyped-call]
+            yield fut.result()
 
     def run(self, bars: TickBars, params: F64, rules: GridRules, progress: ProgressFn | None = None) -> GridResult:
         """Same contract as :func:`mmbot.research.optimize.run_grid_local`."""

@@ -1,5 +1,7 @@
 """A parameter study on bars: the seed's grid run end to end, as a result the CLI only shows.
 
+(:class:`GridStudy` is also the result of the L2 grid, mmbot/studies.py.)
+
 ``run_bar_study(settings, request)`` loads and checks the bars, builds the grid rules
 from the settings (fees, fill rule and semantics, cross policy, Sharpe interval),
 runs the grid locally or on Dask, optionally a walk-forward, ranks the combinations,
@@ -61,10 +63,12 @@ class BarStudyRequest:
 
 
 @dataclass
-class BarStudy:
+class GridStudy:
+    """A ranked grid (bars or L2): what ``mmbot optimize`` prints and writes."""
+
     spec: GridSpec
-    rules: GridRules
-    quality: BarQuality
+    rules: GridRules | None  # the bar kernel's rules; None for the L2 grid (the settings are the rules)
+    quality: BarQuality | None  # the bars' checks; None for the L2 grid
     result: GridResult
     order: list[int]
     front: list[int]
@@ -125,7 +129,7 @@ def run_bar_study(
     *,
     progress: Progress = _no_progress,
     note: Callable[[str], None] = _no_note,
-) -> BarStudy:
+) -> GridStudy:
     """Run the grid (and the walk-forward, when asked) and return every figure the command shows."""
     t0 = time.perf_counter()
     if request.scheduler:
@@ -164,18 +168,18 @@ def run_bar_study(
                           progress=lambda d, n: progress("grid", d, n))  # fmt: skip
 
     quote_ccy = settings.symbols[0].partition("/")[2]
-    study = BarStudy(
+    study = GridStudy(
         spec=spec, rules=rules, quality=quality, result=result, order=result.ranking(spec.objective),
         front=pareto_front(result.objectives), walk=walk, walk_forward_text=request.walk_forward,
         compile_seconds=compile_s, total_seconds=0.0, quote_ccy=quote_ccy,
     )  # fmt: skip
-    study.records = _flagged_records(settings, result)
-    study.info = _info(study)
+    study.records = flagged_records(settings, result)
+    study.info = _info(study, rules, quality)
     study.total_seconds = time.perf_counter() - t0
     return study
 
 
-def _flagged_records(settings: Settings, result: GridResult) -> list[dict[str, Any]]:
+def flagged_records(settings: Settings, result: GridResult) -> list[dict[str, Any]]:
     # Flagged, not refused: the seed's own grid has rows below break-even once fees count.
     fees = settings.fees
     records = result.records()
@@ -186,8 +190,8 @@ def _flagged_records(settings: Settings, result: GridResult) -> list[dict[str, A
     return records
 
 
-def _info(study: BarStudy) -> dict[str, Any]:
-    result, rules, quality = study.result, study.rules, study.quality.fields()
+def _info(study: GridStudy, rules: GridRules, bar_quality: BarQuality) -> dict[str, Any]:
+    result, quality = study.result, bar_quality.fields()
     return {
         "combinations": result.size,
         "bars": result.bars,
@@ -212,7 +216,7 @@ def _info(study: BarStudy) -> dict[str, Any]:
     }
 
 
-def write_study(study: BarStudy, out_dir: Path, *, report: bool, top: int) -> tuple[Path, Path | None]:
+def write_study(study: GridStudy, out_dir: Path, *, report: bool, top: int) -> tuple[Path, Path | None]:
     """``results.json`` and, with ``report``, ``report.html`` in ``out_dir``; their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.json"
@@ -221,6 +225,7 @@ def write_study(study: BarStudy, out_dir: Path, *, report: bool, top: int) -> tu
         return results, None
     from mmbot.research.grid_report import write_report  # plotly: only when a report is asked for
 
-    html = write_report(out_dir / "report.html", study.result, objective=study.spec.objective, title="mmbot optimize",
+    title = "mmbot optimize --data (L2)" if study.info.get("kind") == "l2" else "mmbot optimize"
+    html = write_report(out_dir / "report.html", study.result, objective=study.spec.objective, title=title,
                         info=study.info, walk=study.walk, top=top)  # fmt: skip
     return results, Path(html)

@@ -108,6 +108,7 @@ class Node:
         self.step_done_ns = 0
         self.journal: Journal | None = None
         self.recorders: list[Any] = []  # run-record samplers by lane; the first one is written
+        self.write_record = True  # False: the samplers only feed the summary's figures (the L2 optimiser)
         self.services: list[Service] = []  # metrics server, admin endpoint, journal writer
         self.on_finish: list[Callable[[dict[str, Any]], None]] = []  # e.g. the fills file
         self.record_out: str | None = None
@@ -477,7 +478,7 @@ class Node:
             return {"run_id": self.run_id, "stop_reason": self.stop_reason, "symbols": {}}
         first = next(iter(per_symbol.values()))
         first_lane = next(iter(self.lanes.values()))
-        if first_lane.recorder is not None:
+        if first_lane.recorder is not None and self.write_record:
             self.record_dir = write_l2_record(self.settings, first, [first_lane.recorder], self.record_out)
         summary = dict(first)
         if len(per_symbol) > 1:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -47,17 +49,42 @@ def _log_warn(event: str, fields: dict[str, Any]) -> None:
 _warn = RateLimitedWarn(_log_warn)
 
 
+@dataclass(frozen=True)
+class DecodedCapture:
+    """A capture decoded once (events and the reader's counters), replayed many times.
+
+    The L2 optimiser decodes the capture once per worker and runs every combination
+    from it: the same events the reader yields, so the same fills as a run from the file.
+    """
+
+    paths: tuple[str, ...]
+    events: tuple[MarketEvent | ClockJump, ...]
+    stats: ReadStats
+
+    @classmethod
+    def read(cls, paths: list[str], instrument: Instrument, *, max_clock_jump_ns: int) -> DecodedCapture:
+        stats = ReadStats()
+        parser = CaptureParser([instrument])
+        events = tuple(read_stream(paths, parser, stats, _warn, max_clock_jump_ns=max_clock_jump_ns))
+        return cls(tuple(paths), events, stats)
+
+
 class ReplaySource:
     kind = "replay"
 
     def __init__(self, paths: list[str], instrument: Instrument, *, speed: float = 0.0, loop: bool = False,
-                 max_clock_jump_ns: int, max_events: int | None = None) -> None:
+                 max_clock_jump_ns: int, max_events: int | None = None, decoded: DecodedCapture | None = None) -> None:
         self.paths = list(paths)
         self.instrument = instrument
         self.speed = speed
         self.loop = loop
         self.max_clock_jump_ns = max_clock_jump_ns
         self.max_events = max_events
+        if decoded is not None and list(decoded.paths) != self.paths:
+            raise ConfigError(f"decoded capture of {list(decoded.paths)} given for a replay of {self.paths}")
+        if decoded is not None and loop:
+            raise ConfigError("a decoded capture replays once: --loop reads the files")
+        self.decoded = decoded
         self.stats = ReadStats()
         self.loops = 0
         self.resume_after_ns: int | None = None  # crash recovery: events up to here only rebuild the books
@@ -85,7 +112,13 @@ class ReplaySource:
         first_ts: int | None = None
         last_ts = 0
         while True:
-            for event in read_stream(self.paths, parser, self.stats, _warn, max_clock_jump_ns=self.max_clock_jump_ns):
+            stream: Iterable[MarketEvent | ClockJump]
+            if self.decoded is not None:
+                stream = self.decoded.events
+                self.stats = copy.deepcopy(self.decoded.stats)  # the counters a read of the files gives
+            else:
+                stream = read_stream(self.paths, parser, self.stats, _warn, max_clock_jump_ns=self.max_clock_jump_ns)
+            for event in stream:
                 if first_ts is None:
                     first_ts = event.ts_local_ns
                 if offset:
