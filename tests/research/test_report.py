@@ -23,7 +23,7 @@ def test_minmax_indices_when_long_series_then_keeps_spikes_and_ends_within_budge
     assert {0, 12_345, 77_777, 99_999} <= set(keep.tolist())
 
 
-def test_build_figures_when_month_of_bars_then_six_svg_charts_downsampled(tmp_path: Path) -> None:
+def test_build_figures_when_month_of_bars_then_svg_charts_downsampled_with_every_fill_kept(tmp_path: Path) -> None:
     bars = load_bars(bundled_bars_path())
     result = run_bar_backtest(bars, SimpleParams())
     perf = bar_performance(result, bars)
@@ -38,11 +38,17 @@ def test_build_figures_when_month_of_bars_then_six_svg_charts_downsampled(tmp_pa
     assert rec.series["ts_ns"].shape[0] == 43_199  # the record keeps every bar
     assert rec.fills["ts_ns"].shape[0] == len(result.fills)
     assert np.nanmax(rec.fills["markout_60s_bps"]) > 0  # markouts recorded per fill
+    nf = len(result.fills)
+    price = {t.name: t for t in figs["chart-price"].data}
     assert tuple(figs) == CHART_IDS
-    for fig in figs.values():
+    for cid, fig in figs.items():
         for trace in fig.data:
             assert trace.type in ("scatter", "bar")  # SVG, never scattergl
-            assert len(trace.x) <= 2 * MAX_POINTS + 4
+            if cid != "chart-price":
+                assert len(trace.x) <= 2 * MAX_POINTS + 4
+    assert len(price["close"].x) <= 2 * MAX_POINTS + 4 + nf  # downsampled closes + the mid at every fill
+    assert len(price["buy fills"].x) + len(price["sell fills"].x) == nf  # every fill, unthinned
+    assert sorted(price["buy fills"].x.tolist() + price["sell fills"].x.tolist()) == sorted((rec.fills["ts_ns"] / 1e6).tolist())
     assert png.stat().st_size > 20_000
 
 
