@@ -109,7 +109,11 @@ def _cell(v: Cell) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
-        return repr(round(v, 10))
+        if math.isinf(v):
+            return repr(v)
+        # fixed point, 10 decimals, trailing zeros trimmed: 0.00009, never 9e-05
+        text = f"{v:.10f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
     return str(v)
 
 

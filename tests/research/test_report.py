@@ -65,3 +65,23 @@ def test_attribution_table_when_summary_has_pnl_attribution_then_rows_with_unit_
 
     assert "adverse selection" in table and "-2.2500 USDT" in table and "-1.1000 USDT" in table
     assert _attribution_table(cast(RunRecord, SimpleNamespace(summary={}))) == ""
+
+
+def test_write_html_when_two_runs_side_by_side_then_one_shared_plotly_bundle_and_small_pages(tmp_path: Path) -> None:
+    from mmbot.research.report import write_html
+
+    bars = load_bars(bundled_bars_path()).slice(0, 1440)
+    result = run_bar_backtest(bars, SimpleParams())
+    series, fills = bar_tables(result, bars)
+    pages = []
+    for name in ("run-a", "run-b"):
+        d = write_record(tmp_path / name, {"run_id": name}, series, fills, kind="bars", interval_s=60, markout_horizons_s=[60])
+        pages.append(write_html(load_record(d), d / "report.html"))
+
+    bundles = list(tmp_path.glob("plotly-*.min.js"))
+    assert len(bundles) == 1 and bundles[0].stat().st_size > 3_000_000
+    for page in pages:
+        text = page.read_text()
+        assert f'src="../{bundles[0].name}"' in text
+        assert page.stat().st_size < 1_000_000  # the bundle is not inlined
+    assert list((tmp_path / "run-a").glob("*.js")) == []
