@@ -267,7 +267,8 @@ def _risk_figure(rec: RunRecord, go: Any) -> Any:
     if denials is not None:
         k = minmax_indices(denials)
         fig.add_trace(go.Scatter(x=_ms(ts[k]), y=denials[k], name="gate denials (cumulative)", mode="lines", yaxis="y2", line={"color": "#7570b3", "dash": "dot", "shape": "hv"}))
-        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "denials", "rangemode": "tozero", "showgrid": False})
+        top = max(1.0, float(np.nanmax(denials, initial=0.0))) * 1.05
+        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "denials", "range": [0, top], "showgrid": False})
     time_in = ", ".join(f"{s} {share[s] / span:.1%}" for s in RISK_STATES)
     dropped = int(rec.summary.get("record", {}).get("risk_changes_dropped") or 0)
     title = f"Risk state: {r.rows} change{'s' if r.rows != 1 else ''}{f' (+{dropped} not kept)' if dropped else ''}; time in {time_in}"

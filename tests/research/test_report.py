@@ -49,6 +49,11 @@ def test_build_figures_when_month_of_bars_then_svg_charts_downsampled_with_every
     assert len(price["close"].x) <= 2 * MAX_POINTS + 4 + nf  # downsampled closes + the mid at every fill
     assert len(price["buy fills"].x) + len(price["sell fills"].x) == nf  # every fill, unthinned
     assert sorted(price["buy fills"].x.tolist() + price["sell fills"].x.tolist()) == sorted((rec.fills["ts_ns"] / 1e6).tolist())
+    reasons = [t for t in figs["chart-fill-reasons"].data if t.name in ("buys", "sells")]
+    assert [list(t.x) for t in reasons] == [["bar_range"], ["bar_range"]] and sum(t.y[0] for t in reasons) == nf
+    for c in ("markout_60s_bps", "markout_300s_bps", "markout_1800s_bps"):  # every markout lands in one bin
+        bars_of_h = [t for t in figs["chart-markout-dist"].data if t.xaxis == ("x" if c == "markout_60s_bps" else "x2" if "300" in c else "x3")]
+        assert sum(int(sum(t.y)) for t in bars_of_h) == int((~np.isnan(rec.fills[c])).sum())
     assert png.stat().st_size > 20_000
 
 
@@ -85,3 +90,25 @@ def test_write_html_when_two_runs_side_by_side_then_one_shared_plotly_bundle_and
         assert f'src="../{bundles[0].name}"' in text
         assert page.stat().st_size < 1_000_000  # the bundle is not inlined
     assert list((tmp_path / "run-a").glob("*.js")) == []
+
+
+def test_build_figures_when_risk_changes_recorded_then_timeline_steps_through_them_with_time_shares(tmp_path: Path) -> None:
+    from mmbot.config.settings import load_settings
+    from mmbot.domain.engine_events import RiskChanged
+    from mmbot.research.record import SeriesRecorder
+    from mmbot.wiring import build_replay
+
+    s = 1_000_000_000
+    rec = SeriesRecorder(build_replay(load_settings(None, environ={}), "20260101T000000Z-test0000").engine, 1000.0, 0.05)
+    rec.advance(0)
+    rec.on_events([RiskChanged(ts_ns=4 * s, old="ACTIVE", new="HALTED", reasons=("MAX_DRAWDOWN",), cause="raise:MAX_DRAWDOWN")])
+    rec.advance(10 * s)
+    figs = build_figures(load_record(rec.write(tmp_path / "run", {"run_id": "risk"})))
+
+    risk = figs["chart-risk"]
+    line = next(t for t in risk.data if t.name == "risk state")
+    changes = next(t for t in risk.data if t.name == "state changes")
+    assert list(line.y) == ["ACTIVE", "HALTED", "HALTED"] and line.line.shape == "hv"
+    assert list(line.x) == [0.0, 4000.0, 10000.0]  # ms: start, the change, the last sample
+    assert list(changes.y) == ["HALTED"] and "MAX_DRAWDOWN" in changes.text[0]
+    assert "1 change;" in risk.layout.title.text and "ACTIVE 40.0%" in risk.layout.title.text and "HALTED 60.0%" in risk.layout.title.text
