@@ -533,7 +533,7 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
     record = settings.record.enabled if request.record is None else request.record
     if record or request.record_out:
         for lane in node.lanes.values():
-            recorder = make_recorder(settings, lane.engine)
+            recorder = make_recorder(settings, lane.engine, queue_known=node.venue.kind == "simulated")
             lane.recorder = recorder
             node.recorders.append(recorder)
             node.buses[lane.instrument.symbol].subscribe_batch(recorder.on_events)

@@ -15,7 +15,8 @@ and the bar backtest alike::
                          (buy | sell), price, qty, fee (fees + slippage, quote currency),
                          liquidity (maker | taker), reason (the fill rule: trade_through,
                          queue_consumed, book_crossed, ...; "venue" from a real exchange),
-                         queue_ahead (base units ahead of the order when it arrived),
+                         queue_ahead (base units ahead of the order when it arrived; empty
+                         on a real venue, which does not tell),
                          position (base units after the fill), mid_ref, markout_<h>s_bps...
     <dir>/orders.csv     (L2) one row per order: order_id, side, price, qty, level, reason
                          (the quote's), placed, acked, queue_ahead (at the ack), ended,
@@ -298,8 +299,11 @@ class SeriesRecorder:
         neutral_band: float = 0.1,
         max_samples: int = 200_000,
         max_orders: int = 200_000,
+        queue_known: bool = True,
     ) -> None:
         self.engine = engine
+        # A real venue does not say how much rests ahead of us: its queue cells stay empty.
+        self.queue_known = queue_known
         self.interval_ns = max(1, int(interval_ms * 1_000_000))
         self.max_inventory = max_inventory
         self.neutral_band = neutral_band
@@ -383,7 +387,7 @@ class SeriesRecorder:
                     _FillRow(
                         ts_ns=f.ts_ns, order_id=f.client_order_id, side=1 if f.side == "BUY" else -1,
                         price=f.price * self._tick, qty=f.qty * self._unit, fee=float(Decimal(f.fee)),
-                        liquidity=f.liquidity, reason=f.reason, queue_ahead=f.queue_ahead * self._unit,
+                        liquidity=f.liquidity, reason=f.reason, queue_ahead=f.queue_ahead * self._unit if self.queue_known else None,
                         position=f.position * self._unit, mid_ref=None if mid is None else mid * self._tick,
                     )
                 )  # fmt: skip
@@ -409,7 +413,7 @@ class SeriesRecorder:
                 a: OrderAcked = ev  # type: ignore[assignment]
                 order = self.orders.get(a.client_order_id)
                 if order is not None:
-                    order.acked_ns, order.queue_ahead_lots = a.ts_ns, a.queue_ahead
+                    order.acked_ns, order.queue_ahead_lots = a.ts_ns, a.queue_ahead if self.queue_known else None
             elif kind is OrderCancelConfirmed or kind is VenueRejected:
                 order = self.orders.get(ev.client_order_id)  # type: ignore[attr-defined]
                 if order is not None and order.ended_ns is None:
@@ -523,7 +527,7 @@ class _FillRow:
     fee: float
     liquidity: str
     reason: str
-    queue_ahead: float
+    queue_ahead: float | None
     position: float
     mid_ref: float | None
 

@@ -5,10 +5,12 @@ refuses none of its decisions."""
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
 from pathlib import Path
 
 from mmbot.emulator.server import RunningEmulator
+from mmbot.research.record import iso_ns, parse_iso_ns
 from tests.sandbox.conftest import base_total, open_orders, sandbox_env, start_daemon, wait_for
 from tests.strategy.example_plugin import PROFILE, install_example, plugin_env
 
@@ -26,6 +28,8 @@ async def test_sandbox_run_when_microprice_plugin_profile_then_it_trades_against
     prefix = summary["venue"]["order_prefix"]
     ours = [r for r in emu.emulator.account.orders.values() if r.client_order_id.startswith(prefix)]
     denials = summary["risk_denials_by_reason"]
+    with Path(summary["record_dir"], "fills.csv").open(newline="") as fh:
+        recorded = list(csv.DictReader(fh))
 
     assert code == 0, daemon.err.read_text()[-3000:]
     assert summary["mode"] == "sandbox" and summary["parameters"]["model"] == "microprice"
@@ -34,3 +38,7 @@ async def test_sandbox_run_when_microprice_plugin_profile_then_it_trades_against
     assert [r for r in denials if r.startswith("MODEL_")] == [], denials  # refusals of the plugin's decisions: 0
     assert Decimal(summary["venue"]["position"]) == base_total(emu) - btc_before == Decimal(summary["final_inventory"])
     assert summary["venue"]["open_orders"] == 0 and open_orders(emu) == []
+    # the run record names each fill's order, and says the venue filled it (queue ahead unknown there)
+    assert len(recorded) == summary["fills"] and {r["order_id"] for r in recorded} <= {r.client_order_id for r in ours}
+    assert {r["reason"] for r in recorded} == {"venue"} and {r["queue_ahead"] for r in recorded} == {""}
+    assert all(iso_ns(parse_iso_ns(r["time"])) == r["time"] for r in recorded)  # ISO 8601 UTC, ns
