@@ -434,6 +434,8 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     else:
         venue = exchange_venue(settings, run_id, wall, live)
     node = Node(settings, run_id, source=live, venue=venue, clock=wall, **common)
+    if settings.mode != "paper":
+        venue.node = node  # the exchange venue publishes and journals through the node
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
@@ -534,7 +536,7 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
     record = settings.record.enabled if request.record is None else request.record
     if record or request.record_out:
         for lane in node.lanes.values():
-            recorder = make_recorder(settings, lane.engine)
+            recorder = make_recorder(settings, lane.engine, queue_known=node.venue.kind == "simulated")
             lane.recorder = recorder
             node.recorders.append(recorder)
             node.buses[lane.instrument.symbol].subscribe_batch(recorder.on_events)

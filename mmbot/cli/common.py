@@ -103,11 +103,11 @@ def write_json_atomic(path: str, data: dict[str, Any]) -> None:
     tmp.replace(target)
 
 
-def make_report(run: str | Path, out: str | Path | None = None) -> tuple[Path, Path]:
+def make_report(run: str | Path, out: str | Path | None = None, *, self_contained: bool = False) -> tuple[Path, Path]:
     from mmbot.research.record import load_record  # plotly/matplotlib: only for a report
     from mmbot.research.report import write_report
 
-    return write_report(load_record(run), out)
+    return write_report(load_record(run), out, inline_plotly=self_contained)
 
 
 def print_report(record_dir: str | Path) -> tuple[Path, Path]:

@@ -26,11 +26,14 @@ def register(app: typer.Typer) -> None:
         run: Annotated[str, typer.Argument(help="run directory, its summary.json, or a --summary-json file of a run")],
         out: Annotated[str | None, typer.Option("--out", help="directory for report.html/report.png (default: the run directory)")] = None,
         config: Annotated[str | None, typer.Option("--config", "-c", help="YAML config file (logging settings)")] = None,
+        self_contained: Annotated[
+            bool, typer.Option("--self-contained", help="inline plotly.js (+4.7 MB) instead of the shared plotly-<version>.min.js beside the run directory")
+        ] = False,
     ) -> None:
-        """Write the HTML report (charts, self-contained) and a PNG of the main chart; print their paths."""
+        """Write the HTML report (charts; plotly.js from one shared bundle, no network) and a PNG of the main chart; print their paths."""
         require(RESEARCH, "mmbot report", *REPORT_MODULES)
         settings = load_settings(config)
         configure_logging(settings.log.level, settings.log.format)
-        html_path, png_path = make_report(run, out)
+        html_path, png_path = make_report(run, out, self_contained=self_contained)
         console.print(str(html_path), highlight=False, soft_wrap=True)
         console.print(str(png_path), highlight=False, soft_wrap=True)

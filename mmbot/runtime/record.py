@@ -18,8 +18,11 @@ from mmbot.errors import DataError
 from mmbot.research.record import SeriesRecorder
 
 
-def make_recorder(settings: Settings, engine: Any) -> SeriesRecorder:
-    return SeriesRecorder(engine, settings.record.interval_ms, settings.strategy.max_inventory, settings.record.neutral_band)
+def make_recorder(settings: Settings, engine: Any, *, queue_known: bool = True) -> SeriesRecorder:
+    """``queue_known``: the venue is simulated (it knows the queue ahead of each order)."""
+    return SeriesRecorder(
+        engine, settings.record.interval_ms, settings.strategy.max_inventory, settings.record.neutral_band, queue_known=queue_known
+    )
 
 
 def run_fields(settings: Settings, data_source: str | list[str]) -> dict[str, Any]:

@@ -51,14 +51,16 @@ class Rendered:
     returncode: int
 
 
-def render(html_path: Path, png_path: Path, *, width: int = 1280, height: int = 3400, timeout_s: float = 120.0) -> Rendered:
-    """Load the page (file://), write a screenshot, return the DOM after load."""
+def render(
+    html_path: Path, png_path: Path, *, width: int = 1280, height: int = 3400, timeout_s: float = 120.0, fragment: str = ""
+) -> Rendered:
+    """Load the page (file://, with ``#fragment`` if given), write a screenshot, return the DOM after load."""
     binary = chromium_binary()
     with tempfile.TemporaryDirectory(prefix="mmbot-chromium-") as profile:
         proc = subprocess.run(
             [
                 binary, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-                f"--screenshot={png_path}", "--dump-dom", html_path.resolve().as_uri(),
+                f"--screenshot={png_path}", "--dump-dom", html_path.resolve().as_uri() + (f"#{fragment}" if fragment else ""),
             ],
             capture_output=True, text=True, timeout=timeout_s,
         )  # fmt: skip
@@ -137,6 +139,32 @@ def chart_problems(dom: str, chart_ids: tuple[str, ...] | list[str]) -> dict[str
         if not drawn:
             problems[cid] = f"{len(traces)} trace group(s), none with a drawn path"
     return problems
+
+
+def table_column(dom: str, table_id: str, key: str) -> list[str] | None:
+    """The ``data-v`` values of one column (header ``data-key``) of a table, in row order;
+    None if the table or column is missing."""
+    tree = _Tree()
+    tree.feed(dom)
+    table = tree.by_id.get(table_id)
+    if table is None:
+        return None
+    nodes = table.walk()
+    header = next((n for n in nodes if n.tag == "tr"), None)
+    keys = [c.attrs.get("data-key") for c in header.children if c.tag == "th"] if header else []
+    if key not in keys:
+        return None
+    col = keys.index(key)
+    body = next((n for n in nodes if n.tag == "tbody"), None)
+    rows = [r for r in body.children if r.tag == "tr"] if body else []
+    return [[c for c in r.children if c.tag == "td"][col].attrs.get("data-v", "") for r in rows]
+
+
+def element_attrs(dom: str, element_id: str) -> dict[str, str] | None:
+    tree = _Tree()
+    tree.feed(dom)
+    node = tree.by_id.get(element_id)
+    return None if node is None else dict(node.attrs)
 
 
 def drawn_trace_counts(dom: str, chart_ids: tuple[str, ...] | list[str]) -> dict[str, int]:

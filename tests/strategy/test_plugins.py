@@ -4,10 +4,7 @@ plugin's model, and a misbehaving plugin refused with reason codes while the dae
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,10 +22,10 @@ from mmbot.strategy.plugin import (
     MODEL_RAISED,
     check_decision,
 )
-from tests.conftest import CAPTURE, MMBOT, ROOT
+from tests.conftest import CAPTURE, MMBOT
+from tests.strategy.example_plugin import EXAMPLE, PROFILE, install_example, plugin_env
 
 INST = Instrument.from_symbol("BTC/USDT", tick_size="0.01", step_size="0.00001", min_notional="5")
-EXAMPLE = ROOT / "examples" / "microprice"
 FAULTY = "tests.strategy.faulty_plugin:FaultyModel"
 
 
@@ -79,11 +76,6 @@ def test_build_plugin_when_bad_spec_or_params_then_config_error_naming_it(spec: 
         build_plugin(spec, params, INST)
 
 
-def _env(tmp_path: Path, clean_env: dict[str, str], extra_path: str = "") -> dict[str, str]:
-    paths = [p for p in (extra_path, str(ROOT), clean_env.get("PYTHONPATH", "")) if p]
-    return dict(clean_env, PYTHONPATH=os.pathsep.join(paths))
-
-
 def test_run_when_plugin_raises_nan_crossed_off_lot_then_refusals_counted_and_run_completes(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
@@ -92,7 +84,7 @@ def test_run_when_plugin_raises_nan_crossed_off_lot_then_refusals_counted_and_ru
     out = tmp_path / "s.json"
     proc = subprocess.run(
         [*MMBOT, "run", "--config", str(cfg), "--speed", "0", "--no-status", "--data", CAPTURE[0], "--summary-json", str(out)],
-        cwd=tmp_path, env=_env(tmp_path, clean_env), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=plugin_env(clean_env), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -105,20 +97,11 @@ def test_run_when_plugin_raises_nan_crossed_off_lot_then_refusals_counted_and_ru
 
 
 def test_backtest_when_example_installed_then_entry_point_profile_runs(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    # Installed offline into a private target: no network, no build isolation, no deps; from
-    # a copy, so the build writes nothing into the source tree.
-    source = tmp_path / "microprice"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    target = tmp_path / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(source)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
+    target = install_example(tmp_path)
     out = tmp_path / "s.json"
     proc = subprocess.run(
-        [*MMBOT, "backtest", "--config", str(EXAMPLE / "microprice.yaml"), "--data", CAPTURE[0], "--summary-json", str(out)],
-        cwd=tmp_path, env=_env(tmp_path, clean_env, str(target)), capture_output=True, text=True, timeout=300,
+        [*MMBOT, "backtest", "--config", str(PROFILE), "--data", CAPTURE[0], "--summary-json", str(out)],
+        cwd=tmp_path, env=plugin_env(clean_env, str(target)), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
     assert proc.returncode == 0, proc.stderr[-3000:]
