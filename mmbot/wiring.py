@@ -435,7 +435,6 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
         venue = exchange_venue(settings, run_id, wall, live)
     node = Node(settings, run_id, source=live, venue=venue, clock=wall, **common)
     if settings.mode != "paper":
-        venue.node = node  # the exchange venue publishes and journals through the node
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
