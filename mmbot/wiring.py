@@ -434,7 +434,6 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     else:
         venue = exchange_venue(settings, run_id, wall, live)
     node = Node(settings, run_id, source=live, venue=venue, clock=wall, **common)
-    if settings.mode != "paper":
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
