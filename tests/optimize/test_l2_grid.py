@@ -94,3 +94,26 @@ def test_l2_default_grid_file_when_loaded_then_equals_the_built_in_960_combinati
     spec = load_grid(ROOT / "config" / "grids" / "l2-default.yaml")
     assert spec.param_space == L2_DEFAULT_GRID.param_space
     assert spec.size == 960 and set(spec.param_space) == set(PARAM_NAMES)
+
+
+def test_optimize_data_when_plugin_profile_then_the_plugin_runs_every_combination(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    # The example plugin (examples/microprice, installed offline) runs unchanged in the L2
+    # optimiser: every combination builds it through strategy.model, like mmbot backtest.
+    from tests.strategy.example_plugin import PROFILE, install_example, plugin_env
+
+    target = install_example(tmp_path)
+    grid = tmp_path / "g.yaml"
+    # The plugin sizes its own quotes (strategy.params); the grid's axes are strategy.*
+    # fields, which reach the risk gate: an inventory limit of one order lets one of its
+    # three levels per side through.
+    grid.write_text("param_space:\n  spread_bps: [2.0]\n  max_inventory: [0.05, 0.01]\n  order_size: [0.01]\n"
+                    "  skew_factor: [0.0002]\n  update_freq: [1]\n")  # fmt: skip
+    out = tmp_path / "out"
+    proc = subprocess.run([*MMBOT, "optimize", "--data", FIRST, "--config", str(PROFILE), "--grid", str(grid), "--workers", "2",
+                           "--no-report", "--out", str(out)],
+                          cwd=tmp_path, env=plugin_env(clean_env, str(target)), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((out / "results.json").read_text())["results"]
+    by_limit = {r["max_inventory"]: r for r in rows}
+    assert by_limit[0.05]["fills"] > 0 and by_limit[0.01]["fills"] > 0
+    assert by_limit[0.01]["orders"] < by_limit[0.05]["orders"]
