@@ -7,10 +7,13 @@ A module of its own (not mmbot.cli.main) so that the command modules and the dri
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import orjson
 import structlog
 import typer
 from rich.console import Console
@@ -21,8 +24,20 @@ from mmbot.config.settings import Settings, load_settings
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.portfolio.metrics import summary_cell
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped, under systemd or Docker (stdout not a terminal): rich would cut every line at
+# 80 columns; lines are kept whole instead (COLUMNS, when set, still wins).
+UNWRAPPED_WIDTH = 100_000
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,6 +101,13 @@ def settings_for(config: str | None, overrides: dict[str, Any] | None = None) ->
 
 
 def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
+    """A table on a terminal; piped or in a log, one ``field  value`` line per field (whole lines)."""
+    if not console.is_terminal:
+        width = max(len(k) for k in summary) if summary else 0
+        console.print(f"{title}:", highlight=False, markup=False, soft_wrap=True)
+        for key, value in summary.items():
+            console.print(f"  {key:<{width}}  {summary_cell(summary, key, value)}", highlight=False, markup=False, soft_wrap=True)
+        return
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("field")
     table.add_column("value", overflow="fold")

@@ -102,7 +102,7 @@ def run_daemon(
         check_capture_files(paths)
 
     def emit(text: str) -> None:
-        console.print(text, highlight=False, markup=False)
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     request = wiring.RunRequest(paths=paths, speed=settings.run.speed, loop=loop, duration_s=duration, faults=faults,
                                 status=status, emit=emit, config_path=config_path)

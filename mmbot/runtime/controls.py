@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from mmbot.config.settings import Settings, config_hash, load_settings
+from mmbot.domain.instrument import plain
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.risk.watchdog import SilenceWatchdog, ThresholdWatchdog
@@ -433,7 +434,7 @@ class Controls:
             "fills": engine.ledger.fills,
             "events": engine.events_count,
             "book_updates": engine.book_updates,
-            "position": str(inst.qty(engine.ledger.position_lots)),
+            "position": plain(inst.qty(engine.ledger.position_lots)),
             "net_pnl": f"{engine.net_pnl():.8f}",
             "mid": None if mid is None else str(inst.price(round(mid))),
             "quoted_bid": None if engine.quoted_bid is None else str(inst.price(engine.quoted_bid)),

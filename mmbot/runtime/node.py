@@ -298,8 +298,11 @@ class Node:
 
         return [running, books_synced, self.venue.ready]
 
-    def status_text(self) -> str:
-        return status_line(self.engines)
+    def status_text(self, *, final: bool = False) -> str:
+        """The status line (mmbot.runtime.status_line); ``final``: the one written at stop."""
+        progress = self.source.progress(self.now_ns()) if self.source.kind == "replay" and self.lanes else None
+        return status_line(self.engines, wall_ns=time.time_ns(), progress=progress,
+                           stopped=(self.stop_reason or "end") if final else None)
 
     # --- tasks -----------------------------------------------------------------------------
     async def timer(self) -> None:
@@ -421,7 +424,10 @@ class Node:
         left = await self.venue.finish(self.lanes, self.settings.risk.shutdown_deadline_s)
         await self.durable_publish()
         log.info("shutdown_phase", phase="cancelled", open_orders=left)
-        return self.summarise(left)
+        summary = self.summarise(left)
+        if self.status:
+            self.emit(self.status_text(final=True))  # the position the run ends with, flat or not
+        return summary
 
     def end_of_data(self) -> None:
         if self.source.kind == "replay":
