@@ -396,6 +396,8 @@ class RunSettings(_Model):
     speed: float = num(1.0, ge=0, le=MAX_COUNT, description="replay speed x real time; 0 = as fast as possible")
     status_interval_s: float = num(5.0, gt=0, le=MAX_S)
     timer_interval_ms: float = num(100.0, gt=0, le=MAX_MS)
+    dir: str = Field(default="var/run", description="the run directory: a running daemon's <run_id>.pid and "
+                     "<run_id>.json (mmbot ctl finds it there; removed at stop)")
 
 
 class BacktestSettings(_Model):

@@ -150,3 +150,9 @@ def plain(value: Decimal | int | str) -> str:
         return "0"  # also "-0" and "0E-8"
     text = format(number.normalize(), "f")
     return text
+
+
+def price_text(instrument: Instrument, ticks: float) -> str:
+    """A price at the instrument's tick precision (``61780.00``); a mid half-way between two
+    ticks keeps its half (``61780.005``). Floats of whole or half ticks are exact in Decimal."""
+    return format(Decimal(ticks) * instrument.tick_size, "f")

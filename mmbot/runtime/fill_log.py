@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from mmbot.domain.engine_events import EngineEvent, FillBooked, MarkoutResolved
-from mmbot.domain.instrument import Instrument, plain
+from mmbot.domain.instrument import Instrument
 
 
 class FillLog:
@@ -40,7 +40,7 @@ class FillLog:
                     "liquidity": f.liquidity,
                     "reason": f.reason,
                     "queue_ahead_at_placement": f"{inst.qty(f.queue_ahead):f}",
-                    "position": plain(inst.qty(f.position)),
+                    "position": f"{inst.qty(f.position):f}",
                 }
                 self.fills.append(record)
                 self._by_index[f.fill_index] = record

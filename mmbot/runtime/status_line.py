@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mmbot.domain.instrument import plain
+from mmbot.domain.instrument import plain, price_text
 from mmbot.engine.engine import Engine
 
 
@@ -56,7 +56,7 @@ def engine_status(engine: Engine, *, final: bool = False) -> str:
     inst = engine.instrument
 
     def price(ticks: float | None) -> str:
-        return "-" if ticks is None else plain(inst.price(int(ticks)))
+        return "-" if ticks is None else price_text(inst, ticks)
 
     gate = engine.gate
     reasons = "" if not gate.reasons else " " + ",".join(gate.reasons)
