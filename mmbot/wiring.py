@@ -573,8 +573,11 @@ def _open_metrics(node: Node) -> None:
 
         node.buses[symbol].subscribe_batch(on_events)
     balances = getattr(getattr(node.venue, "executor", None), "stream_balances", None)
+    wallet = getattr(node.venue, "wallet", None)
     if balances is not None:
         metrics.venue_balances = lambda: node.venue.executor.stream_balances  # type: ignore[attr-defined]
+    elif wallet is not None:  # every paper mode: the simulated wallet is the venue's account
+        metrics.venue_balances = lambda: {asset: wallet.total(asset) for asset in wallet.free}
 
     def journal_records() -> int:
         journal = node.journal

@@ -214,7 +214,7 @@ class ExchangeExecution:
         self._mismatch: dict[str, int] = {}
         self.mismatches = 0
         executor.on_risk = self.on_risk
-        executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{kind}
+        executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{symbol,kind}
         executor.on_reconnect = self._user_stream_reconnected
 
     # --- start-up -------------------------------------------------------------------------
