@@ -11,7 +11,7 @@ LOCK_RUN := requirements/runtime.lock
 LOCK_DEV := requirements/dev.lock
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --no-strip-markers pyproject.toml
 
-.PHONY: run test test-deps lock lint typecheck contracts pytest test-containers fuzz golden bench bench-quick clean
+.PHONY: run test test-deps lock k8s-rules lint typecheck contracts pytest test-containers fuzz golden bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lock: $(STAMP_DEV)
 	$(UV_COMPILE) --upgrade --extra research --extra backtrader --extra dev -o $(LOCK_DEV)
 	$(UV_COMPILE) -c $(LOCK_DEV) -o $(LOCK_RUN)
 	$(UV_COMPILE) -c $(LOCK_DEV) --extra research -o requirements/research.lock
+
+## make k8s-rules: deploy/k8s/prometheusrule.yaml from deploy/prometheus/alerts.yml (tests check they agree)
+k8s-rules: $(STAMP_DEV)
+	$(PY) scripts/k8s-prometheusrule.py
 
 ## make run: paper trading on the bundled real BTCUSDT capture, no arguments
 run: $(STAMP_RUN)

@@ -314,16 +314,22 @@ class Node:
         run_file = self.run_file
         if run_file is None:
             return
-        if run_file.written:
-            run_file.update(**fields)
-            return
-        metrics = self.metrics_server
-        run_file.write(
-            mode=self.mode, symbols=list(self.lanes), started_at=iso_utc(time.time_ns()), cwd=os.getcwd(),
-            config_path=self.config_path, data=self.source.describe(),
-            metrics=None if metrics is None else {"host": self.settings.metrics.host, "port": metrics.port},
-            admin=run_file.info.get("admin"), **fields,
-        )  # fmt: skip
+        try:
+            if run_file.written:
+                run_file.update(**fields)
+                return
+            metrics = self.metrics_server
+            run_file.write(
+                mode=self.mode, symbols=list(self.lanes), started_at=iso_utc(time.time_ns()), cwd=os.getcwd(),
+                config_path=self.config_path, data=self.source.describe(),
+                metrics=None if metrics is None else {"host": self.settings.metrics.host, "port": metrics.port},
+                admin=run_file.info.get("admin"), **fields,
+            )  # fmt: skip
+        except OSError as exc:
+            # A convenience for mmbot ctl and kill, never a reason to stop trading: logged once.
+            log.error("run_file_unavailable", dir=str(run_file.directory), error=str(exc),
+                      hint="set run.dir to a writable directory; SIGUSR1 and the admin port still work")
+            self.run_file = None
 
     # --- tasks -----------------------------------------------------------------------------
     async def timer(self) -> None:
