@@ -37,9 +37,11 @@ lock: $(STAMP_DEV)
 k8s-rules: $(STAMP_DEV)
 	$(PY) scripts/k8s-prometheusrule.py
 
-## make run: paper trading on the bundled real BTCUSDT capture, no arguments
+## make run: paper trading on the bundled real BTCUSDT capture, no arguments. On a terminal
+## the daemon runs as its own job (bash -m), so Ctrl-C reaches it alone: it stops cleanly
+## and `make run` exits with its status (0), not make's own 130 for an interrupt.
 run: $(STAMP_RUN)
-	$(VENV)/bin/mmbot run
+	@if [ -t 0 ]; then bash -mc '"$$0" run; exit $$?' $(VENV)/bin/mmbot; else $(VENV)/bin/mmbot run; fi
 
 ## make test: the system programs the tests run (scripts/install-test-deps.sh: apt-get as root,
 ## else one message naming them), linters, type checks, import contracts and the whole test suite
