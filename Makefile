@@ -11,7 +11,7 @@ LOCK_RUN := requirements/runtime.lock
 LOCK_DEV := requirements/dev.lock
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --no-strip-markers pyproject.toml
 
-.PHONY: run test test-deps lock lint typecheck contracts pytest test-containers fuzz golden bench bench-quick clean
+.PHONY: run test test-deps lock k8s-rules lint typecheck contracts pytest test-containers fuzz golden bench bench-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,15 @@ lock: $(STAMP_DEV)
 	$(UV_COMPILE) -c $(LOCK_DEV) -o $(LOCK_RUN)
 	$(UV_COMPILE) -c $(LOCK_DEV) --extra research -o requirements/research.lock
 
-## make run: paper trading on the bundled real BTCUSDT capture, no arguments
+## make k8s-rules: deploy/k8s/prometheusrule.yaml from deploy/prometheus/alerts.yml (tests check they agree)
+k8s-rules: $(STAMP_DEV)
+	$(PY) scripts/k8s-prometheusrule.py
+
+## make run: paper trading on the bundled real BTCUSDT capture, no arguments. On a terminal
+## the daemon runs as its own job (bash -m), so Ctrl-C reaches it alone: it stops cleanly
+## and `make run` exits with its status (0), not make's own 130 for an interrupt.
 run: $(STAMP_RUN)
-	$(VENV)/bin/mmbot run
+	@if [ -t 0 ]; then bash -mc '"$$0" run; exit $$?' $(VENV)/bin/mmbot; else $(VENV)/bin/mmbot run; fi
 
 ## make test: the system programs the tests run (scripts/install-test-deps.sh: apt-get as root,
 ## else one message naming them), linters, type checks, import contracts and the whole test suite

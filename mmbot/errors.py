@@ -1,13 +1,26 @@
 """One exception hierarchy for mmbot: everything mmbot raises on purpose is a ``MmbotError``.
 
+The exit-status rule (the README's table; every command, through ``mmbot.cli.common.guarded``):
+
+* **2: fix the input and run again**, nothing ran or nothing was changed: a usage
+  error, an invalid config file, environment variable or flag, and an input file that is
+  missing, unreadable, malformed or contradicts the config (``ConfigError``,
+  ``DataError`` and its subclass ``DataMismatch``);
+* **3: the audit journal** could not be written or read (``JournalError``; a running
+  daemon halts trading first);
+* **1: something failed while running**: a venue or the daemon unreachable, the book
+  lost integrity, orders left open at stop, and our own bugs (any exception that is not
+  a ``MmbotError``: one line, the traceback in the log);
+* 0: done (a daemon: stopped cleanly, by end of data, ``--duration``, SIGINT or SIGTERM).
+
 ================================  =====  ====================================================
 class                             exit   meaning
 ================================  =====  ====================================================
 ``MmbotError``                    1      root; the CLI prints its message, no traceback
 ``ConfigError``                   2      invalid configuration or command-line usage
-``DataError``                     1      a data file or venue payload is unreadable/malformed
+``DataError``                     2      an input file is missing, unreadable or malformed
 ``DataMismatch(DataError)``       2      the input data contradicts the configuration
-``BookIntegrityError(DataError)`` 1      the order book lost sync or became inconsistent
+``BookIntegrityError(DataError)`` 1      the order book lost sync or became inconsistent (runtime)
 ``JournalError``                  3      the audit journal could not be written or read
 ``VenueError``                    1      reported by (or on the way to) a venue
 ``TemporaryVenueError``           1      a venue error an idempotent call may retry
@@ -49,9 +62,9 @@ class JournalMismatchError(ConfigError):
 
 
 class DataError(MmbotError):
-    """A data file or a venue payload is unreadable or malformed."""
+    """An input file is missing, unreadable or malformed (exit 2: fix the input, run again)."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class DataMismatch(DataError):
@@ -62,7 +75,9 @@ class DataMismatch(DataError):
 
 
 class BookIntegrityError(DataError):
-    """The order book lost sync (gap) or became inconsistent (crossed)."""
+    """The order book lost sync (gap) or became inconsistent (crossed): found while running (exit 1)."""
+
+    exit_code = 1
 
 
 class JournalError(MmbotError):

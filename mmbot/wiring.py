@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from mmbot import __version__, strict_yaml
 from mmbot.config.settings import BUILTIN_MODELS, Settings, config_hash
+from mmbot.domain.engine_events import FillBooked
 from mmbot.domain.instrument import Instrument
 from mmbot.engine.engine import Engine, EngineConfig
 from mmbot.engine.session import Fault, ReplaySession
@@ -38,8 +39,10 @@ from mmbot.runtime.fill_log import FillLog
 from mmbot.runtime.node import Node
 from mmbot.runtime.ports import Clock, WallClock
 from mmbot.runtime.record import make_recorder
+from mmbot.runtime.run_file import RunFile
 from mmbot.runtime.simulated import Kernel, SimExecution, SimLane
 from mmbot.runtime.sources import DecodedCapture, LiveSource, ReplaySource
+from mmbot.runtime.views import OperatorViews
 from mmbot.sim.venue import FillModel, LatencyModel, SimVenue, VenueConfig
 from mmbot.sim.wallet import Wallet
 from mmbot.strategy import composed as c
@@ -509,6 +512,7 @@ class ObserverRequest:
     metrics: bool = True  # /metrics when metrics.enabled
     admin: bool = True  # the admin endpoint when admin.token is set
     journal: bool = True  # the audit journal when audit.enabled
+    run_file: bool = True  # <run.dir>/<run_id>.pid and .json while the loop runs (mmbot ctl finds the daemon)
 
 
 def journal_account(settings: Settings, node: Node) -> tuple[str, bool]:
@@ -546,8 +550,14 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
         node.buses[first.instrument.symbol].subscribe_batch(fill_log.observe)
         node.fill_log = fill_log
     if request.admin:
-        for service in admin_services(node):
-            node.services.append(service)
+        services = admin_services(node)
+        if services:
+            node.views = views = OperatorViews(lambda: node.engines, node.now_ns)
+            for lane in node.lanes.values():
+                node.buses[lane.instrument.symbol].subscribe(FillBooked, views.fill_observer(lane.instrument))
+        node.services += services
+    if request.run_file:
+        node.run_file = RunFile(settings.run.dir, node.run_id)
     if request.journal and settings.audit.enabled:
         _open_journal(node, request)
 
@@ -567,8 +577,11 @@ def _open_metrics(node: Node) -> None:
 
         node.buses[symbol].subscribe_batch(on_events)
     balances = getattr(getattr(node.venue, "executor", None), "stream_balances", None)
+    wallet = getattr(node.venue, "wallet", None)
     if balances is not None:
         metrics.venue_balances = lambda: node.venue.executor.stream_balances  # type: ignore[attr-defined]
+    elif wallet is not None:  # every paper mode: the simulated wallet is the venue's account
+        metrics.venue_balances = lambda: {asset: wallet.total(asset) for asset in wallet.free}
 
     def journal_records() -> int:
         journal = node.journal
@@ -593,7 +606,7 @@ def admin_services(node: Node) -> list[Any]:
     async def admin_task(node: Node) -> None:
         from mmbot.runtime.admin import serve  # aiohttp is slow to import: only when the endpoint starts
 
-        await serve(node, node)
+        await serve(node, node, on_listening=lambda port: node.announce(admin={"host": "127.0.0.1", "port": port}))
 
     return [admin_task]
 

@@ -42,6 +42,7 @@ from mmbot.audit.state import JournalState, fold
 from mmbot.audit.verify import VerifyResult, latest_journal, verify_journal
 from mmbot.audit.writer import JournalWriter, read_manifest
 from mmbot.domain.events import BestBidAsk, BookDelta, BookSnapshot, MarketEvent, Trade
+from mmbot.domain.instrument import plain
 from mmbot.domain.orders import Order, OrderStatus
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
@@ -316,7 +317,7 @@ def restore(state: JournalState, engine: Engine, venue: SimVenue, session: Repla
     inst = engine.instrument
     return {
         "position_lots": ledger.position_lots,
-        "position": str(inst.qty(ledger.position_lots)),
+        "position": plain(inst.qty(ledger.position_lots)),
         "cash": f"{ledger.cash:.8f}",
         "fees_paid": f"{ledger.fees_paid:.8f}",
         "fills": ledger.fills,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from mmbot.domain.instrument import Instrument
+from mmbot.domain.instrument import Instrument, plain
 from mmbot.domain.orders import Liquidity, Side
 from mmbot.portfolio.attribution import AttributionTracker
 from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
@@ -288,13 +288,13 @@ class JournalState:
             "bid_fills": ledger.bid_fills,
             "ask_fills": ledger.ask_fills,
             "filled_orders": len(self.filled_orders),
-            "volume_base": str(inst.qty(ledger.volume_lots)),
+            "volume_base": plain(inst.qty(ledger.volume_lots)),
             "volume_quote": _q(ledger.volume_notional),
             "fees_paid": _q(ledger.fees_paid),
             "gross_pnl": _q(gross),
             "net_pnl": _q(gross - ledger.fees_paid),
-            "final_inventory": str(inst.qty(ledger.position_lots)),
-            "max_abs_inventory": str(inst.qty(ledger.max_abs_position_lots)),
+            "final_inventory": plain(inst.qty(ledger.position_lots)),
+            "max_abs_inventory": plain(inst.qty(ledger.max_abs_position_lots)),
             "cash": _q(ledger.cash),
             "mark_price": str(inst.price(mark)),
             "orders_placed": self.places,
@@ -315,7 +315,17 @@ class JournalState:
             return []
         own = self.run_stop.get("summary") or {}
         mine = self.summary()
-        return [f"{k}: journal {mine.get(k)!r} != run {own.get(k)!r}" for k in COMPARED_FIELDS if k in own and own[k] != mine.get(k)]
+        return [f"{k}: journal {mine.get(k)!r} != run {own.get(k)!r}" for k in COMPARED_FIELDS if k in own and not _same(own[k], mine.get(k))]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values; decimal strings by value ("0.03000000" written by older runs == "0.03")."""
+    if isinstance(a, str) and isinstance(b, str):
+        try:
+            return Decimal(a) == Decimal(b)
+        except ArithmeticError:
+            return a == b
+    return bool(a == b)
 
 
 def fold(records: list[dict[str, Any]]) -> JournalState:

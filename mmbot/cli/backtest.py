@@ -10,6 +10,8 @@ import typer
 
 from mmbot.cli.common import (
     ConfigOpt,
+    FillModelChoice,
+    config_default,
     fault_tuple,
     guarded,
     print_report,
@@ -102,8 +104,10 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         data: Annotated[list[str] | None, typer.Option("--data", help="capture file(s) for an L2 backtest")] = None,
         bars: Annotated[str | None, typer.Option("--bars", help="OHLCV bars file (csv/json/feather/parquet); 'bundled' = the bundled month")] = None,
-        fill_model: Annotated[str | None, typer.Option("--fill-model", help="touch | risk_averse | probabilistic")] = None,
-        latency_ms: Annotated[float | None, typer.Option("--latency-ms", help="entry, cancel and market-data latency")] = None,
+        fill_model: Annotated[FillModelChoice | None, typer.Option("--fill-model", help="how the simulated venue fills resting orders",
+                                                                   show_default=config_default("sim.fill_model"))] = None,
+        latency_ms: Annotated[float | None, typer.Option("--latency-ms", help="entry, cancel and market-data latency (ms, >= 0)",
+                                                         show_default="config sim.*_latency_ms: 0")] = None,
         summary_json: Annotated[str | None, typer.Option("--summary-json", help="write the summary JSON here")] = None,
         out: Annotated[str | None, typer.Option("--out", help="directory for the run record")] = None,
         report: Annotated[bool, typer.Option("--report", help="also write the HTML report and print its path")] = False,

@@ -7,13 +7,16 @@ A module of its own (not mmbot.cli.main) so that the command modules and the dri
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 import structlog
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -22,10 +25,57 @@ from mmbot.config.settings import Settings, load_settings
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.portfolio.metrics import summary_cell
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped, under systemd or Docker (stdout not a terminal): rich would cut every line at
+# 80 columns; lines are kept whole instead (COLUMNS, when set, still wins).
+UNWRAPPED_WIDTH = 100_000
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Every command (and group) answers -h as well as --help.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+FillModelChoice = Literal["touch", "risk_averse", "probabilistic"]  # = SimSettings.fill_model
+ModeChoice = Literal["paper", "sandbox", "live"]  # = Settings.mode
+
+
+def _flags_without_metavar() -> None:
+    """typer 0.29 prints the type of a plain flag as ``<bool>`` in help, which reads as if
+    the flag took a value (``--no-status true`` is an error). A flag shows no type."""
+    option = typer.core.TyperOption
+    original = getattr(option, "display_type_rich", None)
+    if original is None or getattr(original, "_mmbot_flag_patch", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else original(self, ctx)
+
+    display_type_rich._mmbot_flag_patch = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_metavar()
+
+
+def config_default(path: str) -> str:
+    """Help text for an option whose default comes from the config: ``config run.speed: 1.0``
+    (the settings model's default, which the bundled config keeps)."""
+    model: Any = Settings
+    default: Any = None
+    for part in path.split("."):
+        field = model.model_fields[part]
+        default = field.default
+        model = field.annotation
+    return f"config {path}: {default}"
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -82,11 +132,26 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# The flag behind each setting a command line may override (the errors name it).
+FLAG_OF = {
+    "run.speed": "--speed", "sim.fill_model": "--fill-model", "sim.entry_latency_ms": "--latency-ms",
+    "sim.cancel_latency_ms": "--latency-ms", "sim.md_latency_ms": "--latency-ms", "mode": "--mode",
+    "exchange.id": "--exchange", "data.source": "--exchange", "symbols": "--symbols",
+}  # fmt: skip
+
+
 def settings_for(config: str | None, overrides: dict[str, Any] | None = None) -> Settings:
-    return load_settings(config, overrides=overrides)
+    return load_settings(config, overrides=overrides, flags=FLAG_OF)
 
 
 def print_summary(summary: dict[str, Any], title: str = "run summary") -> None:
+    """A table on a terminal; piped or in a log, one ``field  value`` line per field (whole lines)."""
+    if not console.is_terminal:
+        width = max(len(k) for k in summary) if summary else 0
+        console.print(f"{title}:", highlight=False, markup=False, soft_wrap=True)
+        for key, value in summary.items():
+            console.print(f"  {key:<{width}}  {summary_cell(summary, key, value)}", highlight=False, markup=False, soft_wrap=True)
+        return
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("field")
     table.add_column("value", overflow="fold")

@@ -4,9 +4,9 @@ Exit statuses of every command wrapped by :func:`guarded`:
 
 * an :class:`~mmbot.errors.MmbotError` (the errors the user can fix: bad config, bad
   data, bad arguments, an unreachable venue) prints its one-line message and exits with
-  its ``exit_code``: 2 only for :class:`~mmbot.errors.ConfigError` (usage and config) and
-  :class:`~mmbot.errors.DataMismatch` (data that contradicts the config), 1 for the rest;
-  never a traceback;
+  its ``exit_code`` (the rule in :mod:`mmbot.errors`): 2 to fix the input (usage,
+  config, an input file missing, unreadable, malformed or contradicting the config),
+  3 the audit journal, 1 a failure while running; never a traceback;
 * anything else is our bug: one line ``error: internal error: <type>: <message>
   (traceback in the log)`` on stderr, exit 1, and the full traceback in the log
   (structlog event ``command_crashed`` at error level, JSON or console per ``log.*``).
@@ -25,7 +25,17 @@ import yaml
 
 from mmbot import __version__
 from mmbot.cli import audit, backtest, ctl, emulate, optimize, research, run, sandbox, strategy
-from mmbot.cli.common import ConfigOpt, console, describe_internal_error, err_console, fail, guarded, print_summary, settings_for
+from mmbot.cli.common import (
+    CONTEXT_SETTINGS,
+    ConfigOpt,
+    console,
+    describe_internal_error,
+    err_console,
+    fail,
+    guarded,
+    print_summary,
+    settings_for,
+)
 from mmbot.config.settings import config_hash, make_run_id, redacted_dict
 
 app = typer.Typer(
@@ -34,6 +44,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=CONTEXT_SETTINGS,
 )
 
 

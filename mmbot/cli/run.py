@@ -12,6 +12,9 @@ import typer
 
 from mmbot.cli.common import (
     ConfigOpt,
+    FillModelChoice,
+    ModeChoice,
+    config_default,
     console,
     fault_tuple,
     guarded,
@@ -102,7 +105,7 @@ def run_daemon(
         check_capture_files(paths)
 
     def emit(text: str) -> None:
-        console.print(text, highlight=False, markup=False)
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     request = wiring.RunRequest(paths=paths, speed=settings.run.speed, loop=loop, duration_s=duration, faults=faults,
                                 status=status, emit=emit, config_path=config_path)
@@ -128,6 +131,10 @@ def run_daemon(
     left = (summary.get("venue") or {}).get("open_orders", 0)  # -1: the venue could not be asked
     log.info("run_stopped", stop_reason=summary.get("stop_reason"), fills=summary.get("fills"), net_pnl=summary.get("net_pnl"),
              venue_open_orders=left)
+    for per in (summary.get("symbols") or {"": summary}).values():
+        if per.get("flat_at_stop") is False:  # the summary and the status line say so too
+            log.warning("inventory_left_at_stop", symbol=per.get("symbol"), inventory=per.get("final_inventory"),
+                        mark_price=per.get("mark_price"))
     print_summary({k: v for k, v in summary.items() if k != "symbols"})
     sys.stdout.flush()
     if node.exit_code:
@@ -145,15 +152,21 @@ def register(app: typer.Typer) -> None:
     @guarded
     def run(
         config: ConfigOpt = None,
-        speed: Annotated[float | None, typer.Option(help="replay speed; 0 = as fast as possible")] = None,
-        duration: Annotated[float | None, typer.Option(help="stop after this many wall-clock seconds")] = None,
+        speed: Annotated[float | None, typer.Option(help="replay speed x real time (>= 0); 0 = as fast as possible",
+                                                    show_default=config_default("run.speed"))] = None,
+        duration: Annotated[float | None, typer.Option(help="stop after this many wall-clock seconds (> 0); without it the run ends with its data (a looped replay or a live feed: at Ctrl-C/SIGTERM)",
+                                                       show_default="no limit")] = None,
         loop: Annotated[bool, typer.Option("--loop", help="replay the capture again when it ends")] = False,
         summary_json: Annotated[str | None, typer.Option("--summary-json", help="write the summary JSON here")] = None,
-        data: Annotated[list[str] | None, typer.Option("--data", help="capture file(s), read in order")] = None,
-        fill_model: Annotated[str | None, typer.Option("--fill-model", help="touch | risk_averse | probabilistic")] = None,
-        latency_ms: Annotated[float | None, typer.Option("--latency-ms", help="entry, cancel and market-data latency")] = None,
+        data: Annotated[list[str] | None, typer.Option("--data", help="capture file(s), read in order (repeat the flag)",
+                                                       show_default="config data.path, else the bundled capture")] = None,
+        fill_model: Annotated[FillModelChoice | None, typer.Option("--fill-model", help="how the simulated venue fills resting orders",
+                                                                   show_default=config_default("sim.fill_model"))] = None,
+        latency_ms: Annotated[float | None, typer.Option("--latency-ms", help="entry, cancel and market-data latency (ms, >= 0)",
+                                                         show_default="config sim.*_latency_ms: 0")] = None,
         faults: Annotated[str | None, typer.Option("--faults", help="freeze@T:DUR,gap@T,garbage@T (seconds)")] = None,
-        mode: Annotated[str | None, typer.Option("--mode", help="paper | sandbox | live")] = None,
+        mode: Annotated[ModeChoice | None, typer.Option("--mode", help="paper: simulated fills; sandbox/live: orders through ccxt",
+                                                        show_default=config_default("mode"))] = None,
         exchange: Annotated[str | None, typer.Option("--exchange", help="ccxt exchange id (live data)")] = None,
         symbols: Annotated[str | None, typer.Option("--symbols", help="comma-separated symbols (live data)")] = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="start a new journal, leaving a crashed run's unsealed one as it is")] = False,

@@ -396,6 +396,8 @@ class RunSettings(_Model):
     speed: float = num(1.0, ge=0, le=MAX_COUNT, description="replay speed x real time; 0 = as fast as possible")
     status_interval_s: float = num(5.0, gt=0, le=MAX_S)
     timer_interval_ms: float = num(100.0, gt=0, le=MAX_MS)
+    dir: str = Field(default="var/run", description="the run directory: a running daemon's <run_id>.pid and "
+                     "<run_id>.json (mmbot ctl finds it there; removed at stop)")
 
 
 class BacktestSettings(_Model):
@@ -606,6 +608,13 @@ def _env_value(var: str, raw: str, path: tuple[str, ...], ann: Any) -> Any:
     return value
 
 
+def _get_path(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = tree
+    for key in path:
+        value = value[key]
+    return value
+
+
 def _leaf_paths(value: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
     if isinstance(value, Mapping) and value:
         return [path, *(p for k, v in value.items() for p in _leaf_paths(v, (*path, str(k))))]
@@ -658,14 +667,15 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- errors -------------------------------------------------------------------------------
-def _origin_of(loc: tuple[str, ...], env: Mapping[tuple[str, ...], str], cli: set[tuple[str, ...]]) -> str | None:
-    """The environment variable that set ``loc`` (None: the file, a default, or a CLI flag)."""
+def _origin_of(loc: tuple[str, ...], env: Mapping[tuple[str, ...], str], cli: Mapping[tuple[str, ...], str]) -> str | None:
+    """Where ``loc``'s value came from: a command-line flag or an environment variable
+    (None: the config file or a default)."""
     for n in range(len(loc), 0, -1):
         prefix = loc[:n]
         if prefix in cli:
-            return None  # a command-line flag replaced the environment's value
+            return f"command-line flag {cli[prefix]}" if cli[prefix] else "a command-line flag"
         if prefix in env:
-            return env[prefix]
+            return f"environment variable {env[prefix]}"
     return None
 
 
@@ -674,15 +684,21 @@ def format_validation_error(
     source: str,
     *,
     env_origins: Mapping[tuple[str, ...], str] | None = None,
-    cli_paths: set[tuple[str, ...]] | None = None,
+    cli_paths: Mapping[tuple[str, ...], str] | set[tuple[str, ...]] | None = None,
 ) -> str:
-    lines = [f"invalid configuration ({source}):"]
+    """One line per invalid field, each naming where its value came from (a flag, an
+    environment variable); the header names the file only when a value came from it."""
+    cli = cli_paths if isinstance(cli_paths, Mapping) else dict.fromkeys(cli_paths or set(), "")
+    lines: list[str] = []
+    from_file = False
     for e in err.errors():
         loc = tuple(str(p) for p in e["loc"])
         where = _dotted(loc)
-        var = _origin_of(loc, env_origins or {}, cli_paths or set())
-        if var is not None:
-            where += f" (environment variable {var})"
+        origin = _origin_of(loc, env_origins or {}, cli)
+        if origin is not None:
+            where += f" ({origin})"
+        else:
+            from_file = True
         if e["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key")
             continue
@@ -694,7 +710,7 @@ def format_validation_error(
         else:
             shown = f" (was {value!r})"
         lines.append(f"  {where}: {e['msg']}{shown}")
-    return "\n".join(lines)
+    return "\n".join([f"invalid configuration ({source}):" if from_file else "invalid configuration:", *lines])
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -758,15 +774,22 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Settings:
+    """The file (or the bundled default), then ``MMBOT_*`` environment variables, then the
+    command line's ``overrides``; ``flags`` names the flag of each overridden setting
+    (dotted path -> ``--speed``) so that an error says where the bad value came from."""
     data, source = load_raw(path)
     env = os.environ if environ is None else environ
     tree, env_origins = env_layer(env)
     data = _merge(data, tree)
-    cli_paths: set[tuple[str, ...]] = set()
+    cli_paths: dict[tuple[str, ...], str] = {}
     if overrides:
         data = _merge(data, overrides)
-        cli_paths = set(_leaf_paths(overrides, ()))
+        names = dict(flags or {})
+        # Only the values a flag set: a section it touched keeps its other fields' origins.
+        leaves = [p for p in _leaf_paths(overrides, ()) if not isinstance(_get_path(overrides, p), Mapping)]
+        cli_paths = {leaf: names.get(".".join(leaf), "") for leaf in leaves}
     try:
         return Settings.model_validate(data)
     except ValidationError as err:

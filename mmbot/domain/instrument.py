@@ -136,3 +136,23 @@ class Instrument:
     def notional(self, ticks: int, lots: int) -> Decimal:
         """Price x quantity in the quote currency, exact."""
         return Decimal(ticks * lots) * self.tick_size * self.qty_unit
+
+
+def plain(value: Decimal | int | str) -> str:
+    """A quantity as a plain decimal string: no exponent, no trailing zeros.
+
+    ``plain(Decimal("0E-8")) == "0"``, ``plain(Decimal("0.03000000")) == "0.03"``,
+    ``plain(Decimal("1E+2")) == "100"``. The one rendering of quantities for people:
+    the status line, the summary's quantity fields, the logs.
+    """
+    number = value if isinstance(value, Decimal) else Decimal(value)
+    if number.is_zero():
+        return "0"  # also "-0" and "0E-8"
+    text = format(number.normalize(), "f")
+    return text
+
+
+def price_text(instrument: Instrument, ticks: float) -> str:
+    """A price at the instrument's tick precision (``61780.00``); a mid half-way between two
+    ticks keeps its half (``61780.005``). Floats of whole or half ticks are exact in Decimal."""
+    return format(Decimal(ticks) * instrument.tick_size, "f")

@@ -82,6 +82,11 @@ def parse_reason(text: str) -> RiskReason:
         raise ValueError(f"risk reason must be one of {valid}, was {text!r}") from None
 
 
+# The symbol label of a venue error of an account-wide call (user stream, balances, the
+# ws-api probe): it concerns no one symbol.
+ACCOUNT_WIDE = "account"
+
+
 class VenueOutcome(Enum):
     """What a venue error means for us, independent of the client library."""
 

@@ -1,8 +1,11 @@
 """The run summary: the project's public result record (JSON and a table).
 
 All money fields are in the quote currency (USDT for BTC/USDT), as exact decimal
-strings. ``events`` follows the project definition (levels of depth diffs and
-snapshots plus trades; best-bid/ask messages not counted).
+strings with 8 decimals; quantities (``volume_base``, ``final_inventory``,
+``max_abs_inventory``) in the base currency as plain decimals (``0``, ``0.03``; never
+``0E-8``). ``flat_at_stop`` is False when the run ended holding inventory.
+``events`` follows the project definition (levels of depth diffs and snapshots
+plus trades; best-bid/ask messages not counted).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from mmbot.domain.instrument import plain
 from mmbot.engine.engine import Engine
 from mmbot.portfolio.metrics import METRIC_FIELDS, fill_rate
 
@@ -80,13 +84,15 @@ def build_summary(
         "ask_fills": ledger.ask_fills,
         "filled_orders": filled_orders,
         "fill_rate": round(fill_rate(filled_orders, placed), 6),
-        "volume_base": format(inst.qty(ledger.volume_lots), "f"),
+        "volume_base": plain(inst.qty(ledger.volume_lots)),
         "volume_quote": _q(ledger.volume_notional),
         "gross_pnl": _q(gross),
         "fees_paid": _q(ledger.fees_paid),
         "net_pnl": _q(net),
-        "max_abs_inventory": format(inst.qty(ledger.max_abs_position_lots), "f"),
-        "final_inventory": format(inst.qty(ledger.position_lots), "f"),
+        "max_abs_inventory": plain(inst.qty(ledger.max_abs_position_lots)),
+        "final_inventory": plain(inst.qty(ledger.position_lots)),
+        # A run that ends holding inventory says so (the status line's last line too).
+        "flat_at_stop": ledger.position_lots == 0,
         "cash": _q(ledger.cash),
         "mark_price": format(inst.price(mark), "f"),
         "open_orders": open_orders,

@@ -50,7 +50,7 @@ from mmbot.domain.orders import (
     PlaceOrder,
     Side,
 )
-from mmbot.domain.risk import RiskReason, VenueOutcome
+from mmbot.domain.risk import ACCOUNT_WIDE, RiskReason, VenueOutcome
 from mmbot.execution.budget import OrderBudget
 from mmbot.execution.protocol import ReportQueue
 
@@ -139,14 +139,15 @@ class CcxtExecutor(ReportQueue):
         self.orders_sent = 0
         self.time_resyncs = 0
         self.fill_sources: dict[str, int] = {}  # stream (user stream), rest (reconciliation), order (order reply)
-        self.on_outcome: Callable[[VenueOutcome], None] | None = None  # e.g. the exchange-errors metric
+        # e.g. the exchange-errors metric: (outcome, symbol; ACCOUNT_WIDE for account-wide calls)
+        self.on_outcome: Callable[[VenueOutcome, str], None] | None = None
         self.on_reconnect: Callable[[], None] | None = None  # e.g. the websocket-reconnects metric
 
     # --- helpers --------------------------------------------------------------------------
-    def _count(self, outcome: VenueOutcome) -> None:
+    def _count(self, outcome: VenueOutcome, symbol: str) -> None:
         self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
         if self.on_outcome is not None:
-            self.on_outcome(outcome)
+            self.on_outcome(outcome, symbol)
 
     def _ts(self) -> int:
         return time.time_ns()
@@ -187,9 +188,9 @@ class CcxtExecutor(ReportQueue):
         if now - self._down_since >= self.down_grace_s:
             self._raise(RiskReason.EXCHANGE_DOWN, cause)
 
-    def _handle_outcome(self, err: VenueCallError, *, context: str) -> None:
+    def _handle_outcome(self, err: VenueCallError, *, context: str, symbol: str = ACCOUNT_WIDE) -> None:
         outcome = err.outcome
-        self._count(outcome.kind)
+        self._count(outcome.kind, symbol)
         now = self.clock()
         if outcome.kind in (VenueOutcome.RATE_LIMITED, VenueOutcome.IP_BANNED):
             banned = outcome.kind is VenueOutcome.IP_BANNED
@@ -221,7 +222,7 @@ class CcxtExecutor(ReportQueue):
         inst = self.instruments[cmd.symbol]
         await self._maybe_resync_time()
         if not self.budget.try_spend(self.clock()):
-            self._count(VenueOutcome.RATE_LIMITED)
+            self._count(VenueOutcome.RATE_LIMITED, cmd.symbol)
             self._raise(RiskReason.ORDER_RATE, "local order budget exhausted")
             self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=LOCAL_BUDGET_CODE, message="order budget exhausted (local)"))
             return
@@ -239,7 +240,7 @@ class CcxtExecutor(ReportQueue):
                 )  # fmt: skip
         except VenueCallError as err:
             tracked.in_flight = False
-            self._handle_outcome(err, context=f"place {cmd.client_order_id}")
+            self._handle_outcome(err, context=f"place {cmd.client_order_id}", symbol=cmd.symbol)
             if err.outcome.kind in (VenueOutcome.TIMEOUT, VenueOutcome.VENUE_DOWN, VenueOutcome.UNKNOWN):
                 # The order may have reached the venue (a hung ws-api call, a 5xx with
                 # "execution status unknown"): never re-send, look it up by client id.
@@ -289,7 +290,7 @@ class CcxtExecutor(ReportQueue):
             try:
                 found = await venue.fetch_by_client_id(self.exchange, tracked.symbol, tracked.coid, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
-                self._handle_outcome(err, context=f"lookup {tracked.coid}")
+                self._handle_outcome(err, context=f"lookup {tracked.coid}", symbol=tracked.symbol)
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
             if found is None:
@@ -319,7 +320,7 @@ class CcxtExecutor(ReportQueue):
             try:
                 result = await venue.cancel(self.exchange, symbol, coid, use_ws=self.use_ws, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
-                self._handle_outcome(err, context=f"cancel {coid}")
+                self._handle_outcome(err, context=f"cancel {coid}", symbol=symbol)
                 if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:
                     await self._settle_missing(coid, symbol)
                     return
@@ -341,7 +342,7 @@ class CcxtExecutor(ReportQueue):
         try:
             found = await venue.fetch_by_client_id(self.exchange, symbol, coid, timeout_s=self.order_timeout_s)
         except VenueCallError as err:
-            self._handle_outcome(err, context=f"settle {coid}")
+            self._handle_outcome(err, context=f"settle {coid}", symbol=symbol)
             found = None
         tracked = self._orders.get(coid)
         if found is not None:
@@ -367,7 +368,7 @@ class CcxtExecutor(ReportQueue):
                 results = await venue.cancel_all(self.exchange, symbol, timeout_s=self.order_timeout_s)
                 break
             except VenueCallError as err:
-                self._handle_outcome(err, context=f"cancel_all {symbol}")
+                self._handle_outcome(err, context=f"cancel_all {symbol}", symbol=symbol)
                 if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:  # -2011: nothing open
                     results = []
                     break
@@ -570,7 +571,7 @@ class CcxtExecutor(ReportQueue):
         try:
             trades = await venue.fetch_order_trades(self.exchange, tracked.symbol, tracked.venue_id, timeout_s=self.order_timeout_s)
         except VenueCallError as err:
-            self._handle_outcome(err, context=f"order trades {tracked.coid}")
+            self._handle_outcome(err, context=f"order trades {tracked.coid}", symbol=tracked.symbol)
             return 0  # the next reconciliation tries again (the order payload still says more)
         before = len(self._seen_trades)
         for trade in trades:
@@ -591,7 +592,7 @@ class CcxtExecutor(ReportQueue):
         try:
             trades = await venue.fetch_my_trades(self.exchange, symbol, since, timeout_s=self.order_timeout_s)
         except VenueCallError as err:
-            self._handle_outcome(err, context=f"myTrades {symbol}")
+            self._handle_outcome(err, context=f"myTrades {symbol}", symbol=symbol)
             return 0
         before = len(self._seen_trades)
         for trade in trades:
@@ -616,7 +617,7 @@ class CcxtExecutor(ReportQueue):
             try:
                 open_orders = await venue.fetch_open_orders(self.exchange, symbol, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
-                self._handle_outcome(err, context=f"reconcile {symbol}")
+                self._handle_outcome(err, context=f"reconcile {symbol}", symbol=symbol)
                 result.mismatch = "open orders unavailable"
                 continue
             self._venue_ok()
@@ -637,7 +638,7 @@ class CcxtExecutor(ReportQueue):
                         self.orphans_cancelled += 1
                         log.warning("orphan_order_cancelled", client_order_id=coid, symbol=symbol)
                     except VenueCallError as err:
-                        self._handle_outcome(err, context=f"cancel orphan {coid}")
+                        self._handle_outcome(err, context=f"cancel orphan {coid}", symbol=symbol)
             result.fills_recovered += await self._recover_trades(symbol)
             for coid in sorted(self._short):
                 short = self._orders.get(coid)

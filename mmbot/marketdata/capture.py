@@ -163,9 +163,23 @@ class ReadStats:
     truncated_files: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     rejections: dict[str, int] = field(default_factory=dict)  # decoding rule -> lines
+    # Progress (the status line): compressed bytes of the files finished, and the
+    # compressed file being read (its position moves in the gzip reader's 128 KiB reads).
+    bytes_done: int = 0
+    reading: Any = field(default=None, repr=False, compare=False)
 
     def reject(self, rule: Rule) -> None:
         self.rejections[rule.value] = self.rejections.get(rule.value, 0) + 1
+
+    def bytes_read(self) -> int:
+        """Compressed bytes read so far over every file (and every pass of a looped replay)."""
+        raw = self.reading
+        if raw is None:
+            return self.bytes_done
+        try:
+            return self.bytes_done + int(raw.tell())
+        except (OSError, ValueError):  # closed between the check and the call
+            return self.bytes_done
 
 
 class RateLimitedWarn:
@@ -390,6 +404,9 @@ def iter_lines(
     for path in check_capture_files(paths):
         stats.files.append(str(path))
         fh = _open_checked(path)
+        stats.reading = fh.fileobj  # the compressed file: its position is the replay's progress
+        size = path.stat().st_size
+        finished = False
         try:
             line = b""
             while True:
@@ -427,7 +444,11 @@ def iter_lines(
                     warn("capture_bad_line", {"file": str(path), "line": stats.lines, "rule": Rule.MALFORMED.value, "error": "no timestamp"})
                     continue
                 yield ts, body
+            finished = True
         finally:
+            # Stopped part-way (the generator closed at a yield) counts what was read, not the whole file.
+            stats.bytes_done = stats.bytes_done + size if finished else stats.bytes_read()
+            stats.reading = None
             fh.close()
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
+from decimal import Decimal
 from typing import Any
 
 import structlog
+
+from mmbot.domain.instrument import plain
 
 _SECRETS: set[str] = set()
 _SECRET_KEYS = ("secret", "api_key", "apikey", "token", "password", "signature")
@@ -36,6 +39,14 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+def _plain_decimals(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Decimals as plain decimal strings (``0``, not ``Decimal('0E-8')`` or ``0E-8``)."""
+    for key, value in event_dict.items():
+        if isinstance(value, Decimal):
+            event_dict[key] = plain(value)
+    return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """structlog and the stdlib ``logging`` (aiohttp, asyncio, libraries) both render through
     the same processors, so every line is one JSON object with ``event``, ``level``,
@@ -47,6 +58,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
+        _plain_decimals,
     ]
     renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     # _redact again after format_exc_info: a traceback's text can hold a registered secret.

@@ -39,8 +39,24 @@ suffix ``_base``; prices as floats of ``ticks x tick_size``):
   :mod:`mmbot.portfolio.attribution`. Absent before the first mid.
 * ``mmbot_risk_state`` = 0 ACTIVE, 1 REDUCING, 2 HALTED;
   ``mmbot_risk_reason_active{reason}`` = 1 while that reason is raised.
-* ``mmbot_venue_balance{asset}`` = free + locked at the venue, as last pushed by the
-  user stream (sandbox/live only; absent until the first push).
+* ``mmbot_venue_balance{asset}`` = free + locked: the paper wallet's in every paper
+  mode; sandbox/live the venue's, as last pushed by the user stream (absent until the
+  first push).
+* ``mmbot_quote_price_quote{side}`` = our resting bid/ask (the best of ours per side);
+  NaN while that side has none. ``mmbot_market_best_price_quote{side}`` = the
+  market's best bid/offer in the engine's book (our own orders included, as the
+  venue shows them); NaN while the book has no level on that side.
+* ``mmbot_traded_volume_base_total`` / ``mmbot_traded_volume_quote_total`` = the
+  quantity and notional (price x quantity) of our fills.
+* ``mmbot_pnl_realized_quote`` = the ledger's realised PnL net of fees (R - fees), so
+  realised + unrealised = net exactly (up to float rounding).
+* ``mmbot_quoting`` = 1 while at least one of our quotes rests at the venue (an
+  acknowledged, open, non-taker order), else 0: halted by the kill switch or a
+  risk reason, waiting for a book, or between a cancel and the next place. It is
+  not readiness (``/readyz``, docs/observability.md).
+* ``mmbot_exchange_errors_total{symbol,kind}``: venue errors by symbol and outcome
+  kind; account-wide calls (user stream, balances, the ws-api probe) count under
+  ``symbol="account"``.
 
 Every known label value (each risk reason, denial reason, order action/result,
 side, error kind, markout horizon) is exported at zero from startup.
@@ -76,7 +92,8 @@ from mmbot.domain.engine_events import (
     OrderPlaced,
     VenueRejected,
 )
-from mmbot.domain.risk import RiskReason
+from mmbot.domain.orders import OrderStatus
+from mmbot.domain.risk import ACCOUNT_WIDE, RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.observability import counters
 from mmbot.portfolio.attribution import ATTRIBUTION_PARTS
@@ -247,6 +264,13 @@ class EngineCollector(Collector):
             "mmbot_pnl_attribution_quote", "Net PnL by source (mmbot.portfolio.attribution), quote currency", ["symbol", "part"]
         )
         reconnects = counter("mmbot_websocket_reconnects", "Websocket (market data / user stream) reconnects")
+        side_labels = ["symbol", "side"]
+        our_quote = gauge("mmbot_quote_price_quote", "Our resting quote (best of ours per side), quote currency; NaN when none", side_labels)
+        market_best = gauge("mmbot_market_best_price_quote", "The market's best bid/offer in the engine's book, quote currency; NaN when empty", side_labels)
+        volume_base = counter("mmbot_traded_volume_base", "Quantity of our fills, base currency")
+        volume_quote = counter("mmbot_traded_volume_quote", "Notional of our fills (price x quantity), quote currency")
+        realized = gauge("mmbot_pnl_realized_quote", "Realised PnL net of fees (ledger), quote currency")
+        quoting = gauge("mmbot_quoting", "1 while at least one of our quotes rests at the venue (acknowledged, open); else 0")
         journal_records, reconnect_counts, error_counts = counters.snapshot()
         for s in symbols:
             s.refresh()
@@ -302,9 +326,21 @@ class EngineCollector(Collector):
                 for part in ATTRIBUTION_PARTS:
                     attribution.add_metric([s.symbol, part], float(getattr(parts, part)))
             reconnects.add_metric(label, reconnect_counts.get(s.symbol, 0))
-        errors = CounterMetricFamily("mmbot_exchange_errors", "Venue errors by outcome kind", labels=["kind"])
-        for kind, count in error_counts.items():
-            errors.add_metric([kind], count)
+            tick = s._tick
+            for side, price in (("bid", bid), ("ask", ask)):
+                our_quote.add_metric([s.symbol, side], price * tick if price is not None else math.nan)
+            for side, price in (("bid", e.book.best_bid()), ("ask", e.book.best_ask())):
+                market_best.add_metric([s.symbol, side], price * tick if price is not None else math.nan)
+            volume_base.add_metric(label, ledger.volume_lots * s._qty_unit)
+            volume_quote.add_metric(label, float(ledger.volume_notional))
+            realized.add_metric(label, float(ledger.realized_pnl()))
+            live = any(o.status is OrderStatus.OPEN and not o.is_taker for o in e.om.orders.values())
+            quoting.add_metric(label, 1.0 if live else 0.0)
+        errors = CounterMetricFamily("mmbot_exchange_errors", "Venue errors by symbol and outcome kind", labels=["symbol", "kind"])
+        error_symbols = [s.symbol for s in symbols] + [ACCOUNT_WIDE]
+        for symbol in dict.fromkeys([*error_symbols, *(sym for sym, _ in error_counts)]):
+            for kind in counters.ERROR_KINDS:
+                errors.add_metric([symbol, kind], error_counts.get((symbol, kind), 0))
         md_rejected = CounterMetricFamily(
             "mmbot_market_data_rejections", "Market-data messages dropped by a validation rule (docs/market-data.md)", labels=["symbol", "rule"]
         )
@@ -315,7 +351,8 @@ class EngineCollector(Collector):
         yield from (
             events, book_updates, trades, quotes, orders, fills, denials, position, notional, mid, gross, net,
             unreal, avg_entry, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
-            markout_mean, attribution, reconnects, errors, md_rejected, journal,
+            markout_mean, attribution, reconnects, our_quote, market_best, volume_base, volume_quote, realized, quoting,
+            errors, md_rejected, journal,
         )  # fmt: skip
         if self.metrics.venue_balances is not None:
             balances = GaugeMetricFamily("mmbot_venue_balance", "Venue balance (free + locked) per asset, from the user stream", labels=["asset"])

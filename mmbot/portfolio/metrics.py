@@ -106,6 +106,7 @@ class RoundTrip:
 MONEY_FIELDS = frozenset(
     {"gross_pnl", "fees_paid", "slippage_paid", "net_pnl", "cash", "volume_quote", "max_drawdown"}
 )
+QUANTITY_FIELDS = frozenset({"volume_base", "final_inventory", "max_abs_inventory"})  # base currency
 # Shown only when the run is long enough (mmbot.portfolio.metrics, ``sharpe_note``).
 CONTEXT_FIELDS = frozenset({"sharpe", "sortino", "trades_per_day"})
 
@@ -118,6 +119,10 @@ def summary_cell(summary: Mapping[str, Any], key: str, value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
     if key in MONEY_FIELDS and value is not None and summary.get("quote_ccy"):
         return f"{value} {summary['quote_ccy']}"
+    if key in QUANTITY_FIELDS and value is not None and "/" in str(summary.get("symbol", "")):
+        base = str(summary["symbol"]).split("/")[0]
+        left = " (inventory left at stop: not flat)" if key == "final_inventory" and summary.get("flat_at_stop") is False else ""
+        return f"{value} {base}{left}"
     return str(value)
 
 

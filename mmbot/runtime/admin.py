@@ -15,6 +15,9 @@ GET  /kill-switch            kill switch status
 POST /kill-switch            ``{"engaged": true|false}``; on engage, answers after
                              the venue confirms zero open orders (``confirmed``)
 POST /risk/clear             ``{"reason": "MAX_DRAWDOWN"}`` operator clear
+GET  /orders                 our open orders (mmbot.runtime.views)
+GET  /fills?last=N           the last N fills (default 20, at most 1000 kept)
+GET  /pnl                    realised, unrealised, fees, net PnL per symbol
 ===========================  ===================================================
 
 The calls are idempotent: engaging an engaged switch changes nothing but reports.
@@ -34,18 +37,21 @@ from aiohttp import web
 from mmbot.config.settings import Settings
 from mmbot.domain.risk import parse_reason
 from mmbot.runtime.controls import Controls
+from mmbot.runtime.views import OperatorViews
 
 log = structlog.get_logger("mmbot.admin")
 
 ADMIN_HOST = "127.0.0.1"
+DEFAULT_FILLS = 20
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ControlledRunner(Protocol):
-    """What :func:`serve` needs of a runner: the replay, live and sandbox runners all satisfy it."""
+    """What :func:`serve` needs of a runner: the node of every mode satisfies it."""
 
     settings: Settings
     controls: Controls
+    views: OperatorViews | None
 
 
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
@@ -62,7 +68,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def build_app(controls: Controls, token: str) -> web.Application:
+def build_app(controls: Controls, token: str, views: OperatorViews | None = None) -> web.Application:
     expected = f"Bearer {token}".encode()
 
     @web.middleware
@@ -100,7 +106,22 @@ def build_app(controls: Controls, token: str) -> web.Application:
             return _json({"error": str(exc)}, 400)
         return _json(controls.clear_reason(reason, source="admin"))
 
+    async def orders(_: web.Request) -> web.Response:
+        return _json(views.orders() if views is not None else {"orders": [], "count": 0})
+
+    async def fills(request: web.Request) -> web.Response:
+        text = request.query.get("last", str(DEFAULT_FILLS))
+        if not text.isdigit():
+            return _json({"error": f"'last' must be a whole number >= 0, was {text!r}"}, 400)
+        return _json(views.fills(int(text)) if views is not None else {"fills": [], "shown": 0, "total": 0})
+
+    async def pnl(_: web.Request) -> web.Response:
+        return _json(views.pnl() if views is not None else {"symbols": []})
+
     app = web.Application(middlewares=[auth])
+    app.router.add_get("/orders", orders)
+    app.router.add_get("/fills", fills)
+    app.router.add_get("/pnl", pnl)
     app.router.add_get("/status", status)
     app.router.add_get("/kill-switch", kill_get)
     app.router.add_post("/kill-switch", kill_post)
@@ -108,12 +129,13 @@ def build_app(controls: Controls, token: str) -> web.Application:
     return app
 
 
-async def serve(runner: ControlledRunner, state: Any) -> None:
-    """Runner task (replay, live or sandbox runner): serve until ``state.stop`` is set; a port that cannot be bound is logged, not fatal."""
+async def serve(runner: ControlledRunner, state: Any, on_listening: Callable[[int], None] | None = None) -> None:
+    """Node service: serve until ``state.stop`` is set; a port that cannot be bound is logged, not fatal.
+    ``on_listening(port)`` once bound (the run file records the port)."""
     settings = runner.settings.admin
     token = settings.token.get_secret_value() if settings.token is not None else ""
     controls = runner.controls
-    app_runner = web.AppRunner(build_app(controls, token), access_log=None)
+    app_runner = web.AppRunner(build_app(controls, token, runner.views), access_log=None)
     await app_runner.setup()
     try:
         site = web.TCPSite(app_runner, ADMIN_HOST, settings.port)
@@ -128,6 +150,8 @@ async def serve(runner: ControlledRunner, state: Any) -> None:
         port = sockets[0].getsockname()[1] if sockets else settings.port
         controls.admin_port = port
         log.info("admin_started", host=ADMIN_HOST, port=port)
+        if on_listening is not None:
+            on_listening(port)
         await state.stop.wait()
     finally:
         await app_runner.cleanup()

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from mmbot.config.settings import Settings, config_hash, load_settings
+from mmbot.domain.instrument import plain, price_text
 from mmbot.domain.risk import RiskReason, TradingState
 from mmbot.errors import ConfigError, MmbotError
 from mmbot.risk.watchdog import SilenceWatchdog, ThresholdWatchdog
@@ -433,11 +434,11 @@ class Controls:
             "fills": engine.ledger.fills,
             "events": engine.events_count,
             "book_updates": engine.book_updates,
-            "position": str(inst.qty(engine.ledger.position_lots)),
+            "position": plain(inst.qty(engine.ledger.position_lots)),
             "net_pnl": f"{engine.net_pnl():.8f}",
-            "mid": None if mid is None else str(inst.price(round(mid))),
-            "quoted_bid": None if engine.quoted_bid is None else str(inst.price(engine.quoted_bid)),
-            "quoted_ask": None if engine.quoted_ask is None else str(inst.price(engine.quoted_ask)),
+            "mid": None if mid is None else price_text(inst, mid),
+            "quoted_bid": None if engine.quoted_bid is None else price_text(inst, engine.quoted_bid),
+            "quoted_ask": None if engine.quoted_ask is None else price_text(inst, engine.quoted_ask),
             "risk_denials_by_reason": dict(sorted(gate.denials.items())),
             "risk_transitions_total": gate.transitions_total,
             "risk_transitions": [t.as_dict() for t in list(gate.transitions)[-20:]],
@@ -446,7 +447,7 @@ class Controls:
             "params": {
                 "spread_bps": settings.strategy.spread_bps,
                 "order_size": settings.strategy.order_size,
-                "max_inventory": str(inst.qty(gate.config.max_inventory_lots)),
+                "max_inventory": plain(inst.qty(gate.config.max_inventory_lots)),
                 "max_order_notional": str(gate.config.max_order_notional),
                 "max_open_orders": gate.config.max_open_orders,
                 "price_band_bps": gate.config.price_band_bps,

@@ -50,7 +50,7 @@ from typing import Any
 import structlog
 
 from mmbot.domain.events import BookDelta, BookSnapshot, ClockJump, FeedSignal, MarketEvent
-from mmbot.domain.instrument import Instrument
+from mmbot.domain.instrument import Instrument, plain
 from mmbot.domain.orders import Command, ExecReport, OrderRejected
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
@@ -214,7 +214,7 @@ class ExchangeExecution:
         self._mismatch: dict[str, int] = {}
         self.mismatches = 0
         executor.on_risk = self.on_risk
-        executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{kind}
+        executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{symbol,kind}
         executor.on_reconnect = self._user_stream_reconnected
 
     def bind(self, node: Any) -> None:
@@ -259,7 +259,7 @@ class ExchangeExecution:
                 cash = balances[inst.quote_ccy] - self.baseline.get(inst.quote_ccy, Decimal(0))
             lane.engine.ledger.restore(lots, cash, Decimal(0))
             if lots:
-                log.warning("sandbox_position_restored", symbol=inst.symbol, position=str(inst.qty(lots)), cash=str(cash))
+                log.warning("sandbox_position_restored", symbol=inst.symbol, position=plain(inst.qty(lots)), cash=str(cash))
 
     def start_record(self) -> dict[str, Any]:
         """The journal's start-up reconciliation record."""
@@ -435,7 +435,7 @@ class ExchangeExecution:
             rejections={},
             exchange=self.exchange_id,
             order_prefix=self.order_prefix,
-            position=None if venue_lots is None else str(inst.qty(venue_lots)),
+            position=None if venue_lots is None else plain(inst.qty(venue_lots)),
             balances={a: str(final.balances[a]) for a in assets if a in final.balances},
             baseline={a: str(self.baseline[a]) for a in assets if a in self.baseline},
             baseline_created=self.baseline_created,

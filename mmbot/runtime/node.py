@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -54,7 +55,9 @@ from mmbot.runtime.controls import HOT_RELOAD_SECTIONS, Controls, ControlTarget
 from mmbot.runtime.journal import Journal
 from mmbot.runtime.ports import Clock, ExecutionVenue, Lane, MarketSource
 from mmbot.runtime.record import run_fields, write_l2_record
-from mmbot.runtime.status_line import status_line
+from mmbot.runtime.run_file import RunFile
+from mmbot.runtime.status_line import iso_utc, status_line
+from mmbot.runtime.views import OperatorViews
 from mmbot.strategy.model import QuoteModel
 
 log = structlog.get_logger("mmbot.runner")
@@ -114,6 +117,8 @@ class Node:
         self.record_out: str | None = None
         self.fill_log: Any = None  # mmbot.runtime.fill_log.FillLog with --fills-json
         self.metrics_server: Any = None  # mmbot.observability.server.MetricsServer when metrics.enabled
+        self.run_file: RunFile | None = None  # written when the loop starts, removed at stop (mmbot ctl)
+        self.views: OperatorViews | None = None  # mmbot ctl orders/fills/pnl through the admin endpoint
         # Live sources: the observers open once the lanes exist (set by the composition root).
         self.open_observers: Callable[[Node], None] | None = None
         self.record_dir: Any = None
@@ -300,8 +305,33 @@ class Node:
 
         return [running, books_synced, self.venue.ready]
 
-    def status_text(self) -> str:
-        return status_line(self.engines)
+    def status_text(self, *, final: bool = False) -> str:
+        """The status line (mmbot.runtime.status_line); ``final``: the one written at stop."""
+        progress = self.source.progress(self.now_ns()) if self.source.kind == "replay" and self.lanes else None
+        return status_line(self.engines, wall_ns=time.time_ns(), progress=progress,
+                           stopped=(self.stop_reason or "end") if final else None)
+
+    def announce(self, **fields: Any) -> None:
+        """Write (or update) the run file, if this run keeps one (mmbot.runtime.run_file)."""
+        run_file = self.run_file
+        if run_file is None:
+            return
+        try:
+            if run_file.written:
+                run_file.update(**fields)
+                return
+            metrics = self.metrics_server
+            run_file.write(
+                mode=self.mode, symbols=list(self.lanes), started_at=iso_utc(time.time_ns()), cwd=os.getcwd(),
+                config_path=self.config_path, data=self.source.describe(),
+                metrics=None if metrics is None else {"host": self.settings.metrics.host, "port": metrics.port},
+                admin=run_file.info.get("admin"), **fields,
+            )  # fmt: skip
+        except OSError as exc:
+            # A convenience for mmbot ctl and kill, never a reason to stop trading: logged once.
+            log.error("run_file_unavailable", dir=str(run_file.directory), error=str(exc),
+                      hint="set run.dir to a writable directory; SIGUSR1 and the admin port still work")
+            self.run_file = None
 
     # --- tasks -----------------------------------------------------------------------------
     async def timer(self) -> None:
@@ -366,6 +396,7 @@ class Node:
                     opener, self.open_observers = self.open_observers, None
                     opener(self)
                 log.info("run_started", mode=self.mode, symbols=list(self.lanes), data=self.source.describe(), venue=self.venue.kind)
+                self.announce()
                 async with asyncio.TaskGroup() as tg:
                     await self._supervise(tg)
             except* MmbotError as group:
@@ -373,6 +404,8 @@ class Node:
                 # books in ccxt): one line and its exit status, not a traceback.
                 raise group.exceptions[0] from None
         finally:
+            if self.run_file is not None:
+                self.run_file.remove()
             for sig in handlers:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
@@ -423,7 +456,10 @@ class Node:
         left = await self.venue.finish(self.lanes, self.settings.risk.shutdown_deadline_s)
         await self.durable_publish()
         log.info("shutdown_phase", phase="cancelled", open_orders=left)
-        return self.summarise(left)
+        summary = self.summarise(left)
+        if self.status:
+            self.emit(self.status_text(final=True))  # the position the run ends with, flat or not
+        return summary
 
     def end_of_data(self) -> None:
         if self.source.kind == "replay":

@@ -29,6 +29,7 @@ from mmbot.domain.orders import Command
 from mmbot.engine.engine import Engine
 from mmbot.marketdata.book import L2Book
 from mmbot.marketdata.capture import ReadStats
+from mmbot.runtime.status_line import ReplayProgress
 
 
 class Clock(Protocol):
@@ -108,6 +109,9 @@ class MarketSource(Protocol):
 
     def describe(self) -> list[str]:
         """What the data is (capture paths or the venue), for the run record and the journal."""
+
+    def progress(self, data_ts_ns: int) -> ReplayProgress | None:
+        """A replay's progress and ETA for the status line; None for a live feed."""
 
 
 class ExecutionVenue(Protocol):

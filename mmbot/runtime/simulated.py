@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmbot.domain.events import ClockJump, FeedSignal, MarketEvent
-from mmbot.domain.instrument import Instrument
+from mmbot.domain.instrument import Instrument, plain
 from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
@@ -214,7 +214,7 @@ class SimExecution:
             open_orders=left,
             position_matches_venue=True,  # the simulated venue books what the ledger books
             rejections=dict(sorted(venue.rejections.items())),
-            position=str(inst.qty(lane.engine.ledger.position_lots)),
+            position=plain(inst.qty(lane.engine.ledger.position_lots)),
             balances=self.wallet.balances_end(),
         )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from mmbot.domain.events import ClockJump, FeedSignal, MarketEvent
 from mmbot.domain.instrument import Instrument
 from mmbot.errors import ConfigError, TemporaryVenueError
 from mmbot.marketdata.capture import CaptureParser, RateLimitedWarn, ReadStats, read_stream
+from mmbot.runtime.status_line import ReplayProgress
 
 if TYPE_CHECKING:
     from mmbot.marketdata.feeds.live import LiveFeed  # ccxt: built by the composition root for live runs
@@ -89,9 +91,27 @@ class ReplaySource:
         self.loops = 0
         self.resume_after_ns: int | None = None  # crash recovery: events up to here only rebuild the books
         self.warm_up: Callable[[MarketEvent], None] | None = None
+        self.wall_started: float | None = None  # time.monotonic() when the paced replay began
+        self._total_bytes: int | None = None
 
     async def start(self) -> dict[str, Instrument]:
         return {self.instrument.symbol: self.instrument}
+
+    def progress(self, data_ts_ns: int) -> ReplayProgress:
+        """How far through the capture (module status_line: bytes read / total, ETA)."""
+        if self._total_bytes is None:
+            total = 0
+            for path in self.paths:
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(path)
+            self._total_bytes = total
+        total = self._total_bytes
+        done = self.stats.bytes_read() - self.loops * total  # this pass
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        eta: float | None = None
+        if not self.loop and self.wall_started is not None and fraction >= 0.01:
+            eta = (time.monotonic() - self.wall_started) * (1.0 - fraction) / fraction
+        return ReplayProgress(fraction=fraction, data_ts_ns=data_ts_ns, eta_s=eta, passes=self.loops, looping=self.loop)
 
     def describe(self) -> list[str]:
         return list(self.paths)
@@ -145,7 +165,7 @@ class ReplaySource:
         """Paced replay (``--speed``); returns why it stopped."""
         speed = self.speed
         stop = node.stop
-        wall0 = time.monotonic()
+        wall0 = self.wall_started = time.monotonic()
         cap0: int | None = None
         count = 0
         resume_ns = self.resume_after_ns
@@ -218,6 +238,9 @@ class LiveSource:
 
     def describe(self) -> list[str]:
         return [self.venue_name]
+
+    def progress(self, data_ts_ns: int) -> ReplayProgress | None:
+        return None  # a live feed has no end
 
     async def run(self, node: Any) -> str:
         self.node = node

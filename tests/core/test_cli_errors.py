@@ -22,7 +22,16 @@ import typer
 from typer.testing import CliRunner, Result
 
 from mmbot.cli.main import app, describe_internal_error
-from mmbot.errors import ConfigError, DataError, DataMismatch, MmbotError, TemporaryVenueError, VenueError
+from mmbot.errors import (
+    BookIntegrityError,
+    ConfigError,
+    DataError,
+    DataMismatch,
+    JournalError,
+    MmbotError,
+    TemporaryVenueError,
+    VenueError,
+)
 from mmbot.observability import logging as mmlog
 from tests.conftest import ROOT
 
@@ -85,7 +94,8 @@ def test_cli_when_command_hits_an_internal_bug_then_exit_1_one_line_and_tracebac
 @pytest.mark.parametrize(
     ("exc", "code"),
     [(ConfigError("spread_bps must be > 0, was -3"), 2), (DataMismatch("tick 1 contradicts the data"), 2),
-     (DataError("bars.csv: no bars"), 1), (VenueError("venue said no"), 1), (MmbotError("plain [x] message"), 1)],
+     (DataError("bars.csv: no bars"), 2), (BookIntegrityError("book BTC/USDT lost sync"), 1), (JournalError("disk full"), 3),
+     (VenueError("venue said no"), 1), (MmbotError("plain [x] message"), 1)],
 )
 def test_cli_when_mmbot_error_then_its_exit_code_one_line_and_nothing_logged(
     cli_env: None, monkeypatch: pytest.MonkeyPatch, exc: MmbotError, code: int

@@ -23,7 +23,7 @@ from tests.conftest import MMBOT, ROOT
 DEPLOY = ROOT / "deploy"
 PROM_DIR = DEPLOY / "prometheus"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "mmbot.json"
-INSTALL_HINT = "install it: apt-get install -y --no-install-recommends prometheus"
+PACKAGES = {"prometheus-alertmanager": "prometheus-alertmanager", "amtool": "prometheus-alertmanager"}  # binary -> package
 
 T = TypeVar("T")
 
@@ -32,7 +32,9 @@ def tool(name: str) -> str:
     """Path of a Debian prometheus binary; a missing one fails the test (never skips)."""
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} not found; {INSTALL_HINT}")
+        package = PACKAGES.get(name, "prometheus")
+        pytest.fail(f"{name} not found; install it: apt-get install -y --no-install-recommends {package} "
+                    "(or: sudo bash scripts/install-test-deps.sh)")
     return path
 
 
@@ -44,6 +46,16 @@ def promtool() -> str:
 @pytest.fixture
 def prometheus_bin() -> str:
     return tool("prometheus")
+
+
+@pytest.fixture
+def alertmanager_bin() -> str:
+    return tool("prometheus-alertmanager")
+
+
+@pytest.fixture
+def amtool() -> str:
+    return tool("amtool")
 
 
 def free_port() -> int:
@@ -201,14 +213,19 @@ class Prometheus:
         return result
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc)
         self._log.close()
+
+
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL after 10 s, of a process the test started."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 @pytest.fixture
@@ -216,12 +233,17 @@ def start_prometheus(tmp_path: Path, prometheus_bin: str, promtool: str) -> Iter
     """A real Prometheus on 127.0.0.1 (temporary storage, 1 s scrapes) using deploy/prometheus/alerts.yml."""
     started: list[Prometheus] = []
 
-    def start(target_port: int) -> Prometheus:
+    def start(target_port: int, alertmanager_port: int | None = None) -> Prometheus:
         config = tmp_path / "prometheus-test.yml"
+        alerting = (
+            f"alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{alertmanager_port}']}}]}}]}}\n"
+            if alertmanager_port else ""
+        )
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}\n"
             f"rule_files: ['{PROM_DIR / 'alerts.yml'}']\n"
-            "scrape_configs:\n"
+            + alerting
+            + "scrape_configs:\n"
             "  - job_name: mmbot\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
         )

@@ -79,7 +79,14 @@ def test_metrics_when_started_every_known_label_value_exists_at_zero() -> None:
     for side in ("buy", "sell"):
         assert value(s, "mmbot_fills_total", symbol=sym, side=side) == 0
     for kind in VenueOutcome:
-        assert (("mmbot_exchange_errors_total", frozenset({("kind", kind.value)})) in s)
+        for symbol in (sym, "account"):
+            assert value(s, "mmbot_exchange_errors_total", symbol=symbol, kind=kind.value) >= 0
+    for side in ("bid", "ask"):
+        assert math.isnan(value(s, "mmbot_quote_price_quote", symbol=sym, side=side))
+        assert math.isnan(value(s, "mmbot_market_best_price_quote", symbol=sym, side=side))
+    assert value(s, "mmbot_quoting", symbol=sym) == 0
+    assert value(s, "mmbot_traded_volume_base_total", symbol=sym) == 0
+    assert value(s, "mmbot_pnl_realized_quote", symbol=sym) == 0
     for horizon in ("1s", "5s", "30s"):
         assert value(s, "mmbot_markout_bps_count", symbol=sym, horizon=horizon) == 0
     assert value(s, "mmbot_tick_to_quote_seconds_count", symbol=sym) == 0
@@ -119,6 +126,23 @@ def test_metrics_when_replay_runs_counters_match_the_engine_and_ledger() -> None
     assert value(s, "mmbot_markout_bps_count", horizon="1s", **sym) == engine.markouts.count(1_000_000_000)
     assert value(s, "mmbot_markout_mean_bps", horizon="1s", **sym) == pytest.approx(engine.markouts.mean_bps(1_000_000_000))
     assert value(s, "mmbot_risk_max_inventory_base", **sym) == pytest.approx(0.05)
+    # Our quotes, the market's BBO, volume, realised PnL, quoting.
+    ours = {o.side.name: o for o in engine.om.orders.values()}
+    bid, ask = engine.quoted_bid, engine.quoted_ask
+    if bid is not None:
+        assert value(s, "mmbot_quote_price_quote", side="bid", **sym) == pytest.approx(bid * 0.01)
+    assert value(s, "mmbot_market_best_price_quote", side="bid", **sym) == pytest.approx(engine.book.best_bid() * 0.01)
+    assert value(s, "mmbot_market_best_price_quote", side="ask", **sym) == pytest.approx(engine.book.best_ask() * 0.01)
+    assert value(s, "mmbot_market_best_price_quote", side="bid", **sym) < value(s, "mmbot_market_best_price_quote", side="ask", **sym)
+    if ask is not None:
+        assert value(s, "mmbot_quote_price_quote", side="ask", **sym) == pytest.approx(ask * 0.01)
+    assert value(s, "mmbot_traded_volume_base_total", **sym) == pytest.approx(engine.ledger.volume_lots * 1e-8)
+    assert value(s, "mmbot_traded_volume_quote_total", **sym) == pytest.approx(float(engine.ledger.volume_notional))
+    realized = value(s, "mmbot_pnl_realized_quote", **sym)
+    assert realized == pytest.approx(float(engine.ledger.realized_pnl()))
+    assert realized + value(s, "mmbot_pnl_unrealized_quote", **sym) == pytest.approx(value(s, "mmbot_pnl_net_quote", **sym), abs=1e-6)
+    live = any(o.status.name == "OPEN" for o in ours.values())
+    assert value(s, "mmbot_quoting", **sym) == (1 if live else 0)
 
 
 def test_unrealized_pnl_when_position_built_and_partly_closed_uses_average_cost() -> None:
@@ -187,8 +211,9 @@ def test_process_counters_when_bumped_appear_and_unknown_kinds_stay_bounded() ->
 
     counters.journal_records_written(3)
     counters.websocket_reconnected("BTC/USDT")
-    counters.exchange_error(VenueOutcome.RATE_LIMITED)
-    counters.exchange_error("something new")
+    counters.exchange_error(VenueOutcome.RATE_LIMITED, "BTC/USDT")
+    counters.exchange_error("something new", "BTC/USDT")
+    counters.exchange_error(VenueOutcome.VENUE_DOWN)  # an account-wide call (user stream, balances)
     after = samples(metrics)
 
     def delta(name: str, **labels: str) -> float:
@@ -196,9 +221,11 @@ def test_process_counters_when_bumped_appear_and_unknown_kinds_stay_bounded() ->
 
     assert delta("mmbot_journal_records_total") == 3
     assert delta("mmbot_websocket_reconnects_total", symbol="BTC/USDT") == 1
-    assert delta("mmbot_exchange_errors_total", kind="rate_limited") == 1
-    assert delta("mmbot_exchange_errors_total", kind="unknown") == 1
-    assert not any(labels == frozenset({("kind", "something new")}) for _, labels in after)
+    assert delta("mmbot_exchange_errors_total", symbol="BTC/USDT", kind="rate_limited") == 1
+    assert delta("mmbot_exchange_errors_total", symbol="BTC/USDT", kind="unknown") == 1
+    assert delta("mmbot_exchange_errors_total", symbol="account", kind="venue_down") == 1
+    assert delta("mmbot_exchange_errors_total", symbol="account", kind="rate_limited") == 0
+    assert not any(("kind", "something new") in labels for _, labels in after)
 
 
 def test_unrealized_pnl_when_position_restored_before_start_measures_from_its_cost() -> None:
@@ -242,3 +269,20 @@ def test_pnl_attribution_gauges_when_replayed_then_parts_sum_to_net_pnl_gauge() 
 
     assert sum(parts.values()) == pytest.approx(value(s, "mmbot_pnl_net_quote", **sym), abs=1e-9)
     assert parts["spread_capture"] == float(engine.attribution.result(engine.mark_ticks()).spread_capture)
+
+
+def test_quoting_when_kill_switch_engaged_then_0_while_process_metrics_stay() -> None:
+    built, metrics, _, _ = build(events=40_000)
+    engine = built.engine
+    sym = {"symbol": "BTC/USDT"}
+    before = samples(metrics)
+    assert any(o.status.name == "OPEN" for o in engine.om.orders.values())
+    assert value(before, "mmbot_quoting", **sym) == 1
+
+    built.session.operator(engine.raise_reason(RiskReason.KILL_SWITCH, built.session.now_ns, "test"))
+    after = samples(metrics)
+
+    assert value(after, "mmbot_kill_switch_engaged", **sym) == 1
+    assert value(after, "mmbot_quoting", **sym) == 0
+    assert math.isnan(value(after, "mmbot_quote_price_quote", side="bid", **sym))
+    assert value(after, "mmbot_market_best_price_quote", side="bid", **sym) > 0  # the market is still there

@@ -20,6 +20,9 @@ REQUIRED_ALERTS = {
     "MmbotRejectRateHigh",
     "MmbotReconnectStorm",
     "MmbotDown",
+    "MmbotInventoryNearLimit",
+    "MmbotMarkoutWorsening",
+    "MmbotQuotingStoppedWhileHealthy",
 }
 
 

@@ -313,12 +313,12 @@ def test_backtest_cli_when_bars_have_gap_and_zero_volume_then_warned_and_in_summ
     assert (tmp_path / "run" / "series.csv").read_text().count("\n") == 5  # header + the 4 bars, none invented
 
 
-def test_backtest_cli_when_bars_file_missing_then_exit_1_one_line(tmp_path: Path, clean_env: dict[str, str]) -> None:
+def test_backtest_cli_when_bars_file_missing_then_exit_2_one_line(tmp_path: Path, clean_env: dict[str, str]) -> None:
     import subprocess
 
     from tests.conftest import MMBOT
 
     proc = subprocess.run([*MMBOT, "backtest", "--bars", str(tmp_path / "nope.csv")], env=clean_env, capture_output=True, text=True, timeout=120)
 
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a missing input file: fix the input (mmbot/errors.py)
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr

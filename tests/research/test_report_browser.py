@@ -137,11 +137,11 @@ def test_report_when_paper_run_summary_json_then_report_written_from_its_record(
     assert Path(lines[1]).name == "report.png" and Path(lines[1]).is_file()
 
 
-def test_report_when_path_is_not_a_run_then_exit_1_with_one_line(tmp_path: Path, clean_env: dict[str, str]) -> None:
+def test_report_when_path_is_not_a_run_then_exit_2_with_one_line(tmp_path: Path, clean_env: dict[str, str]) -> None:
     (tmp_path / "s.json").write_text(json.dumps({"run_id": "x"}))
     proc = subprocess.run([*MMBOT, "report", str(tmp_path / "s.json")], env=clean_env, capture_output=True, text=True, timeout=60)
 
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "no run record" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -154,7 +154,7 @@ def test_reload_when_file_invalid_then_refused_and_old_parameters_stay(tmp_path:
     assert refused is False and controls.reload_failures == 1 and "spread_bps" in error and kept == 3.0
     assert applied is True and controls.reloads == 1 and controls.config_hash != old_hash
     status = controls.status()
-    assert status["params"]["spread_bps"] == 4.0 and status["params"]["max_inventory"] == "0.04000000"
+    assert status["params"]["spread_bps"] == 4.0 and status["params"]["max_inventory"] == "0.04"
 
 
 def test_clear_reason_when_sticky_manual_then_operator_clear_resumes(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def test_data_when_file_missing_then_one_line_error_naming_it(command: str, clea
 
     _assert_one_line_error(proc, "nope.gz")
     assert "does not exist" in proc.stderr
+    assert proc.returncode == 2  # the same status as a missing config file (mmbot/errors.py)
 
 
 def test_data_when_file_empty_then_one_line_error(clean_env: dict[str, str], tmp_path: Path):
