@@ -432,6 +432,8 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     else:
         venue = exchange_venue(settings, run_id, wall, live)
     node = Node(settings, run_id, source=live, venue=venue, clock=wall, **common)
+    if settings.mode != "paper":
+        venue.node = node  # the exchange venue publishes and journals through the node
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
@@ -536,6 +538,8 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
             node.recorders.append(recorder)
             node.buses[lane.instrument.symbol].subscribe_batch(recorder.on_events)
         node.record_out = request.record_out
+    if node.source.kind == "live" and settings.record.market_data:
+        _open_market_recording(node, request)
     if request.fills:
         first = next(iter(node.lanes.values()))
         fill_log = FillLog(first.instrument)
@@ -546,6 +550,21 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
             node.services.append(service)
     if request.journal and settings.audit.enabled:
         _open_journal(node, request)
+
+
+def _open_market_recording(node: Node, request: ObserverRequest) -> None:
+    """Every market event the live run receives, into its run record (mmbot.runtime.market_record)."""
+    from mmbot.runtime.market_record import RECORDING_FILE, MarketRecording
+
+    settings = node.settings
+    directory = Path(request.record_out) if request.record_out else Path(settings.record.dir) / node.run_id
+    try:
+        node.market_recording = MarketRecording(
+            directory / RECORDING_FILE, {s: lane.instrument for s, lane in node.lanes.items()},
+            exchange=settings.exchange.id, mode=node.mode, run_id=node.run_id,
+        )  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(f"record.dir: cannot write the market recording in {directory}: {exc}") from exc
 
 
 def _open_metrics(node: Node) -> None:
@@ -609,6 +628,8 @@ def _open_journal(node: Node, request: ObserverRequest) -> None:
     start = node.venue.start_record()
     if start is not None:
         journal.note("reconcile", start, None)
+    if node.market_recording is not None:
+        journal.note("market_recording", node.market_recording.opened_record(), None)
     if opened.state is not None:
         lane = next(iter(node.lanes.values()))
         assert isinstance(lane, SimLane) and isinstance(node.source, ReplaySource)

@@ -141,6 +141,9 @@ class CcxtExecutor(ReportQueue):
         self.fill_sources: dict[str, int] = {}  # stream (user stream), rest (reconciliation), order (order reply)
         self.on_outcome: Callable[[VenueOutcome], None] | None = None  # e.g. the exchange-errors metric
         self.on_reconnect: Callable[[], None] | None = None  # e.g. the websocket-reconnects metric
+        # Every order action as it went out: local send and reply times, the venue's answer
+        # (the journal's ``order_sent`` records; mmbot rerun and mmbot calibrate read them).
+        self.on_action: Callable[[dict[str, Any]], None] | None = None
 
     # --- helpers --------------------------------------------------------------------------
     def _count(self, outcome: VenueOutcome) -> None:
@@ -150,6 +153,25 @@ class CcxtExecutor(ReportQueue):
 
     def _ts(self) -> int:
         return time.time_ns()
+
+    def _action(self, action: str, coid: str, symbol: str, sent_ns: int, result: Any = None, error: VenueCallError | None = None,
+                **extra: Any) -> None:
+        """One order action (place, cancel, cancel_all) for the journal: times in ns, the venue's in ms."""
+        if self.on_action is None:
+            return
+        record: dict[str, Any] = {"action": action, "client_order_id": coid, "symbol": symbol, "sent_ns": sent_ns,
+                                  "reply_ns": time.time_ns(), "outcome": "ok" if error is None else error.outcome.kind.value}
+        if isinstance(result, dict):
+            if result.get("id") is not None:
+                record["venue_order_id"] = str(result["id"])
+            if result.get("timestamp") is not None:
+                record["venue_ts_ms"] = int(result["timestamp"])
+            if result.get("status") is not None:
+                record["status"] = str(result["status"])
+        if error is not None:
+            record["message"] = error.outcome.message[:160]
+        record.update(extra)
+        self.on_action(record)
 
     def owns(self, client_order_id: str | None) -> bool:
         return bool(client_order_id) and str(client_order_id).startswith(self.account_prefix)
@@ -229,6 +251,7 @@ class CcxtExecutor(ReportQueue):
         self._orders[cmd.client_order_id] = tracked
         side = "buy" if cmd.side is Side.BUY else "sell"
         self.orders_sent += 1
+        sent_ns = time.time_ns()
         try:
             if cmd.is_taker:
                 result = await venue.create_market(self.exchange, cmd.symbol, side, inst.qty(cmd.qty_lots), cmd.client_order_id, timeout_s=self.order_timeout_s)
@@ -239,6 +262,7 @@ class CcxtExecutor(ReportQueue):
                 )  # fmt: skip
         except VenueCallError as err:
             tracked.in_flight = False
+            self._action("place", cmd.client_order_id, cmd.symbol, sent_ns, error=err)
             self._handle_outcome(err, context=f"place {cmd.client_order_id}")
             if err.outcome.kind in (VenueOutcome.TIMEOUT, VenueOutcome.VENUE_DOWN, VenueOutcome.UNKNOWN):
                 # The order may have reached the venue (a hung ws-api call, a 5xx with
@@ -255,6 +279,7 @@ class CcxtExecutor(ReportQueue):
             self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=code, message=f"{err.outcome.kind.value}: {err.outcome.message[:160]}"))
             return
         tracked.in_flight = False
+        self._action("place", cmd.client_order_id, cmd.symbol, sent_ns, result)
         self._venue_ok()
         self._clear(RiskReason.INSUFFICIENT_FUNDS, "an order was accepted")
         self._on_order_update(result)
@@ -316,9 +341,11 @@ class CcxtExecutor(ReportQueue):
             return
         for attempt in range(3):  # cancels are idempotent: retry temporary errors
             await self._maybe_resync_time()
+            sent_ns = time.time_ns()
             try:
                 result = await venue.cancel(self.exchange, symbol, coid, use_ws=self.use_ws, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
+                self._action("cancel", coid, symbol, sent_ns, error=err)
                 self._handle_outcome(err, context=f"cancel {coid}")
                 if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:
                     await self._settle_missing(coid, symbol)
@@ -330,6 +357,7 @@ class CcxtExecutor(ReportQueue):
                     continue
                 self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1, message=err.outcome.message[:160], for_cancel=True))
                 return
+            self._action("cancel", coid, symbol, sent_ns, result)
             self._venue_ok()
             self._on_order_update(result)
             if not tracked.done:
@@ -363,10 +391,13 @@ class CcxtExecutor(ReportQueue):
         results: list[dict[str, Any]] = []
         for attempt in range(3):
             await self._maybe_resync_time()
+            sent_ns = time.time_ns()
             try:
                 results = await venue.cancel_all(self.exchange, symbol, timeout_s=self.order_timeout_s)
+                self._action("cancel_all", "", symbol, sent_ns, cancelled=[str(r.get("clientOrderId") or "") for r in results])
                 break
             except VenueCallError as err:
+                self._action("cancel_all", "", symbol, sent_ns, error=err)
                 self._handle_outcome(err, context=f"cancel_all {symbol}")
                 if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:  # -2011: nothing open
                     results = []
@@ -422,7 +453,9 @@ class CcxtExecutor(ReportQueue):
                 self._short.add(tracked.coid)
         if not tracked.acked and status in ("open", "closed", "canceled", "expired"):
             tracked.acked = True
-            self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id))
+            venue_ms = order.get("timestamp")
+            self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id,
+                                     venue_ts_ns=int(venue_ms) * 1_000_000 if venue_ms else 0))
         for trade in order.get("trades") or []:
             self._on_trade(trade, tracked, source="order")
         if status in ("canceled", "expired", "rejected") and not tracked.done:
