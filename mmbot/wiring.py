@@ -397,6 +397,7 @@ class RunRequest:
     emit: Callable[[str], None] | None = None
     config_path: str | None = None
     extra_fields: dict[str, Any] = field(default_factory=dict)
+    inputs: list[Any] = field(default_factory=list)  # mmbot rerun: the recorded run's signals (runtime.sources.RecordedInput)
 
 
 def build_node(settings: Settings, run_id: str, request: RunRequest, observers: ObserverRequest | None = None) -> Node:
@@ -415,7 +416,7 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     if request.paths is not None:
         instrument = replay_instrument(settings, request.paths)
         source = ReplaySource(request.paths, instrument, speed=request.speed, loop=request.loop,
-                              max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events)
+                              max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events, inputs=request.inputs)
         clock = ReplayClock()
         node = Node(settings, run_id, source=source, venue=simulated_venue(settings, run_id, request.faults, None),
                     clock=clock, **common)

@@ -214,6 +214,29 @@ class Node:
         self.md_receipt_ns = 0
         self.controls.beat()  # the dead-man's sign of life
 
+    def apply_input(self, item: Any) -> None:
+        """A recorded run's feed signal or venue risk input (``mmbot rerun``), at its time.
+
+        ``feed_signal``: the lane handles it as the live feed's signal (books invalidated,
+        BOOK_GAP or STALE_BOOK raised); ``venue_risk``: raised as the exchange venue raised
+        it, or cleared as its watchdog rule clears it (after the calm period).
+        """
+        p = item.payload
+        t = item.ts_ns
+        lanes = [self.lanes[p["symbol"]]] if p.get("symbol") in self.lanes else list(self.lanes.values())
+        for lane in lanes:
+            t = max(t, lane.now_ns)
+            if item.kind == "feed_signal":
+                signal = FeedSignal(kind=p["kind"], symbol=lane.instrument.symbol, ts_ns=t, detail=p.get("detail", ""),
+                                    outage_s=float(p.get("outage_s", 0.0)))
+                lane.act(lane.on_signal(signal, t), t)
+            elif item.kind == "venue_risk":
+                reason = RiskReason(p["reason"])
+                engine = lane.engine
+                commands = engine.raise_reason(reason, t, p.get("cause", "")) if p["raised"] else engine.watchdog(reason, False, t, p.get("cause", ""))
+                lane.act(commands, t)
+        self.publish()
+
     def seam(self) -> None:
         for lane in self.lanes.values():
             lane.seam(lane.now_ns)
