@@ -153,10 +153,10 @@ def register(app: typer.Typer) -> None:
         directory = Path(out) if out else recorded.recording.parent
         paths = write_divergence(report, recorded, model, directory, worst=worst)
         view = Table(title=f"divergence of {recorded.run_id}: open-loop model ({settings.sim.fill_model}) vs venue, by cause")
-        for column in ("cause", "orders", "PnL impact (venue - model)", "what it means"):
+        for column in ("cause", "orders", "PnL impact (venue - model)"):
             view.add_column(column)
         for row in report["causes"]:
-            view.add_row(row["cause"], str(row["orders"]), row["pnl_impact"], row["meaning"])
+            view.add_row(row["cause"], str(row["orders"]), row["pnl_impact"])
         Console().print(view)
         totals = report["totals"]
         print(f"orders {totals['orders']}, matched {totals['matched']}, diverged {totals['diverged']}; "

@@ -3,8 +3,8 @@
 The daemon is the real CLI (``python -m mmbot run --mode sandbox``) talking real ccxt to
 the emulator on 127.0.0.1 (replaying at ``SPEED`` x real time), which injects a market-data
 ``freeze`` and an ``http5xx`` outage while the daemon quotes. Built once per session:
-every test reads the same run record and journal and never changes them (a test that
-must edit a file copies it first).
+every test reads the same run record and journal; a test that edits a file restores
+it, and ``mmbot divergence`` only adds its figures to the record's summary.json.
 """
 
 from __future__ import annotations
