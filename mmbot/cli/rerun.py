@@ -1,4 +1,4 @@
-"""``mmbot rerun RUN`` and ``mmbot divergence RUN``: a recorded live-fed run replayed.
+"""``mmbot rerun RUN``, ``mmbot divergence RUN``, ``mmbot calibrate RUN...``: recorded live-fed runs replayed.
 
 ``rerun`` (open loop, the default): the run's recorded market data through the
 simulated venue with the run's own order actions at their recorded send times
@@ -12,6 +12,11 @@ and which summary fields differ, each with the reason it cannot match.
 The simulated venue uses the run's own ``sim`` and ``fees`` settings (from its
 journal) unless ``--config`` gives others (e.g. a ``sim:`` block printed by
 ``mmbot calibrate``).
+
+``calibrate``: the latency of entry, cancel and market data fitted from the runs'
+send/ack/event times, then the queue model and ``prob_power`` chosen by the smallest
+divergence (:mod:`mmbot.research.calibrate`); prints the divergence by cause before
+and after, the fill figures, a reliability table and the fitted ``sim:`` block.
 
 RUN: a journal directory, a run record directory (``record.dir/<run_id>``) or a run
 id (its journal is searched under ``audit.dir``). Exit 2 when RUN has no journal or
@@ -80,6 +85,8 @@ def _step(step: list[Any] | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    register_calibrate(app)
+
     @app.command()
     @guarded
     def rerun(
@@ -162,3 +169,50 @@ def register(app: typer.Typer) -> None:
         print(f"orders {totals['orders']}, matched {totals['matched']}, diverged {totals['diverged']}; "
               f"PnL venue {totals['venue_pnl']} model {totals['model_pnl']}; divergence score {totals['score']}")
         print(f"wrote {paths['json']} and {paths['html']}")
+
+
+def register_calibrate(app: typer.Typer) -> None:
+    @app.command()
+    @guarded
+    def calibrate(
+        runs: Annotated[list[str], typer.Argument(help="journal directories, run record directories or run ids of sandbox/live runs")],
+        config: ConfigOpt = None,
+        audit_dir: AuditOpt = None,
+        seeds: Annotated[int, typer.Option("--seeds", help="latency draws averaged for the fill figures and the reliability table", min=1, max=50)] = 5,
+        out: Annotated[str | None, typer.Option("--out", help="write the result as JSON here")] = None,
+    ) -> None:
+        """Fit latency (from send/ack/event times) and the queue model + prob_power (by divergence); print a sim: block."""
+        import yaml
+
+        from mmbot.research.calibrate import calibrate as fit
+        from mmbot.wiring import venue_config
+
+        recorded = [load_run(r, audit_dir, config) for r in runs]
+        settings = run_settings(recorded[0], config)
+        try:
+            result = fit(recorded, venue_config(settings), settings.sim.md_latency_ms, seeds=seeds)
+        except ValueError as exc:
+            raise ConfigError(f"calibrate: {exc}") from exc
+        console = Console()
+        view = Table(title=f"divergence by cause over {len(recorded)} run(s): before (the runs' own sim settings) and after the fit")
+        for column in ("cause", "orders before", "PnL impact before", "orders after", "PnL impact after"):
+            view.add_column(column)
+        before, after = result["before"]["causes"], result["after"]["causes"]
+        for cause in before:
+            view.add_row(cause, str(before[cause]["orders"]), before[cause]["pnl_impact"], str(after[cause]["orders"]), after[cause]["pnl_impact"])
+        console.print(view)
+        print(f"divergence score: before {result['before']['score']}, after {result['after']['score']}")
+        b, a = result["before"]["fills_mean_over_seeds"], result["after"]["fills_mean_over_seeds"]
+        print(f"fills (mean of {seeds} seeds): venue {b['venue_fills']}, before {b['model_fills']}, after {a['model_fills']}; "
+              f"filled lots: venue {b['venue_filled_lots']}, before {b['model_filled_lots']}, after {a['model_filled_lots']}")
+        rel = Table(title="reliability: predicted (model) vs observed (venue) fill rate by queue ahead at arrival (base units)")
+        for column in ("queue ahead", "orders", "predicted", "observed", "observed 95 %"):
+            rel.add_column(column)
+        for row in result["reliability"]:
+            rel.add_row(row["queue_ahead"], str(row["orders"]), str(row["predicted"]), str(row["observed"]), str(row["observed_95"]))
+        console.print(rel)
+        print(f"# fitted in {result['elapsed_s']} s; entry latency median {result['latency']['entry_median_ms']} ms "
+              f"({result['latency']['samples']['entry']} samples); paste into a config:")
+        print(yaml.safe_dump({"sim": result["sim"]}, sort_keys=False), end="")
+        if out:
+            write_json_atomic(out, result)

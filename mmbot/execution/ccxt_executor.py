@@ -170,6 +170,10 @@ class CcxtExecutor(ReportQueue):
                 record["status"] = str(result["status"])
         if error is not None:
             record["message"] = error.outcome.message[:160]
+        # When the request really left (ms, after the client's own rate limiter): ccxt notes it per REST call.
+        wire_ms = getattr(self.exchange, "lastRestRequestTimestamp", None)
+        if isinstance(wire_ms, int) and wire_ms * 1_000_000 >= sent_ns - 1_000_000:
+            record["wire_sent_ms"] = wire_ms
         record.update(extra)
         self.on_action(record)
 

@@ -97,6 +97,7 @@ class OrderLife:
     cancel_sent_ns: int | None = None
     cancelled_ns: int | None = None
     cancel_lost: bool = False  # the cancel arrived after the order had filled (-2011)
+    queue_ahead_lots: int | None = None  # the model: market quantity ahead at arrival
     fills: list[Fill] = field(default_factory=list)
 
     @property
@@ -108,11 +109,13 @@ class OrderLife:
 class Action:
     """An order action as it left the node: at ``sent_ns``, with what the venue answered."""
 
-    sent_ns: int
+    sent_ns: int  # when the request left: the client's wire time when known (ms + 0.5), else the local send call
     reply_ns: int
     command: Command
     outcome: str  # ok | a venue outcome kind (venue_down, rejected, ...)
     venue_ts_ns: int = 0  # the venue's time of the answer (transactTime) when it gave one
+    local_sent_ns: int = 0  # when the executor made the call (before the client's own rate limiter)
+    wire_sent_ms: int = 0  # the client's record of the request leaving (ms), 0 when unknown
 
 
 @dataclass
@@ -188,15 +191,20 @@ def load_recorded_run(journal_dir: Path) -> RecordedRun:
             if command is None:
                 continue
             venue_ts = int(p.get("venue_ts_ms") or 0) * NS_PER_MS
-            actions.append(Action(sent_ns=p["sent_ns"], reply_ns=p["reply_ns"], command=command, outcome=p["outcome"], venue_ts_ns=venue_ts))
+            wire_ms = int(p.get("wire_sent_ms") or 0)
+            # The wire time when the client noted it: the time spent in the client's own
+            # rate limiter before the request left is not latency to the venue.
+            sent = wire_ms * NS_PER_MS + NS_PER_MS // 2 if wire_ms and wire_ms * NS_PER_MS + NS_PER_MS > p["sent_ns"] else p["sent_ns"]
+            actions.append(Action(sent_ns=max(sent, p["sent_ns"]), reply_ns=p["reply_ns"], command=command, outcome=p["outcome"],
+                                  venue_ts_ns=venue_ts, local_sent_ns=p["sent_ns"], wire_sent_ms=wire_ms))
             if p["action"] == "place" and p["client_order_id"] in orders:
                 o = orders[p["client_order_id"]]
-                o.sent_ns = p["sent_ns"] if o.sent_ns is None else o.sent_ns
+                o.sent_ns = actions[-1].sent_ns if o.sent_ns is None else o.sent_ns
                 if p["outcome"] == "ok" and venue_ts:
                     o.ack_ns = venue_ts
             elif p["action"] == "cancel" and p["client_order_id"] in orders:
                 o = orders[p["client_order_id"]]
-                o.cancel_sent_ns = p["sent_ns"] if o.cancel_sent_ns is None else o.cancel_sent_ns
+                o.cancel_sent_ns = actions[-1].sent_ns if o.cancel_sent_ns is None else o.cancel_sent_ns
                 if p["outcome"] == "order_not_found":
                     not_found.add(o.client_order_id)
             elif p["action"] == "cancel_all":
@@ -297,6 +305,7 @@ def open_loop(run: RecordedRun, config: VenueConfig, md_latency_ms: float = 0.0)
                 continue
             if isinstance(r, OrderAccepted):
                 o.ack_ns = r.ts_ns
+                o.queue_ahead_lots = r.queue_ahead_lots
             elif isinstance(r, OrderRejected):
                 if r.for_cancel:
                     o.cancel_lost = bool(o.fills)

@@ -53,13 +53,14 @@ def child_env(workdir: Path, base_url: str, key: str, secret: str) -> dict[str, 
     return env
 
 
-async def _record(workdir: Path, emulator_options: dict[str, Any], faults: str, duration_s: float) -> RecordedRun:
+async def _record(workdir: Path, emulator_options: dict[str, Any], faults: str, duration_s: float, speed: float,
+                  env_extra: dict[str, str]) -> RecordedRun:
     key, secret = "loop-" + secrets.token_hex(6), "loop-" + secrets.token_hex(12)
     summary_path = workdir / "summary.json"
     err = workdir / "daemon.err"
-    async with run_emulator(CAPTURE, port=0, speed=SPEED, api_key=key, secret=secret, faults=parse_fault_specs(faults),
+    async with run_emulator(CAPTURE, port=0, speed=speed, api_key=key, secret=secret, faults=parse_fault_specs(faults),
                             **emulator_options) as emu:
-        env = child_env(workdir, emu.base_url, key, secret)
+        env = {**child_env(workdir, emu.base_url, key, secret), **env_extra}
         proc = await asyncio.create_subprocess_exec(
             *MMBOT, "run", "--mode", "sandbox", "--duration", str(duration_s), "--no-status", "--summary-json", str(summary_path),
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=err.open("wb"), cwd=str(workdir),
@@ -75,9 +76,9 @@ async def _record(workdir: Path, emulator_options: dict[str, Any], faults: str, 
 
 
 def record_sandbox_run(workdir: Path, emulator_options: dict[str, Any] | None = None, faults: str = FAULTS,
-                       duration_s: float = DURATION_S) -> RecordedRun:
+                       duration_s: float = DURATION_S, speed: float = SPEED, env_extra: dict[str, str] | None = None) -> RecordedRun:
     workdir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_record(workdir, emulator_options or {}, faults, duration_s))
+    return asyncio.run(_record(workdir, emulator_options or {}, faults, duration_s, speed, env_extra or {}))
 
 
 @pytest.fixture(scope="session")
