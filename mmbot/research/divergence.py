@@ -32,10 +32,13 @@ model, each fill marked at the run's last mid ``m``: ``side x qty x (m - price) 
 fee`` (:func:`mmbot.research.rerun.fill_pnl`). Summed over all orders it is the
 difference of the two runs' PnL at ``m``.
 
-Divergence score (what ``mmbot calibrate`` minimises): the filled quantity that differs,
-``sum over orders |filled_V - filled_M|``, divided by the venue's filled quantity
-``sum filled_V`` (0 = every order filled the same; 1 = as much mismatch as the venue
-filled).
+Divergence score (what ``mmbot calibrate`` minimises): the filled quantity that differs
+plus the quantity filled at a different time, over the venue's filled quantity::
+
+    score = sum_o ( |filled_V - filled_M| + min(filled_V, filled_M) x min(|t_V - t_M| / 1 s, 1) ) / sum_o filled_V
+
+with ``t`` an order's first fill (0 = every order filled the same quantity at the same
+time; a queue model that fills the right orders too early or too late still scores).
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def divergence_report(run: RecordedRun, model: OpenLoopResult, time_tolerance_ms
                 if type(a.command).__name__ == "PlaceOrder"}
     orders: list[dict[str, Any]] = []
     per_cause: dict[str, dict[str, Any]] = {c: {"orders": 0, "pnl": Decimal(0)} for c in CAUSES}
-    mismatch_lots = 0
+    mismatch_lots = 0.0
     venue_lots = 0
     for coid, v in run.orders.items():
         if coid not in accepted:
@@ -121,7 +124,11 @@ def divergence_report(run: RecordedRun, model: OpenLoopResult, time_tolerance_ms
         impact = _pnl(v.fills, mark, run) - _pnl(m_fills, mark, run)
         per_cause[cause]["orders"] += 1
         per_cause[cause]["pnl"] += impact
-        mismatch_lots += abs(v.filled_lots - (m.filled_lots if m is not None else 0))
+        mf = m.filled_lots if m is not None else 0
+        mismatch_lots += abs(v.filled_lots - mf)
+        if v.fills and m is not None and m.fills:
+            late_s = abs(min(f.ts_ns for f in v.fills) - min(f.ts_ns for f in m.fills)) / 1e9
+            mismatch_lots += min(v.filled_lots, mf) * min(late_s, 1.0)
         venue_lots += v.filled_lots
         orders.append({
             "client_order_id": coid, "cause": cause, "side": "BUY" if v.side > 0 else "SELL", "price_ticks": v.price_ticks,

@@ -1,6 +1,6 @@
 """Priority 5 of issue 33: ``mmbot calibrate`` recovers what an emulator with hidden settings was told.
 
-Slow tier (marker ``calibration``, ``make test-calibration``; not in ``make test``): per
+Slow tier (marker ``calibration``, ``make test-calibration``; not in ``make test``; ~3 min): per
 hidden setting, a sandbox run over the bundled capture's ~10.8 minutes of data (the
 emulator replays at 10x, latency in wall time) with the daemon at its defaults, then
 ``mmbot calibrate`` on its journal. Must hold: the fitted median entry latency within
