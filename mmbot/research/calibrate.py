@@ -10,7 +10,9 @@ Latency (ms), from the journal and the recording of each run:
   ``(a - s) - (r - a) + 1`` with ``s`` the local send call and ``r`` the reply's
   arrival (an NTP-style estimate: the way back ``r - a`` removes the transport as far
   as it is symmetric; ``+ 1`` undoes ``a``'s flooring in both terms);
-* cancel, the same for cancels whose answer carried the venue's time;
+* cancel: a cancel's answer carries the order's times, not the cancel's (Binance's
+  ``workingTime``, which ccxt reads first), so ``(r - w) - b`` with ``b`` the median
+  way back of the placements (``r - a``);
 * market data, one sample per recorded trade: ``t_recv - T + 0.5`` (``T`` the trade's
   venue time in ms, floored).
 
@@ -80,18 +82,17 @@ class LatencyFit:
 def latency_samples(run: RecordedRun) -> dict[str, list[float]]:
     """Entry, cancel and market-data latency samples in ms (module docstring)."""
     entry: list[float] = []
-    cancel: list[float] = []
+    back: list[float] = []
     for a in run.actions:
-        if a.outcome != "ok" or not a.venue_ts_ns:
+        if a.outcome != "ok" or not a.venue_ts_ns or not isinstance(a.command, PlaceOrder):
             continue
         if a.wire_sent_ms:
-            sample = a.venue_ts_ns / 1e6 - a.wire_sent_ms
+            entry.append(a.venue_ts_ns / 1e6 - a.wire_sent_ms)
         else:
-            sample = ((a.venue_ts_ns - a.local_sent_ns) - (a.reply_ns - a.venue_ts_ns)) / 1e6 + 1.0
-        if isinstance(a.command, PlaceOrder):
-            entry.append(sample)
-        elif isinstance(a.command, CancelOrder):
-            cancel.append(sample)
+            entry.append(((a.venue_ts_ns - a.local_sent_ns) - (a.reply_ns - a.venue_ts_ns)) / 1e6 + 1.0)
+        back.append((a.reply_ns - a.venue_ts_ns) / 1e6 - 0.5)
+    way_back = statistics.median(back) if back else 0.0
+    cancel = [(a.reply_ns - a.sent_ns) / 1e6 - way_back for a in run.actions if a.outcome == "ok" and isinstance(a.command, CancelOrder)]
     md = [(e.ts_local_ns - e.ts_event_ns) / 1e6 + 0.5 for e in market_events(run.recording, run.instrument) if type(e) is Trade]
     return {"entry": entry, "cancel": cancel, "md": md}
 
@@ -159,6 +160,11 @@ def fit_latency(runs: list[RecordedRun]) -> LatencyFit:
     for run in runs:
         for key, xs in latency_samples(run).items():
             samples[key].extend(xs)
+    return fit_streams(samples)
+
+
+def fit_streams(samples: dict[str, list[float]]) -> LatencyFit:
+    """The shared shape from the entry samples, a base per stream (module docstring)."""
     entry = samples["entry"]
     if len(entry) < 5:
         raise ValueError(f"at least 5 accepted placements with the venue's time are needed to fit latency, the runs have {len(entry)}")

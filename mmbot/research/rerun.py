@@ -180,12 +180,18 @@ def load_recorded_run(journal_dir: Path) -> RecordedRun:
     inputs: list[tuple[int, str, dict[str, Any]]] = []
     summary: dict[str, Any] = {}
     not_found: set[str] = set()
+    engine_actions: list[tuple[int, dict[str, Any]]] = []  # paper on a live feed: no order_sent records
     o: OrderLife | None
     for rec in records:
         kind, p, ts = rec["type"], rec["payload"], rec.get("ts_capture_ns") or rec.get("ts_wall_ns") or 0
         if kind == "place":
             o = orders.setdefault(p["client_order_id"], OrderLife(client_order_id=p["client_order_id"]))
             o.side, o.price_ticks, o.qty_lots, o.taker = (1 if p["side"] == "BUY" else -1), p["price"], p["qty"], bool(p["taker"])
+            engine_actions.append((ts, {"action": "place", "client_order_id": p["client_order_id"]}))
+        elif kind == "cancel":
+            engine_actions.append((ts, {"action": "cancel", "client_order_id": p["client_order_id"]}))
+        elif kind == "cancel_all":
+            engine_actions.append((ts, {"action": "cancel_all", "client_order_id": ""}))
         elif kind == "order_sent":
             command = _command(p, orders, inst)
             if command is None:
@@ -233,6 +239,16 @@ def load_recorded_run(journal_dir: Path) -> RecordedRun:
             inputs.append((int(p.get("received_ns") or ts), kind, p))
         elif kind == "run_stop":
             summary = p.get("summary") or {}
+    if not actions:
+        # Paper on a live feed: the engine's own records are the order actions, sent when decided
+        # (the simulated venue's acks and rejects are the venue side).
+        for ts, p in engine_actions:
+            command = _command(p, orders, inst)
+            if command is not None:
+                rejected = p["action"] == "place" and bool(orders[p["client_order_id"]].reject)
+                actions.append(Action(sent_ns=ts, reply_ns=ts, command=command, outcome="rejected" if rejected else "ok", local_sent_ns=ts))
+                if p["action"] == "place":
+                    orders[p["client_order_id"]].sent_ns = ts
     for coid in not_found:  # a cancel answered "unknown order" for an order that filled: it lost the race
         o = orders[coid]
         o.cancel_lost = bool(o.fills)

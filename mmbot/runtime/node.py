@@ -93,6 +93,7 @@ class Node:
         self.emit = emit or (lambda _text: None)
         self.config_path = config_path  # re-read on SIGHUP
         self.extra_fields = dict(extra_fields or {})  # summary fields of the command (e.g. break-even flags)
+        self.extra_fields.setdefault("market_recording", None)  # live-fed runs: the recording's path and hash
         self.lanes: dict[str, Lane] = {}
         self.buses: dict[str, EventBus] = {}
         self._single: tuple[Lane, Engine, EventBus] | None = None

@@ -54,7 +54,7 @@ def child_env(workdir: Path, base_url: str, key: str, secret: str) -> dict[str, 
 
 
 async def _record(workdir: Path, emulator_options: dict[str, Any], faults: str, duration_s: float, speed: float,
-                  env_extra: dict[str, str]) -> RecordedRun:
+                  env_extra: dict[str, str], mode: str) -> RecordedRun:
     key, secret = "loop-" + secrets.token_hex(6), "loop-" + secrets.token_hex(12)
     summary_path = workdir / "summary.json"
     err = workdir / "daemon.err"
@@ -62,7 +62,7 @@ async def _record(workdir: Path, emulator_options: dict[str, Any], faults: str, 
                             **emulator_options) as emu:
         env = {**child_env(workdir, emu.base_url, key, secret), **env_extra}
         proc = await asyncio.create_subprocess_exec(
-            *MMBOT, "run", "--mode", "sandbox", "--duration", str(duration_s), "--no-status", "--summary-json", str(summary_path),
+            *MMBOT, "run", "--mode", mode, "--duration", str(duration_s), "--no-status", "--summary-json", str(summary_path),
             env=env, stdout=asyncio.subprocess.DEVNULL, stderr=err.open("wb"), cwd=str(workdir),
         )  # fmt: skip
         async with asyncio.timeout(duration_s + 90):
@@ -76,9 +76,10 @@ async def _record(workdir: Path, emulator_options: dict[str, Any], faults: str, 
 
 
 def record_sandbox_run(workdir: Path, emulator_options: dict[str, Any] | None = None, faults: str = FAULTS,
-                       duration_s: float = DURATION_S, speed: float = SPEED, env_extra: dict[str, str] | None = None) -> RecordedRun:
+                       duration_s: float = DURATION_S, speed: float = SPEED, env_extra: dict[str, str] | None = None,
+                       mode: str = "sandbox") -> RecordedRun:
     workdir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_record(workdir, emulator_options or {}, faults, duration_s, speed, env_extra or {}))
+    return asyncio.run(_record(workdir, emulator_options or {}, faults, duration_s, speed, env_extra or {}, mode))
 
 
 @pytest.fixture(scope="session")

@@ -81,3 +81,20 @@ def test_divergence_when_recorded_run_then_table_json_summary_metrics_and_page_r
 
 def _journal_lines(run: RecordedRun) -> list[str]:
     return [line for seg in sorted(run.journal_dir.glob("seg-*.jsonl")) for line in seg.read_text().splitlines() if line]
+
+
+def test_divergence_when_paper_run_on_live_feed_then_every_order_matches(tmp_path: Path) -> None:
+    """Paper on the emulator's feed: its venue is the same SimVenue as the open loop's, so nothing may diverge."""
+    from tests.loop.conftest import record_sandbox_run
+
+    run = record_sandbox_run(tmp_path / "paper", faults="", duration_s=15.0, mode="paper")
+    out = tmp_path / "div"
+    proc = subprocess.run([*MMBOT, "divergence", str(run.journal_dir), "--out", str(out)], capture_output=True, text=True, timeout=120,
+                          env=run.env)
+    report = json.loads((out / "divergence.json").read_text())
+    totals = report["totals"]
+
+    assert run.exit_code == 0 and proc.returncode == 0, proc.stderr[-2000:]
+    assert totals["orders"] > 0 and totals["venue_fills"] > 0
+    assert totals["diverged"] == 0 and totals["venue_pnl"] == totals["model_pnl"]
+    assert totals["venue_filled_lots"] == totals["model_filled_lots"]
