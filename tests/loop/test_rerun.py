@@ -61,3 +61,16 @@ def test_rerun_open_loop_when_replayed_twice_then_identical_fills(faulted_run: R
     assert first.fills == second.fills and first.fills
     assert set(first.orders) == placed  # every placement that went out, none invented
     assert all(f.qty_lots <= first.orders[f.client_order_id].qty_lots for f in first.fills)
+
+
+def test_rerun_open_loop_cli_when_recorded_run_then_venue_and_model_figures(faulted_run: RecordedRun, tmp_path: Path) -> None:
+    out = tmp_path / "open.json"
+    proc = subprocess.run([*MMBOT, "rerun", str(faulted_run.journal_dir), "--out", str(out)], capture_output=True, text=True,
+                          timeout=120, env=faulted_run.env)
+    result = json.loads(out.read_text())
+    missing = subprocess.run([*MMBOT, "rerun", str(tmp_path / "no-such-run")], capture_output=True, text=True, timeout=60, env=faulted_run.env)
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert result["mode"] == "open_loop" and result["venue"]["fills"] == faulted_run.summary["fills"]
+    assert result["model"]["fills"] > 0 and "pnl_at_last_mid" in result["model"]
+    assert missing.returncode == 2 and "no journal" in (missing.stdout + missing.stderr)
