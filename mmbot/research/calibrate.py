@@ -39,8 +39,8 @@ deterministic), every fill model (``touch``, ``risk_averse``, ``probabilistic`` 
 the smallest divergence score wins (:mod:`mmbot.research.divergence`; ties: the
 runs' own setting, then risk_averse, probabilistic, touch, then the lower power).
 
-Reliability: for every order placed, the queue ahead the model saw at its arrival
-(base units) is bucketed; per bucket the model's fill rate (predicted, averaged over
+Reliability: for every order placed, the queue ahead at its arrival (base units: the
+displayed quantity at its price, from a risk_averse replay) is bucketed; per bucket the model's fill rate (predicted, averaged over
 ``seeds`` latency draws of the fitted distribution) against the venue's (observed).
 """
 
@@ -251,8 +251,13 @@ def binomial_interval(k: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def reliability(runs: list[RecordedRun], models_by_seed: list[list[OpenLoopResult]]) -> list[dict[str, Any]]:
-    """Per queue-ahead bucket (base units): orders, predicted (model) and observed (venue) fill rates."""
+def reliability(runs: list[RecordedRun], models_by_seed: list[list[OpenLoopResult]],
+                queues: list[OpenLoopResult] | None = None) -> list[dict[str, Any]]:
+    """Per queue-ahead bucket (base units): orders, predicted (model) and observed (venue) fill rates.
+
+    The queue position of an order is the displayed quantity at its price when it arrived
+    (``queues``: a risk_averse replay, so that a touch fit still has positions), else the
+    fitted model's own."""
     rows = []
     for lo, hi in itertools.pairwise(QUEUE_BUCKETS):
         n = 0
@@ -260,7 +265,7 @@ def reliability(runs: list[RecordedRun], models_by_seed: list[list[OpenLoopResul
         predicted = 0.0
         for i, run in enumerate(runs):
             unit = float(run.instrument.qty(1))
-            base_models = models_by_seed[0][i].orders
+            base_models = (queues[i] if queues is not None else models_by_seed[0][i]).orders
             for coid, v in run.orders.items():
                 m0 = base_models.get(coid)
                 if m0 is None or m0.queue_ahead_lots is None or m0.reject:
@@ -323,7 +328,8 @@ def calibrate(runs: list[RecordedRun], base: VenueConfig, base_md_ms: float, see
         "before": {"score": round(before_score, 6), "causes": causes_table(before_reports), "fills": fill_figures(runs, before_models),
                    "fills_mean_over_seeds": mean_figures(per_seed_before)},
         "after": {"score": round(after_score, 6), "causes": causes_table(after_reports), "fills_mean_over_seeds": mean_figures(per_seed_after)},
-        "reliability": reliability(runs, per_seed_after),
+        "reliability": reliability(runs, per_seed_after, score(runs, fitted_config(base, fit, "risk_averse", power, constant=True,
+                                                                                   seed=base.seed)[0], after_md)[2]),
         "seeds": seeds,
         "elapsed_s": round(time.monotonic() - started, 2),
     }
