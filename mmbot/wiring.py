@@ -401,6 +401,7 @@ class RunRequest:
     config_path: str | None = None
     extra_fields: dict[str, Any] = field(default_factory=dict)
     decoded: DecodedCapture | None = None  # the capture decoded once (the L2 optimiser's workers)
+    inputs: list[Any] = field(default_factory=list)  # mmbot rerun: the recorded run's signals (runtime.sources.RecordedInput)
 
 
 def build_node(settings: Settings, run_id: str, request: RunRequest, observers: ObserverRequest | None = None) -> Node:
@@ -420,7 +421,7 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
         instrument = replay_instrument(settings, request.paths)
         source = ReplaySource(request.paths, instrument, speed=request.speed, loop=request.loop,
                               max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events,
-                              decoded=request.decoded)
+                              decoded=request.decoded, inputs=request.inputs)
         clock = ReplayClock()
         node = Node(settings, run_id, source=source, venue=simulated_venue(settings, run_id, request.faults, None),
                     clock=clock, **common)
@@ -437,6 +438,8 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     else:
         venue = exchange_venue(settings, run_id, wall, live)
     node = Node(settings, run_id, source=live, venue=venue, clock=wall, **common)
+    if settings.mode != "paper":
+        venue.node = node  # the exchange venue publishes and journals through the node
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
@@ -544,6 +547,8 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
             node.buses[lane.instrument.symbol].subscribe_batch(recorder.on_events)
         node.record_out = request.record_out
         node.write_record = request.write_record
+    if node.source.kind == "live" and settings.record.market_data:
+        _open_market_recording(node, request)
     if request.fills:
         first = next(iter(node.lanes.values()))
         fill_log = FillLog(first.instrument)
@@ -560,6 +565,21 @@ def open_observers(node: Node, request: ObserverRequest) -> None:
         node.run_file = RunFile(settings.run.dir, node.run_id)
     if request.journal and settings.audit.enabled:
         _open_journal(node, request)
+
+
+def _open_market_recording(node: Node, request: ObserverRequest) -> None:
+    """Every market event the live run receives, into its run record (mmbot.runtime.market_record)."""
+    from mmbot.runtime.market_record import RECORDING_FILE, MarketRecording
+
+    settings = node.settings
+    directory = Path(request.record_out) if request.record_out else Path(settings.record.dir) / node.run_id
+    try:
+        node.market_recording = MarketRecording(
+            directory / RECORDING_FILE, {s: lane.instrument for s, lane in node.lanes.items()},
+            exchange=settings.exchange.id, mode=node.mode, run_id=node.run_id,
+        )  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(f"record.dir: cannot write the market recording in {directory}: {exc}") from exc
 
 
 def _open_metrics(node: Node) -> None:
@@ -626,6 +646,8 @@ def _open_journal(node: Node, request: ObserverRequest) -> None:
     start = node.venue.start_record()
     if start is not None:
         journal.note("reconcile", start, None)
+    if node.market_recording is not None:
+        journal.note("market_recording", node.market_recording.opened_record(), None)
     if opened.state is not None:
         lane = next(iter(node.lanes.values()))
         assert isinstance(lane, SimLane) and isinstance(node.source, ReplaySource)

@@ -12,6 +12,11 @@ Then against ``manifest.json``: the checkpoint (last durable seq and hash) must 
 present in the journal with the same hash (a shorter journal means records were
 deleted from the tail); a sealed manifest must match the final ``run_stop`` record.
 
+Attachments: a ``market_recording_closed`` record (the market data a live-fed run
+received, mmbot.runtime.market_record) names a file and its metadata file with their
+SHA-256; both are hashed again, and a missing or different file is ``tampered``
+(the journal vouches for the recording, so an edited recording is a damaged run).
+
 Outcome and exit status of ``mmbot audit verify``:
 
 * ``ok`` (0): the chain is intact and sealed by a run_stop record;
@@ -26,6 +31,7 @@ Outcome and exit status of ``mmbot audit verify``:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +123,32 @@ def later_journal(directory: Path) -> Path | None:
     return latest
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_attachments(records: list[dict[str, Any]]) -> str:
+    """The files the journal vouches for (market recordings) against their hashes; '' when all match."""
+    for rec in records:
+        if rec["type"] != "market_recording_closed":
+            continue
+        payload = rec["payload"]
+        for key, hash_key in (("path", "sha256"), ("meta_path", "meta_sha256")):
+            name = payload.get(key)
+            if not name or not payload.get(hash_key):
+                continue
+            path = Path(str(name))
+            if not path.is_file():
+                return f"the market recording {path} named at {rec['_where']} (seq {rec['seq']}) is missing"
+            if _sha256(path) != payload[hash_key]:
+                return f"the market recording {path} does not match its SHA-256 journaled at {rec['_where']} (seq {rec['seq']}): the file was changed"
+    return ""
+
+
 def verify_journal(directory: Path) -> VerifyResult:
     result = VerifyResult(directory=directory)
     records = result.records
@@ -199,6 +231,9 @@ def verify_journal(directory: Path) -> VerifyResult:
                 f"records missing against the seal: the manifest says sealed at seq {want}, the journal ends at seq "
                 f"{result.last_seq}{' without a run_stop record' if not result.sealed else ''}"
             )
+    problem = check_attachments(records)
+    if problem:
+        return bad(problem)
     if not result.sealed:
         result.status = "unsealed"
         later = later_journal(directory)

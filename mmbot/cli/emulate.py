@@ -102,7 +102,16 @@ def register(app: typer.Typer) -> None:
             "tick_size": inst.tick_size,
             "step_size": inst.step_size,
             "min_notional": inst.min_notional,
+            # The venue's hidden settings (a test bed for mmbot calibrate): fill model, queue
+            # power and latency (applied in wall time by the server).
             "fill_model": settings.sim.fill_model,
+            "prob_power": settings.sim.prob_power,
+            "entry_latency_ms": settings.sim.entry_latency_ms,
+            "cancel_latency_ms": settings.sim.cancel_latency_ms,
+            "md_latency_ms": settings.sim.md_latency_ms,
+            "latency_model": settings.sim.latency_model,
+            "latency_jitter_ms": settings.sim.latency_jitter_ms,
+            "seed": settings.sim.seed,
             "maker_fee_bps": Decimal(settings.fees.maker_fee_bps),
             "taker_fee_bps": Decimal(settings.fees.taker_fee_bps),
             "slow_ms": slow_ms,

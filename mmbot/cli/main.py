@@ -24,7 +24,7 @@ import typer
 import yaml
 
 from mmbot import __version__
-from mmbot.cli import audit, backtest, ctl, emulate, optimize, research, run, sandbox, strategy
+from mmbot.cli import audit, backtest, ctl, emulate, optimize, rerun, research, run, sandbox, strategy
 from mmbot.cli.common import (
     CONTEXT_SETTINGS,
     ConfigOpt,
@@ -79,7 +79,7 @@ def check_config(
 def _register_extensions() -> None:
     # Each area adds its own commands, so areas never edit this file at once.
 
-    for module in (run, backtest, strategy, research, optimize, audit, ctl, emulate, sandbox):
+    for module in (run, backtest, strategy, research, optimize, audit, ctl, emulate, sandbox, rerun):
         module.register(app)
 
 

@@ -421,6 +421,10 @@ class RecordSettings(_Model):
     dir: str = Field(default="var/runs", description="paper runs and L2 backtests write DIR/<run_id>/")
     interval_ms: float = num(1000.0, gt=0, le=MAX_MS, description="series sampling interval = Sharpe return interval (L2)")
     neutral_band: float = num(0.1, gt=0, le=1, description="inventory balance band, fraction of max_inventory")
+    market_data: bool = Field(
+        default=True,
+        description="live-fed runs (sandbox, live, paper on a live feed) record every market event they receive into DIR/<run_id>/market.gz (mmbot rerun replays it)",
+    )
 
 
 class Settings(_Model):

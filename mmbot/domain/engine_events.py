@@ -119,6 +119,13 @@ class OrderAcked(EngineEvent):
     client_order_id: str
     venue_order_id: str
     queue_ahead: int  # lots ahead of us at arrival
+    venue_ts_ns: int = 0  # an exchange's own time of the acceptance (journaled only when known)
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"client_order_id": self.client_order_id, "venue_order_id": self.venue_order_id, "queue_ahead": self.queue_ahead}
+        if self.venue_ts_ns:
+            out["venue_ts_ns"] = self.venue_ts_ns
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +157,18 @@ class FillBooked(EngineEvent):
     reason: str  # the fill rule (mmbot.domain.orders.FillReason)
     queue_ahead: int  # lots ahead at placement
     position: int  # lots, after this fill
+    trade_id: str = ""  # an exchange's trade id (journaled only when known: sandbox and live)
+    received_ns: int = 0  # when the engine booked an exchange's fill (its ts_ns is the venue's trade time)
+
+    def record(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in _FILL_FIELDS}
+        if self.trade_id:
+            out["trade_id"] = self.trade_id
+            out["received_ns"] = self.received_ns
+        return out
+
+
+_FILL_FIELDS = ("fill_index", "client_order_id", "side", "price", "qty", "leaves", "fee", "liquidity", "reason", "queue_ahead", "position")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -126,6 +126,7 @@ class OrderAccepted:
     ts_ns: int
     queue_ahead_lots: int = 0
     venue_order_id: str = ""
+    venue_ts_ns: int = 0  # the venue's own time of the acceptance (0: not known, e.g. the simulated venue)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,11 +38,29 @@ Inputs are validated so that no request can wedge the emulator or crash a handle
 
 The capture replays at ``speed`` x real time and loops for ever; orders go through
 :class:`~mmbot.emulator.account.Account` and the per-symbol SimVenue.
+
+Venue settings (``mmbot emulate --config``: the ``sim`` and ``fees`` sections): the
+fill model and ``prob_power`` go to every SimVenue; latency is applied in wall time,
+each stream drawn from :class:`~mmbot.sim.latency.LatencySampler` (``base +
+X`` ms, ``X`` constant, uniform or lognormal with median ``latency_jitter_ms``; seeded
+by ``sim.seed``):
+
+* ``entry_latency_ms``: an order (REST ``POST /order``, ws-api ``order.place``) reaches
+  the matching engine this long after the request arrived; the answer follows it, so
+  ``transactTime`` is the arrival time;
+* ``cancel_latency_ms``: the same for cancels (``DELETE /order``, ``order.cancel``,
+  cancel-all);
+* ``md_latency_ms``: every market-data frame leaves this long after the matching
+  engine saw the event (``E``/``T`` are the engine's times), in order: ``due =
+  max(now + latency, previous due)``.
+
+A test bed for ``mmbot calibrate``: the daemon does not know these settings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -75,6 +93,7 @@ from mmbot.emulator.faults import (
 from mmbot.emulator.market import Frame, SymbolMarket
 from mmbot.emulator.tape import DEPTH, Tape, load_tapes_cached
 from mmbot.errors import ConfigError
+from mmbot.sim.latency import LatencyModel, LatencySampler
 from mmbot.sim.venue import FillModel, VenueConfig
 
 log = structlog.get_logger("mmbot.emulator")
@@ -113,6 +132,13 @@ class EmulatorConfig:
     faults: tuple[FaultSpec, ...] = ()
     slow_ms: float = 3000.0
     skew_ms: float = 15000.0
+    prob_power: float = 2.0
+    entry_latency_ms: float = 0.0
+    cancel_latency_ms: float = 0.0
+    md_latency_ms: float = 0.0
+    latency_model: str = "constant"
+    latency_jitter_ms: float = 0.0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.speed) and self.speed > 0):  # nan passes "<= 0"
@@ -121,6 +147,12 @@ class EmulatorConfig:
         check_range("skew_ms", self.skew_ms, -MAX_SKEW_MS, MAX_SKEW_MS)
         if not self.symbols:
             raise ValueError("symbols must list at least one symbol")
+        for name in ("entry_latency_ms", "cancel_latency_ms", "md_latency_ms", "latency_jitter_ms"):
+            check_range(name, getattr(self, name), 0.0, MAX_DELAY_MS)
+        if not (math.isfinite(self.prob_power) and self.prob_power > 0):
+            raise ValueError(f"prob_power must be a finite number > 0, was {self.prob_power}")
+        if self.latency_model not in {m.value for m in LatencyModel}:
+            raise ValueError(f"latency_model must be one of constant, uniform, lognormal, was {self.latency_model!r}")
 
 
 @dataclass(eq=False)
@@ -193,9 +225,19 @@ class Emulator:
         )
         tapes = load_tapes_cached(config.paths, self.instrument_template)
         first = next(iter(tapes.values()))
+        # Latency is the server's (wall time, below): the matching engine itself gets none.
         venue_cfg = VenueConfig(
-            fill_model=FillModel(config.fill_model), maker_fee_bps=config.maker_fee_bps, taker_fee_bps=config.taker_fee_bps
+            fill_model=FillModel(config.fill_model), prob_power=config.prob_power, maker_fee_bps=config.maker_fee_bps,
+            taker_fee_bps=config.taker_fee_bps, seed=config.seed,
         )
+        model = LatencyModel(config.latency_model)
+        jitter = config.latency_jitter_ms
+        self.entry_latency = LatencySampler(config.entry_latency_ms, model, jitter, seed=config.seed, stream="entry")
+        self.cancel_latency = LatencySampler(config.cancel_latency_ms, model, jitter, seed=config.seed, stream="cancel")
+        self.md_latency = LatencySampler(config.md_latency_ms, model, jitter, seed=config.seed, stream="md")
+        self._md_delayed: collections.deque[tuple[float, SymbolMarket, list[Frame]]] = collections.deque()
+        self._md_last_due = 0.0
+        self._md_ready = asyncio.Event()
         self.markets: dict[str, SymbolMarket] = {}
         self.renamed: dict[str, str] = {}
         for symbol in config.symbols:
@@ -328,7 +370,7 @@ class Emulator:
                         frames, reports = m.seam(now_ns)
                         self.account.on_reports(m, reports, self.now_ms())
                         if not self.faults.is_active("freeze", self.mono()):
-                            self._broadcast(m, frames)
+                            self._send_market(m, frames)
                     passes += 1
                     i = 0
                     log.info("emulator_looped", passes=passes)
@@ -353,7 +395,42 @@ class Emulator:
         if reports:
             self.account.on_reports(m, reports, self.now_ms())
         if frames and not frozen:
+            self._send_market(m, frames)
+
+    def _send_market(self, m: SymbolMarket, frames: list[Frame]) -> None:
+        """Now, or after the market-data latency (in order)."""
+        if self.md_latency.is_zero:
             self._broadcast(m, frames)
+            return
+        due = max(self.mono() + self.md_latency.sample_ns() / 1e9, self._md_last_due)
+        self._md_last_due = due
+        self._md_delayed.append((due, m, frames))
+        self._md_ready.set()
+
+    async def md_pump(self) -> None:
+        """Sends the delayed market-data frames when they fall due."""
+        queue = self._md_delayed
+        while True:
+            if not queue:
+                self._md_ready.clear()
+                await self._md_ready.wait()
+                continue
+            due, m, frames = queue[0]
+            delay = due - self.mono()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            queue.popleft()
+            self._broadcast(m, frames)
+
+    async def entry_delay(self) -> None:
+        """An order's trip to the matching engine (``entry_latency_ms``, wall time)."""
+        if not self.entry_latency.is_zero:
+            await asyncio.sleep(self.entry_latency.sample_ns() / 1e9)
+
+    async def cancel_delay(self) -> None:
+        if not self.cancel_latency.is_zero:
+            await asyncio.sleep(self.cancel_latency.sample_ns() / 1e9)
 
     def _broadcast(self, m: SymbolMarket, frames: list[Frame]) -> None:
         for key, payload in frames:
@@ -497,8 +574,10 @@ class Emulator:
         params = await self.signed_rest_params(request)
         acc = self.account
         if request.method == "POST":
+            await self.entry_delay()
             body: Any = acc.place(params, self.now_ms(), self.now_ns())
         elif request.method == "DELETE":
+            await self.cancel_delay()
             body = acc.cancel(params, self.now_ms(), self.now_ns())
         else:
             body = acc.get_order(params)
@@ -507,6 +586,7 @@ class Emulator:
     async def h_open_orders(self, request: web.Request) -> web.Response:
         params = await self.signed_rest_params(request)
         if request.method == "DELETE":
+            await self.cancel_delay()
             return web.json_response(self.account.cancel_all(params, self.now_ms(), self.now_ns()), dumps=_dumps)
         return web.json_response(self.account.open_orders(params), dumps=_dumps)
 
@@ -632,14 +712,17 @@ class Emulator:
             conn.user_data = False
             return {}
         if method == "order.place":
+            await self.entry_delay()
             return acc.place(params, self.now_ms(), self.now_ns())
         if method == "order.cancel":
+            await self.cancel_delay()
             return acc.cancel(params, self.now_ms(), self.now_ns())
         if method == "order.status":
             return acc.get_order(params)
         if method == "openOrders.status":
             return acc.open_orders(params)
         if method == "openOrders.cancelAll":
+            await self.cancel_delay()
             return acc.cancel_all(params, self.now_ms(), self.now_ns())
         if method == "myTrades":
             return acc.my_trades(params)
@@ -811,11 +894,13 @@ async def run_emulator(
         async with asyncio.TaskGroup() as tg:
             replay = tg.create_task(emulator.replay())
             scheduler = tg.create_task(emulator.fault_scheduler())
+            pump = tg.create_task(emulator.md_pump())
             try:
                 yield RunningEmulator(emulator, bound)
             finally:
                 replay.cancel()
                 scheduler.cancel()
+                pump.cancel()
                 await asyncio.gather(*(emulator._close(c, 1001, b"emulator stopping") for c in list(emulator.conns)))
     finally:
         await runner.cleanup()

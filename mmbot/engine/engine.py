@@ -408,6 +408,8 @@ class Engine:
                 reason=report.reason.value,
                 queue_ahead=report.queue_ahead_at_placement_lots,
                 position=self.ledger.position_lots,
+                trade_id=report.trade_id,
+                received_ns=now_ns if report.trade_id else 0,
             ))
             if self.mid_ticks is not None:
                 net = self.ledger.net_pnl(self.mark_ticks())
@@ -417,7 +419,7 @@ class Engine:
         if type(report) is OrderAccepted:
             self._outbox.append(OrderAcked(
                 ts_ns=report.ts_ns, client_order_id=report.client_order_id, venue_order_id=report.venue_order_id,
-                queue_ahead=report.queue_ahead_lots,
+                queue_ahead=report.queue_ahead_lots, venue_ts_ns=report.venue_ts_ns,
             ))
             return []
         if isinstance(report, OrderRejected):

@@ -142,6 +142,9 @@ class CcxtExecutor(ReportQueue):
         # e.g. the exchange-errors metric: (outcome, symbol; ACCOUNT_WIDE for account-wide calls)
         self.on_outcome: Callable[[VenueOutcome, str], None] | None = None
         self.on_reconnect: Callable[[], None] | None = None  # e.g. the websocket-reconnects metric
+        # Every order action as it went out: local send and reply times, the venue's answer
+        # (the journal's ``order_sent`` records; mmbot rerun and mmbot calibrate read them).
+        self.on_action: Callable[[dict[str, Any]], None] | None = None
 
     # --- helpers --------------------------------------------------------------------------
     def _count(self, outcome: VenueOutcome, symbol: str) -> None:
@@ -151,6 +154,29 @@ class CcxtExecutor(ReportQueue):
 
     def _ts(self) -> int:
         return time.time_ns()
+
+    def _action(self, action: str, coid: str, symbol: str, sent_ns: int, result: Any = None, error: VenueCallError | None = None,
+                **extra: Any) -> None:
+        """One order action (place, cancel, cancel_all) for the journal: times in ns, the venue's in ms."""
+        if self.on_action is None:
+            return
+        record: dict[str, Any] = {"action": action, "client_order_id": coid, "symbol": symbol, "sent_ns": sent_ns,
+                                  "reply_ns": time.time_ns(), "outcome": "ok" if error is None else error.outcome.kind.value}
+        if isinstance(result, dict):
+            if result.get("id") is not None:
+                record["venue_order_id"] = str(result["id"])
+            if result.get("timestamp") is not None:
+                record["venue_ts_ms"] = int(result["timestamp"])
+            if result.get("status") is not None:
+                record["status"] = str(result["status"])
+        if error is not None:
+            record["message"] = error.outcome.message[:160]
+        # When the request really left (ms, after the client's own rate limiter): ccxt notes it per REST call.
+        wire_ms = getattr(self.exchange, "lastRestRequestTimestamp", None)
+        if isinstance(wire_ms, int) and wire_ms * 1_000_000 >= sent_ns - 1_000_000:
+            record["wire_sent_ms"] = wire_ms
+        record.update(extra)
+        self.on_action(record)
 
     def owns(self, client_order_id: str | None) -> bool:
         return bool(client_order_id) and str(client_order_id).startswith(self.account_prefix)
@@ -230,6 +256,7 @@ class CcxtExecutor(ReportQueue):
         self._orders[cmd.client_order_id] = tracked
         side = "buy" if cmd.side is Side.BUY else "sell"
         self.orders_sent += 1
+        sent_ns = time.time_ns()
         try:
             if cmd.is_taker:
                 result = await venue.create_market(self.exchange, cmd.symbol, side, inst.qty(cmd.qty_lots), cmd.client_order_id, timeout_s=self.order_timeout_s)
@@ -240,6 +267,7 @@ class CcxtExecutor(ReportQueue):
                 )  # fmt: skip
         except VenueCallError as err:
             tracked.in_flight = False
+            self._action("place", cmd.client_order_id, cmd.symbol, sent_ns, error=err)
             self._handle_outcome(err, context=f"place {cmd.client_order_id}", symbol=cmd.symbol)
             if err.outcome.kind in (VenueOutcome.TIMEOUT, VenueOutcome.VENUE_DOWN, VenueOutcome.UNKNOWN):
                 # The order may have reached the venue (a hung ws-api call, a 5xx with
@@ -256,6 +284,7 @@ class CcxtExecutor(ReportQueue):
             self._push(OrderRejected(client_order_id=cmd.client_order_id, symbol=cmd.symbol, ts_ns=self._ts(), code=code, message=f"{err.outcome.kind.value}: {err.outcome.message[:160]}"))
             return
         tracked.in_flight = False
+        self._action("place", cmd.client_order_id, cmd.symbol, sent_ns, result)
         self._venue_ok()
         self._clear(RiskReason.INSUFFICIENT_FUNDS, "an order was accepted")
         self._on_order_update(result)
@@ -317,9 +346,11 @@ class CcxtExecutor(ReportQueue):
             return
         for attempt in range(3):  # cancels are idempotent: retry temporary errors
             await self._maybe_resync_time()
+            sent_ns = time.time_ns()
             try:
                 result = await venue.cancel(self.exchange, symbol, coid, use_ws=self.use_ws, timeout_s=self.order_timeout_s)
             except VenueCallError as err:
+                self._action("cancel", coid, symbol, sent_ns, error=err)
                 self._handle_outcome(err, context=f"cancel {coid}", symbol=symbol)
                 if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:
                     await self._settle_missing(coid, symbol)
@@ -331,6 +362,7 @@ class CcxtExecutor(ReportQueue):
                     continue
                 self._push(OrderRejected(client_order_id=coid, symbol=symbol, ts_ns=self._ts(), code=-1, message=err.outcome.message[:160], for_cancel=True))
                 return
+            self._action("cancel", coid, symbol, sent_ns, result)
             self._venue_ok()
             self._on_order_update(result)
             if not tracked.done:
@@ -364,10 +396,13 @@ class CcxtExecutor(ReportQueue):
         results: list[dict[str, Any]] = []
         for attempt in range(3):
             await self._maybe_resync_time()
+            sent_ns = time.time_ns()
             try:
                 results = await venue.cancel_all(self.exchange, symbol, timeout_s=self.order_timeout_s)
+                self._action("cancel_all", "", symbol, sent_ns, cancelled=[str(r.get("clientOrderId") or "") for r in results])
                 break
             except VenueCallError as err:
+                self._action("cancel_all", "", symbol, sent_ns, error=err)
                 self._handle_outcome(err, context=f"cancel_all {symbol}", symbol=symbol)
                 if err.outcome.kind is VenueOutcome.ORDER_NOT_FOUND:  # -2011: nothing open
                     results = []
@@ -423,7 +458,9 @@ class CcxtExecutor(ReportQueue):
                 self._short.add(tracked.coid)
         if not tracked.acked and status in ("open", "closed", "canceled", "expired"):
             tracked.acked = True
-            self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id))
+            venue_ms = order.get("timestamp")
+            self._push(OrderAccepted(client_order_id=tracked.coid, symbol=tracked.symbol, ts_ns=self._ts(), venue_order_id=tracked.venue_id,
+                                     venue_ts_ns=int(venue_ms) * 1_000_000 if venue_ms else 0))
         for trade in order.get("trades") or []:
             self._on_trade(trade, tracked, source="order")
         if status in ("canceled", "expired", "rejected") and not tracked.done:

@@ -216,6 +216,7 @@ class ExchangeExecution:
         executor.on_risk = self.on_risk
         executor.on_outcome = counters.exchange_error  # mmbot_exchange_errors_total{symbol,kind}
         executor.on_reconnect = self._user_stream_reconnected
+        executor.on_action = self._journal_action
 
     def bind(self, node: Any) -> None:
         self.node = node
@@ -275,6 +276,17 @@ class ExchangeExecution:
         for symbol in self.lanes:
             counters.websocket_reconnected(symbol)
 
+    def _journal_action(self, record: dict[str, Any]) -> None:
+        """An order action as it went out (send and reply times, the venue's answer): ``order_sent``."""
+        journal = None if self.node is None else self.node.journal
+        if journal is not None:
+            journal.note("order_sent", record, record["sent_ns"])
+
+    def _journal_risk(self, reason: RiskReason, raised: bool, cause: str) -> None:
+        """A risk input from the venue (not the engine's own rule): ``venue_risk``, so a rerun can apply it again."""
+        if self.node is not None:
+            self.node.note("venue_risk", {"reason": reason.value, "raised": raised, "cause": cause[:200]})
+
     def on_risk(self, reason: RiskReason, raised: bool, cause: str) -> None:
         """Called by the executor (synchronously); applied to every engine by the next drain."""
         self._risk_pending.append((reason, raised, scrub(cause)))
@@ -296,6 +308,7 @@ class ExchangeExecution:
             per_symbol: dict[str, list[Command]] = {}
             pending, self._risk_pending = self._risk_pending, []
             for reason, raised, cause in pending:
+                self._journal_risk(reason, raised, cause)
                 for symbol, lane in self.lanes.items():
                     engine = lane.engine
                     cmds = engine.raise_reason(reason, now, cause) if raised else engine.watchdog(reason, False, now, cause)
@@ -347,6 +360,7 @@ class ExchangeExecution:
             if diff == 0:
                 self._mismatch.pop(symbol, None)
                 if engine.gate.has(RiskReason.RECONCILE_MISMATCH):
+                    self._journal_risk(RiskReason.RECONCILE_MISMATCH, False, "venue position matches again")
                     await self.send(lane, engine.watchdog(RiskReason.RECONCILE_MISMATCH, False, now), now)
                 continue
             seen = self._mismatch.get(symbol)
@@ -356,6 +370,7 @@ class ExchangeExecution:
                 inst = lane.instrument
                 cause = f"venue position {inst.qty(venue_lots)} != ledger {inst.qty(engine.ledger.position_lots)}"
                 log.error("reconcile_mismatch", symbol=symbol, cause=cause)
+                self._journal_risk(RiskReason.RECONCILE_MISMATCH, True, cause)
                 await self.send(lane, engine.watchdog(RiskReason.RECONCILE_MISMATCH, True, now, cause), now)
 
     async def reconciler(self, stop: asyncio.Event) -> None:

@@ -96,6 +96,7 @@ class Node:
         self.emit = emit or (lambda _text: None)
         self.config_path = config_path  # re-read on SIGHUP
         self.extra_fields = dict(extra_fields or {})  # summary fields of the command (e.g. break-even flags)
+        self.extra_fields.setdefault("market_recording", None)  # live-fed runs: the recording's path and hash
         self.lanes: dict[str, Lane] = {}
         self.buses: dict[str, EventBus] = {}
         self._single: tuple[Lane, Engine, EventBus] | None = None
@@ -122,6 +123,8 @@ class Node:
         # Live sources: the observers open once the lanes exist (set by the composition root).
         self.open_observers: Callable[[Node], None] | None = None
         self.record_dir: Any = None
+        # Live sources: every market event received, in the capture format (mmbot.runtime.market_record).
+        self.market_recording: Any = None
         self.summary: dict[str, Any] | None = None
         self._deferred: list[tuple[str, list[Command]]] = []
         self.target = NodeTarget(self)
@@ -199,12 +202,18 @@ class Node:
             return
         now = self.clock.now_ns()
         if isinstance(item, FeedSignal):
+            # Journaled as received: mmbot rerun feeds the signal to the engine again at this time.
+            self.note("feed_signal", {"symbol": item.symbol, "kind": item.kind, "detail": item.detail[:200],
+                                      "outage_s": round(item.outage_s, 6), "received_ns": now})
             if item.kind == "resynced" and item.outage_s > 0:
                 counters.websocket_reconnected(item.symbol)  # back after a drop or a rebuilt client
             commands = lane.on_signal(item, now)
         else:
             self.md_receipt_ns = time.perf_counter_ns()
             self.last_event_wall = time.monotonic()
+            recording = self.market_recording
+            if recording is not None:
+                recording.write(item, now)
             commands = lane.on_market(item, now)
             self.step_done_ns = time.perf_counter_ns()
         if commands or not self.venue.synchronous:
@@ -212,6 +221,29 @@ class Node:
         await self.durable_publish()
         self.md_receipt_ns = 0
         self.controls.beat()  # the dead-man's sign of life
+
+    def apply_input(self, item: Any) -> None:
+        """A recorded run's feed signal or venue risk input (``mmbot rerun``), at its time.
+
+        ``feed_signal``: the lane handles it as the live feed's signal (books invalidated,
+        BOOK_GAP or STALE_BOOK raised); ``venue_risk``: raised as the exchange venue raised
+        it, or cleared as its watchdog rule clears it (after the calm period).
+        """
+        p = item.payload
+        t = item.ts_ns
+        lanes = [self.lanes[p["symbol"]]] if p.get("symbol") in self.lanes else list(self.lanes.values())
+        for lane in lanes:
+            t = max(t, lane.now_ns)
+            if item.kind == "feed_signal":
+                signal = FeedSignal(kind=p["kind"], symbol=lane.instrument.symbol, ts_ns=t, detail=p.get("detail", ""),
+                                    outage_s=float(p.get("outage_s", 0.0)))
+                lane.act(lane.on_signal(signal, t), t)
+            elif item.kind == "venue_risk":
+                reason = RiskReason(p["reason"])
+                engine = lane.engine
+                commands = engine.raise_reason(reason, t, p.get("cause", "")) if p["raised"] else engine.watchdog(reason, False, t, p.get("cause", ""))
+                lane.act(commands, t)
+        self.publish()
 
     def seam(self) -> None:
         for lane in self.lanes.values():
@@ -411,6 +443,10 @@ class Node:
                     loop.remove_signal_handler(sig)
             await self.source.close()
             await self.venue.close()
+            recording = self.market_recording
+            if recording is not None and recording.closed is None:
+                with contextlib.suppress(OSError):
+                    recording.close()  # a run that failed: the file is still a valid gzip
         summary = self.summary or {}
         self.seal(summary)
         return summary
@@ -456,10 +492,26 @@ class Node:
         left = await self.venue.finish(self.lanes, self.settings.risk.shutdown_deadline_s)
         await self.durable_publish()
         log.info("shutdown_phase", phase="cancelled", open_orders=left)
+        self.close_recording()
         summary = self.summarise(left)
         if self.status:
             self.emit(self.status_text(final=True))  # the position the run ends with, flat or not
         return summary
+
+    def close_recording(self) -> None:
+        """The market recording closed and hashed into the journal (``audit verify`` checks it)."""
+        recording = self.market_recording
+        if recording is None:
+            return
+        try:
+            closed = recording.close()
+        except OSError as exc:
+            log.error("market_recording_failed", path=str(recording.path), error=str(exc))
+            self.note("market_recording_failed", {"path": str(recording.path), "error": str(exc)[:200]})
+            return
+        self.note("market_recording_closed", closed)
+        self.extra_fields["market_recording"] = {k: closed[k] for k in ("path", "sha256", "lines", "bytes")}
+        log.info("market_recording_closed", path=closed["path"], lines=closed["lines"], sha256=closed["sha256"][:16])
 
     def end_of_data(self) -> None:
         if self.source.kind == "replay":

@@ -9,6 +9,11 @@ node cancels resting orders and invalidates the books (the seam), which the
 capture's snapshot rebuilds. Crash recovery: events up to ``resume_after_ns`` only
 rebuild the books (``warm_up``).
 
+``inputs`` (``mmbot rerun``): what a recorded run received besides market data, at
+its receive time: feed signals (gap, silent, down, resynced) and venue risk inputs
+(EXCHANGE_DOWN raised or cleared, ...). Each goes to the node
+(:meth:`~mmbot.runtime.node.Node.apply_input`) before the first event after it.
+
 :class:`LiveSource` wraps :class:`~mmbot.marketdata.feeds.live.LiveFeed`: every
 message or feed signal goes to the node as it arrives, stamped with its wall-clock
 receive time.
@@ -39,6 +44,15 @@ if TYPE_CHECKING:
 log = structlog.get_logger("mmbot.runner")
 
 SEAM = None  # yielded between two passes over the capture in loop mode
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedInput:
+    """A recorded run's non-market input (``feed_signal`` or ``venue_risk``) at its receive time."""
+
+    ts_ns: int
+    kind: str
+    payload: dict[str, Any]
 NAP_S = 0.2  # longest sleep while pacing: a stop and the dead-man are noticed during long gaps
 YIELD_EVERY = 1024  # events between two yields to the event loop at --speed 0
 
@@ -75,8 +89,10 @@ class ReplaySource:
     kind = "replay"
 
     def __init__(self, paths: list[str], instrument: Instrument, *, speed: float = 0.0, loop: bool = False,
-                 max_clock_jump_ns: int, max_events: int | None = None, decoded: DecodedCapture | None = None) -> None:
+                 max_clock_jump_ns: int, max_events: int | None = None, decoded: DecodedCapture | None = None,
+                 inputs: list[RecordedInput] | None = None) -> None:
         self.paths = list(paths)
+        self.inputs = sorted(inputs or [], key=lambda i: i.ts_ns)
         self.instrument = instrument
         self.speed = speed
         self.loop = loop
@@ -125,7 +141,22 @@ class ReplaySource:
     async def close(self) -> None:
         return None
 
-    def events(self) -> Iterator[MarketEvent | ClockJump | None]:
+    def events(self) -> Iterator[MarketEvent | ClockJump | RecordedInput | None]:
+        """The capture as one stream (``inputs`` merged in by time)."""
+        inputs = self.inputs
+        if not inputs:
+            yield from self._market()
+            return
+        k = 0
+        for event in self._market():
+            if event is not None:
+                while k < len(inputs) and inputs[k].ts_ns <= event.ts_local_ns:
+                    yield inputs[k]
+                    k += 1
+            yield event
+        yield from inputs[k:]
+
+    def _market(self) -> Iterator[MarketEvent | ClockJump | None]:
         """The capture as one stream; with ``loop``, again and again with shifted timestamps."""
         parser = CaptureParser([self.instrument])
         offset = 0
@@ -157,6 +188,8 @@ class ReplaySource:
         for event in self.events():
             if event is None:
                 node.seam()
+            elif type(event) is RecordedInput:
+                node.apply_input(event)
             else:
                 step(event)
         return "end_of_data"
@@ -174,6 +207,9 @@ class ReplaySource:
         for event in self.events():
             if event is None:
                 node.seam()
+                continue
+            if isinstance(event, RecordedInput):
+                node.apply_input(event)
                 continue
             ts = event.ts_local_ns
             if type(event) is ClockJump:
