@@ -24,11 +24,11 @@ from pydantic import SecretStr
 
 from mmbot import __version__, strict_yaml
 from mmbot.config.settings import BUILTIN_MODELS, Settings, config_hash
-from mmbot.domain.instrument import Instrument
+from mmbot.domain.instrument import Instrument, symbol_kind
 from mmbot.engine.engine import Engine, EngineConfig
 from mmbot.engine.session import Fault, ReplaySession
 from mmbot.errors import ConfigError, DataMismatch
-from mmbot.marketdata.book import L2Book
+from mmbot.marketdata.book import L2Book, sync_rule_for
 from mmbot.marketdata.capture import CaptureInfo, check_instrument_grid, scan_capture
 from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.observability.logging import register_secret
@@ -50,6 +50,11 @@ from mmbot.strategy.ladder import LadderLevel
 from mmbot.strategy.model import QuoteModel
 
 BUNDLED_CAPTURE = ("btcusdt_20240808.gz", "btcusdt_20240809.gz")
+# The bundled futures captures (cut copies, mmbot/data/PROVENANCE.md section 3), by instrument kind.
+BUNDLED_FUTURES_CAPTURES = {
+    "linear_perp": ("usdm_btcusdt_20240808_head.gz",),
+    "inverse_perp": ("coinm_btcusd_perp_20240808.gz", "coinm_btcusd_perp_20240809_head.gz"),
+}
 BUNDLED_BARS = "binance_spot_BTC_USDT-1m_2023-04-05_2023-05-05.json.gz"
 
 
@@ -62,7 +67,11 @@ def capture_paths(settings: Settings, override: list[str] | None = None) -> list
         return list(override)
     if settings.data.path:
         return list(settings.data.path)
-    return [str(bundled_data_path(name)) for name in BUNDLED_CAPTURE]
+    try:
+        kind: str = symbol_kind(settings.symbols[0])
+    except ValueError:
+        kind = "spot"  # a bad symbol is reported where the instrument is built
+    return [str(bundled_data_path(name)) for name in BUNDLED_FUTURES_CAPTURES.get(kind, BUNDLED_CAPTURE)]
 
 
 def build_instrument(settings: Settings, symbol: str | None = None) -> Instrument:
@@ -70,32 +79,47 @@ def build_instrument(settings: Settings, symbol: str | None = None) -> Instrumen
     i = settings.instrument
     try:
         return Instrument.from_symbol(
-            symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional
+            symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional,
+            contract_size=i.contract_size,
         )
     except ValueError as exc:  # rules the domain type refuses: a config error (exit 2), not our bug
         raise ConfigError(f"instrument: {exc}") from exc
 
 
 VENUE_KINDS = {"spot": "spot", "usdm": "Binance USD-M futures", "coinm": "Binance COIN-M futures"}
+# The capture's venue kind each instrument kind replays (its book's sync rule follows the kind).
+KIND_VENUE = {"spot": "spot", "linear_perp": "usdm", "inverse_perp": "coinm"}
 
 
 def replay_instrument(settings: Settings, paths: list[str], info: CaptureInfo | None = None) -> Instrument:
     """The one instrument a replay trades, checked against what the capture holds.
 
-    The capture names its symbols and venue kind (mmbot.marketdata.capture.scan_capture):
-    a futures capture is refused (it must never be replayed with the spot sync rule), and
-    the data's symbols must be exactly the configured ones; else DataMismatch (exit 2)
-    naming both. Rules: the capture's metadata file (``mmbot record``) for that symbol,
-    else the config; the tick and step must fit the data's prices and trade sizes.
+    The capture names its symbols and venue kind (mmbot.marketdata.capture.scan_capture),
+    which must be the configured instrument's: a spot symbol (``BTC/USDT``) replays a spot
+    capture, a linear perpetual (``BTC/USDT:USDT``) a USD-M one, an inverse perpetual
+    (``BTC/USD:BTC``) a COIN-M one. A futures capture is never replayed with the spot
+    sync rule, nor a spot capture with the futures one. The data's symbols must be exactly
+    the configured ones; else DataMismatch (exit 2) naming both. Rules: the capture's
+    metadata file (``mmbot record``) for that symbol, else the config; the tick and step
+    must fit the data's prices and trade sizes.
     """
     info = info if info is not None else scan_capture(paths)
     kind = info.kind
-    if kind != "spot":
-        raise DataMismatch(
-            f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture (its depth diffs chain by `pu`): this build replays spot "
-            "captures only, and a futures capture is never replayed with the spot sync rule"
-        )
-    configured = {sym.replace("/", "").upper(): sym for sym in settings.symbols}
+    wanted = [build_instrument(settings, sym) for sym in settings.symbols]
+    for inst in wanted:
+        expected = KIND_VENUE[inst.kind]
+        if kind != expected:
+            if kind != "spot" and inst.kind == "spot":
+                raise DataMismatch(
+                    f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture (its depth diffs chain by `pu`), but {inst.symbol} is "
+                    f"spot: a futures capture is never replayed with the spot sync rule (configure the perpetual's ccxt symbol, "
+                    f"{'BTC/USDT:USDT' if kind == 'usdm' else 'BTC/USD:BTC'} for BTC)"
+                )
+            raise DataMismatch(
+                f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture, but {inst.symbol} is a {inst.kind} instrument "
+                f"({VENUE_KINDS[expected]} data): the sync rules differ"
+            )
+    configured = {inst.venue_symbol: inst.symbol for inst in wanted}
     held = info.held_symbols()
     if held:
         extra = [h for h in held if h not in configured]
@@ -122,6 +146,7 @@ def replay_instrument(settings: Settings, paths: list[str], info: CaptureInfo | 
                 tick_size=str(meta.get("tick_size", instrument.tick_size)),
                 step_size=str(meta.get("step_size", instrument.step_size)),
                 min_notional=str(meta.get("min_notional", instrument.min_notional)),
+                contract_size=str(meta.get("contract_size", instrument.contract_size)),
             )
         except (ValueError, ArithmeticError) as exc:
             raise DataMismatch(f"capture metadata of {paths[0]}: bad instrument rules for {symbol}: {exc}") from exc
@@ -272,7 +297,7 @@ def build_engine(settings: Settings, instrument: Instrument, coid_prefix: str, g
     which is not believed when crossed (it resyncs, mmbot.marketdata.book)."""
     engine = Engine(
         instrument,
-        L2Book(instrument.symbol, on_crossed="resync"),
+        L2Book(instrument.symbol, on_crossed="resync", sync=sync_rule_for(instrument.kind)),
         build_model(settings, instrument),
         build_gate(settings, instrument, global_limit),
         EngineConfig(
@@ -316,7 +341,7 @@ def build_replay(
     ``global_limit`` and ``wallet`` are shared by every symbol of one run."""
     instrument = instrument if instrument is not None else build_instrument(settings, symbol)
     # The venue's book is the exchange's true book: stale levels that cross it heal.
-    venue_book = L2Book(instrument.symbol, on_crossed="heal")
+    venue_book = L2Book(instrument.symbol, on_crossed="heal", sync=sync_rule_for(instrument.kind))
     # The engine always keeps its own book: a sequence gap or a crossed book in the data
     # must take the live recovery path (snapshot request).
     engine = build_engine(

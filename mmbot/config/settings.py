@@ -119,12 +119,16 @@ class InstrumentSettings(_Model):
     tick_size: Decimal = num(Decimal("0.01"), gt=0, le=Decimal(1_000_000), description="price increment, quote currency")
     step_size: Decimal = num(Decimal("0.00001"), gt=0, le=Decimal(1_000_000), description="quantity increment, base units")
     min_notional: Decimal = num(Decimal("5"), ge=0, le=MAX_QUOTE, description="quote currency")
+    contract_size: Decimal | None = num(
+        None, gt=0, le=Decimal(1_000_000),
+        description="perpetuals: base units per 1 of quantity (linear) or quote units per contract (inverse); None = 1, inverse 100",
+    )
 
     @field_validator("symbol")
     @classmethod
     def _symbol(cls, v: str) -> str:
         if "/" not in v:
-            raise ValueError(f"must look like BASE/QUOTE, was {v!r}")
+            raise ValueError(f"must look like BASE/QUOTE or BASE/QUOTE:SETTLE, was {v!r}")
         return v
 
     @field_validator("tick_size", "step_size")

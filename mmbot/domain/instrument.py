@@ -57,6 +57,22 @@ def _scale_of(step: Decimal) -> int:
     return max(0, -exponent)
 
 
+def symbol_kind(symbol: str) -> InstrumentKind:
+    """The kind a ccxt unified symbol names: ``BASE/QUOTE`` spot, ``BASE/QUOTE:QUOTE``
+    linear perpetual, ``BASE/QUOTE:BASE`` inverse perpetual; ValueError otherwise."""
+    pair, colon, settle = symbol.partition(":")
+    base, _, quote_ccy = pair.partition("/")
+    if not base or not quote_ccy or (colon and not settle):
+        raise ValueError(f"symbol must look like BASE/QUOTE[:SETTLE], was {symbol!r}")
+    if not colon:
+        return "spot"
+    if settle == quote_ccy:
+        return "linear_perp"
+    if settle == base:
+        return "inverse_perp"
+    raise ValueError(f"settlement asset {settle!r} of {symbol!r} is neither base nor quote")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Instrument:
     """A tradable pair with its venue filters."""
@@ -122,19 +138,10 @@ class Instrument:
         ``BASE/QUOTE:BASE`` an inverse perpetual (Binance venue symbol
         ``BASEQUOTE_PERP``; default contract size 100 quote units, quantity unit 1).
         """
-        pair, colon, settle = symbol.partition(":")
+        kind = symbol_kind(symbol)
+        pair, _, settle = symbol.partition(":")
         base, _, quote_ccy = pair.partition("/")
-        if not base or not quote_ccy or (colon and not settle):
-            raise ValueError(f"symbol must look like BASE/QUOTE[:SETTLE], was {symbol!r}")
-        kind: InstrumentKind
-        if not colon:
-            kind, venue = "spot", (base + quote_ccy).upper()
-        elif settle == quote_ccy:
-            kind, venue = "linear_perp", (base + quote_ccy).upper()
-        elif settle == base:
-            kind, venue = "inverse_perp", (base + quote_ccy).upper() + "_PERP"
-        else:
-            raise ValueError(f"settlement asset {settle!r} of {symbol!r} is neither base nor quote")
+        venue = (base + quote_ccy).upper() + ("_PERP" if kind == "inverse_perp" else "")
         default_size = "100" if kind == "inverse_perp" else "1"
         default_unit = "1" if kind == "inverse_perp" else "0.00000001"
         return cls(

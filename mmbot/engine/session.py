@@ -324,7 +324,9 @@ class ReplaySession:
         self.venue_gaps += 1
         book = self.venue_book
         bids, asks = book.snapshot_levels()
-        book.apply_snapshot(BookSnapshot(delta.symbol, delta.ts_local_ns, delta.first_update_id - 1, bids, asks))
+        # The re-based id is the one this diff chains from: ``U - 1`` (spot), ``pu`` (futures).
+        base_id = delta.prev_update_id if book.sync == "futures" else delta.first_update_id - 1
+        book.apply_snapshot(BookSnapshot(delta.symbol, delta.ts_local_ns, base_id, bids, asks))
 
     def _request_snapshot(self, t: int) -> None:
         if self._snapshot_due is None:

@@ -54,8 +54,8 @@ def run_fills(combo: str) -> tuple[list[dict[str, Any]], int]:
     """(every fill, events) of ``mmbot backtest --config PROFILE --fill-model M --latency-ms MS``
     on the bundled capture (journal and run record off: they observe, never steer)."""
     from mmbot.cli.backtest import run_l2_backtest
-    from mmbot.runtime.fill_log import FillLog
     from mmbot.config.settings import load_settings
+    from mmbot.runtime.fill_log import FillLog
     from mmbot.wiring import build_instrument, capture_paths, coid_prefix
 
     profile, model, ms = split(combo)
