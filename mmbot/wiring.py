@@ -33,6 +33,8 @@ from mmbot.marketdata.capture import CaptureInfo, check_instrument_grid, scan_ca
 from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.observability.logging import register_secret
 from mmbot.plugins import build_plugin
+from mmbot.portfolio.funding import FundingSchedule
+from mmbot.portfolio.margin import MarginParams
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.runtime.fill_log import FillLog
 from mmbot.runtime.node import Node
@@ -230,7 +232,8 @@ def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
 def build_global_limit(settings: Settings) -> GlobalLimit | None:
     """One object shared by every symbol's gate in the process (None = no global limit)."""
     limit = settings.risk.global_max_inventory_notional
-    return None if limit is None else GlobalLimit(limit)
+    delta = settings.risk.max_net_delta
+    return None if limit is None and delta is None else GlobalLimit(limit, delta)
 
 
 def build_risk_config(settings: Settings, instrument: Instrument) -> RiskConfig:
@@ -250,6 +253,8 @@ def build_risk_config(settings: Settings, instrument: Instrument) -> RiskConfig:
         calm_period_ms=r.calm_period_ms,
         reject_storm_count=r.reject_storm_count,
         reject_storm_window_ms=r.reject_storm_window_ms,
+        margin_ratio_reducing=r.margin_ratio_reducing,
+        margin_ratio_halt=r.margin_ratio_halt,
     )
 
 
@@ -310,12 +315,21 @@ def build_engine(settings: Settings, instrument: Instrument, coid_prefix: str, g
         ),
     )
     engine.record_decisions = settings.audit.enabled and settings.audit.record_decisions
+    if instrument.is_perp:
+        # The margin watchdog: paper collateral from paper.balances (a live account's would come from the venue).
+        engine.margin_params = margin_params(settings)
+        engine.collateral_start = settings.paper.balances.get(instrument.settle, Decimal(0))
     return engine
 
 
 def build_wallet(settings: Settings) -> Wallet:
     """The paper account (``paper.balances``); share one between the venues of one run."""
     return Wallet(settings.paper.balances)
+
+
+def margin_params(settings: Settings) -> MarginParams:
+    f = settings.futures
+    return MarginParams(leverage=f.leverage, margin_mode=f.margin_mode, maintenance_margin_rate=f.maintenance_margin_rate)
 
 
 def wallet_fields(wallet: Wallet | None) -> dict[str, dict[str, str]]:
@@ -347,7 +361,10 @@ def build_replay(
     engine = build_engine(
         settings, instrument, coid_prefix(settings, run_id, instrument), global_limit
     )
-    venue = SimVenue(instrument, venue_book, venue_config(settings), wallet if wallet is not None else build_wallet(settings))
+    wallet = wallet if wallet is not None else build_wallet(settings)
+    if instrument.is_perp:
+        wallet.open_perp(instrument, margin_params(settings))  # the same wallet: margin of the settlement asset
+    venue = SimVenue(instrument, venue_book, venue_config(settings), wallet)
     session = ReplaySession(
         engine,
         venue,
@@ -356,6 +373,7 @@ def build_replay(
         timer_interval_ms=settings.run.timer_interval_ms,
         faults=faults,
         validator=MarketDataValidator(validation_rules(settings)),
+        funding=FundingSchedule(settings.futures.funding_rate) if instrument.is_perp else None,
     )
     return Kernel(instrument=instrument, engine=engine, venue=venue, session=session, max_clock_jump_ns=max_clock_jump_ns(settings))
 

@@ -57,6 +57,15 @@ def _scale_of(step: Decimal) -> int:
     return max(0, -exponent)
 
 
+SETTLE_QUANTUM = Fraction(1, 10**8)  # 1e-8: the settlement asset's booking unit (Binance's 8 decimals)
+
+
+def round_up_8(value: Fraction) -> Decimal:
+    """Round up (toward +inf) to 1e-8: charges never fall short, credits never exceed."""
+    units = -((-value) // SETTLE_QUANTUM)
+    return Decimal(int(units)) / Decimal(10**8)
+
+
 def symbol_kind(symbol: str) -> InstrumentKind:
     """The kind a ccxt unified symbol names: ``BASE/QUOTE`` spot, ``BASE/QUOTE:QUOTE``
     linear perpetual, ``BASE/QUOTE:BASE`` inverse perpetual; ValueError otherwise."""
@@ -224,5 +233,40 @@ class Instrument:
         return int(steps) * self.step_lots
 
     def notional(self, ticks: int, lots: int) -> Decimal:
-        """Price x quantity in the quote currency, exact."""
-        return Decimal(ticks * lots) * self.tick_size * self.qty_unit
+        """The order's or position's size in the quote currency, exact: price x quantity x
+        contract size (spot, linear); quantity x contract size for an inverse perpetual,
+        whose contracts are worth a fixed amount of the quote currency (100 USD)."""
+        if self.kind == "inverse_perp":
+            return Decimal(lots) * self.qty_unit * self.contract_size
+        value = Decimal(ticks * lots) * self.tick_size * self.qty_unit
+        return value if self.contract_size == 1 else value * self.contract_size
+
+    def delta_base(self, lots: int, price_ticks: float) -> Fraction:
+        """Signed exposure in base units: ``qty x contract_size`` (spot, linear); an
+        inverse position of ``n`` contracts is ``n x contract_size / price`` of the base."""
+        qty = Fraction(lots) * Fraction(self.qty_unit) * Fraction(self.contract_size)
+        if self.kind != "inverse_perp":
+            return qty
+        if price_ticks <= 0:
+            raise ValueError(f"price must be > 0 for an inverse delta, was {price_ticks} ticks")
+        return qty / (Fraction(price_ticks) * Fraction(self.tick_size))
+
+    def settle_value(self, ticks: int, lots: int) -> Fraction:
+        """The size in the settlement asset, exact: the notional (quote) for spot and linear;
+        ``contracts x contract_size / price`` (base) for an inverse perpetual."""
+        if self.kind == "inverse_perp":
+            if ticks <= 0:
+                raise ValueError(f"price must be > 0 for an inverse value, was {ticks} ticks")
+            return Fraction(self.notional(ticks, lots)) / (ticks * Fraction(self.tick_size))
+        return Fraction(self.notional(ticks, lots))
+
+    def fee(self, ticks: int, lots: int, rate: Decimal) -> Decimal:
+        """Fee of a fill in the settlement asset: value x rate. Exact for spot and linear;
+        an inverse fee (a ratio) is rounded up to 1e-8 of the base asset, as the venue
+        books commissions (a rebate, rate < 0, rounds toward zero)."""
+        if self.kind != "inverse_perp":
+            # The venue's long-standing expression (same Decimal exponent in journals and goldens).
+            return Decimal(ticks * lots) * (self.tick_size * self.qty_unit) * self.contract_size * rate if self.contract_size != 1 \
+                else Decimal(ticks * lots) * (self.tick_size * self.qty_unit) * rate
+        exact = self.settle_value(ticks, lots) * Fraction(rate)
+        return round_up_8(exact)

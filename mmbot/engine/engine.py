@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from mmbot.domain.engine_events import (
@@ -61,6 +62,7 @@ from mmbot.engine.order_manager import OrderManager
 from mmbot.marketdata.book import L2Book
 from mmbot.portfolio.attribution import AttributionTracker
 from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
+from mmbot.portfolio.margin import MarginParams, MarginState, margin_state
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.risk.gate import Deny, RiskGate, RiskTransition
 from mmbot.risk.watchdog import SilenceWatchdog, apply_rule, check_silence
@@ -125,6 +127,43 @@ class Engine:
         # Watchdogs on market-data time (risk/watchdog.py); evaluated in on_timer.
         self.book_watchdog = SilenceWatchdog(RiskReason.STALE_BOOK, self.config.stale_book_ms)
         self.feed_watchdog = SilenceWatchdog(RiskReason.FEED_SILENT, self.config.feed_silent_ms)
+        # Perpetuals: the margin watchdog's inputs (set by the composition root) and its peaks.
+        self.margin_params: MarginParams | None = None
+        self.collateral_start = Decimal(0)  # settlement asset at the start (paper.balances / the venue)
+        self.max_margin_ratio: Fraction | None = None
+        self.max_margin_used = Fraction(0)
+
+    def margin(self) -> MarginState | None:
+        """The position's margin figures now (perpetuals with margin_params; mmbot.portfolio.margin).
+
+        Collateral = the start balance + realised PnL - fees - funding (the ledger's): what
+        the venue's wallet books, computed from the engine's own ledger in every mode.
+        """
+        if self.margin_params is None or self.mid_ticks is None:
+            return None
+        ledger = self.ledger
+        return margin_state(self.instrument, position_lots=ledger.position_lots, entry_ticks=ledger.avg_entry_ticks,
+                            mark_ticks=self.mark_ticks(), params=self.margin_params,
+                            wallet_balance=Fraction(self.collateral_start) + ledger.realized_pnl())
+
+    def _watch_account(self, now_ns: int) -> None:
+        """Net delta (shared limit) and the margin watchdog, after fills and on timers."""
+        gate = self.gate
+        om = self.om
+        if gate.global_limit is not None and gate.global_limit.max_net_delta is not None:
+            self._transition(gate.on_delta(
+                self.ledger.position_lots,
+                sum(o.leaves_lots for o in om.orders.values() if o.side is Side.BUY),
+                sum(o.leaves_lots for o in om.orders.values() if o.side is Side.SELL),
+                self.mid_ticks, now_ns,
+            ))
+        state = self.margin()
+        if state is not None:
+            ratio = state.margin_ratio
+            if ratio is not None and (self.max_margin_ratio is None or ratio > self.max_margin_ratio):
+                self.max_margin_ratio = ratio
+            self.max_margin_used = max(self.max_margin_used, state.margin_used)
+            self._transition(gate.on_margin(ratio, now_ns))
 
     # --- helpers ---------------------------------------------------------------------
     def drain_events(self) -> list[EngineEvent]:
@@ -410,9 +449,10 @@ class Engine:
                 position=self.ledger.position_lots,
             ))
             if self.mid_ticks is not None:
-                net = self.ledger.net_pnl(self.mark_ticks())
+                net = self.ledger.net_pnl_quote(self.mark_ticks())  # the limits are in the quote currency
                 self._transition(self.gate.on_pnl(net, now_ns))
             self._transition(self.gate.on_position(self.ledger.position_lots, now_ns))
+            self._watch_account(now_ns)
             return self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
         if type(report) is OrderAccepted:
             self._outbox.append(OrderAcked(
@@ -447,7 +487,7 @@ class Engine:
         self._transition(gate.on_position(self.ledger.position_lots, now_ns))
         if self.mid_ticks is not None:
             # Mark-to-market between fills counts toward drawdown and daily loss too.
-            self._transition(gate.on_pnl(self.ledger.net_pnl(self.mark_ticks()), now_ns))
+            self._transition(gate.on_pnl(self.ledger.net_pnl_quote(self.mark_ticks()), now_ns))
             om = self.om
             gate.publish_exposure(
                 self.ledger.position_lots,
@@ -455,6 +495,7 @@ class Engine:
                 sum(o.leaves_lots for o in om.orders.values() if o.side is Side.SELL),
                 self.mid_ticks,
             )
+            self._watch_account(now_ns)
         self._transition(gate.tick(now_ns))
         if gate.state is TradingState.HALTED and self.om.orders:
             return self._cancel_all(now_ns, "halted")

@@ -163,6 +163,8 @@ class ReadStats:
     truncated_files: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     rejections: dict[str, int] = field(default_factory=dict)  # decoding rule -> lines
+    # Futures trades that are not market trades (``X`` other than MARKET) -> count: the parser's own counter.
+    ignored_trades: dict[str, int] = field(default_factory=dict)
 
     def reject(self, rule: Rule) -> None:
         self.rejections[rule.value] = self.rejections.get(rule.value, 0) + 1
@@ -547,6 +549,7 @@ def read_stream(
     warn = warn if isinstance(warn, RateLimitedWarn) else RateLimitedWarn(warn)
     loads = orjson.loads
     parse = parser.parse
+    stats.ignored_trades = parser.ignored_trades  # the same counter: the summary reads it from the stats
     time_filter = TimeFilter(stats, warn, max_clock_jump_ns)
     for ts, body, jump in time_filter(iter_lines(paths, stats, warn)):
         try:

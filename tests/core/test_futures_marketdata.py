@@ -248,4 +248,5 @@ def test_backtest_when_perp_usdm_profile_on_usdm_capture_then_no_gaps_and_fills_
     summary, _ = run_l2_backtest(settings, [str(USDM)])
     assert summary["book_gaps"] == 0 and summary["data_sequence_gaps"] == 0 and summary["snapshot_requests"] == 0
     assert summary["bid_fills"] > 0 and summary["ask_fills"] > 0 and summary["market_data_rejections"] == {}
-    assert summary["symbol"] == "BTC/USDT:USDT" and summary["engine_book_synced"] is True
+    assert summary["symbol"] == "BTC/USDT:USDT" and summary["engine_book_synced"] is True and summary["ignored_trades"] == {}
+    assert summary["futures"]["kind"] == "linear_perp" and summary["futures"]["settle"] == "USDT" and summary["pnl_ccy"] == "USDT"
