@@ -64,15 +64,31 @@ def bundled_data_path(name: str) -> Path:
     return Path(str(resources.files("mmbot.data").joinpath(name)))
 
 
+def refuse_unbuilt_futures(settings: Settings, where: str) -> None:
+    """Perpetuals run in paper replays only in this build (docs/futures.md, "Not yet done"):
+    live futures data, futures sandbox/live trading and the emulator's fapi/dapi are not
+    built, so a perpetual symbol there is a config error (exit 2), never a spot-rule run."""
+    perps = [sym for sym in settings.symbols if _kind_or_spot(sym) != "spot"]
+    if perps:
+        raise ConfigError(
+            f"symbols {', '.join(perps)}: perpetual futures run in paper replays only in this build "
+            f"(mmbot backtest / mmbot run on a capture); {where} is not built for them yet"
+        )
+
+
+def _kind_or_spot(symbol: str) -> str:
+    try:
+        return symbol_kind(symbol)
+    except ValueError:
+        return "spot"  # a bad symbol is reported where the instrument is built
+
+
 def capture_paths(settings: Settings, override: list[str] | None = None) -> list[str]:
     if override:
         return list(override)
     if settings.data.path:
         return list(settings.data.path)
-    try:
-        kind: str = symbol_kind(settings.symbols[0])
-    except ValueError:
-        kind = "spot"  # a bad symbol is reported where the instrument is built
+    kind = _kind_or_spot(settings.symbols[0])
     return [str(bundled_data_path(name)) for name in BUNDLED_FUTURES_CAPTURES.get(kind, BUNDLED_CAPTURE)]
 
 
@@ -467,6 +483,7 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
         if observers is not None:
             open_observers(node, observers)
         return node
+    refuse_unbuilt_futures(settings, "live market data and sandbox/live trading")
     wall = WallClock()
     live = live_source(settings)
     if settings.mode == "paper":

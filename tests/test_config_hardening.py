@@ -362,7 +362,7 @@ def test_load_settings_when_file_unreadable_then_own_message_naming_path(tmp_pat
 # --- 6. every shipped config still loads --------------------------------------------------------
 SHIPPED = [
     ROOT / "config" / "default.yaml",
-    ROOT / "mmbot" / "app" / "config_default.yaml",
+    ROOT / "mmbot" / "config" / "config_default.yaml",
     *sorted((ROOT / "config" / "profiles").glob("*.yaml")),
 ]
 

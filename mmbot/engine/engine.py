@@ -33,6 +33,7 @@ from mmbot.domain.engine_events import (
     CancelRequested,
     EngineEvent,
     FillBooked,
+    FundingBooked,
     MarkoutResolved,
     Noted,
     OrderAcked,
@@ -145,6 +146,14 @@ class Engine:
         return margin_state(self.instrument, position_lots=ledger.position_lots, entry_ticks=ledger.avg_entry_ticks,
                             mark_ticks=self.mark_ticks(), params=self.margin_params,
                             wallet_balance=Fraction(self.collateral_start) + ledger.realized_pnl())
+
+    def book_funding(self, *, funding_ns: int, payment: Decimal, position_lots: int, mark_ticks: int, rate: Decimal,
+                     now_ns: int) -> None:
+        """A funding payment the venue booked (mmbot.portfolio.funding): into the ledger, and a
+        FundingBooked event for the journal (``mmbot audit summary`` books it again)."""
+        self.ledger.book_funding(payment)
+        self._outbox.append(FundingBooked(ts_ns=now_ns, funding_ts_ns=funding_ns, position=position_lots, mark=mark_ticks,
+                                          rate=str(rate), payment=str(payment)))
 
     def _watch_account(self, now_ns: int) -> None:
         """Net delta (shared limit) and the margin watchdog, after fills and on timers."""

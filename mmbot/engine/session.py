@@ -339,7 +339,8 @@ class ReplaySession:
         payment = funding_payment(engine.instrument, position, mark, self.funding.rate)
         if account is not None and wallet is not None:
             wallet.book_funding(engine.symbol, payment)
-        engine.ledger.book_funding(payment)
+        engine.book_funding(funding_ns=funding_ns, payment=payment, position_lots=position, mark_ticks=mark,
+                            rate=self.funding.rate, now_ns=self.now_ns)
         self.funding_booked.append({
             "funding_ts_ns": funding_ns, "booked_ts_ns": self.now_ns, "position_lots": position, "mark_ticks": mark,
             "rate": str(self.funding.rate), "payment": str(payment),

@@ -110,7 +110,8 @@ def build_summary(
         "fill_reasons": dict(sorted(engine.fill_reasons.items())),
         **markouts,
         # Net PnL split into spread, adverse selection, inventory, fees, rebates (exact sum).
-        "pnl_attribution": engine.attribution.result(mark).fields(),
+        # (Not for an inverse perpetual: the split is written in quote-currency units.)
+        "pnl_attribution": None if inst.kind == "inverse_perp" else engine.attribution.result(mark).fields(),
     }
     if metrics:
         summary.update(metrics)

@@ -185,3 +185,25 @@ def test_coinm_backtest_when_crossing_midnight_then_funding_booked_once_from_the
     # The wallet books what the ledger books, up to the 1e-8 rounding of each realised part.
     equity = Decimal(fut["wallet_balance"]) + Decimal(fut["unrealized_pnl"]) - 1
     assert abs(equity - Decimal(summary["net_pnl"])) <= Decimal("0.00000001") * summary["fills"]
+
+
+def test_audit_summary_when_coinm_journal_then_reproduces_net_pnl_with_funding(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMBOT_")}
+    env.update(PYTHONPATH=str(ROOT), MMBOT_AUDIT__DIR=str(tmp_path / "journal"), MMBOT_RECORD__ENABLED="false")
+    run = [sys.executable, "-m", "mmbot"]
+    summary_path = tmp_path / "summary.json"
+    bt = subprocess.run([*run, "backtest", "--config", str(ROOT / "config" / "profiles" / "perp-coinm.yaml"),
+                         "--summary-json", str(summary_path)], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    journal = next((tmp_path / "journal").glob("*/*"))
+    audit = subprocess.run([*run, "audit", "summary", str(journal), "--json"], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path)
+    summary = json.loads(summary_path.read_text())
+    recomputed = json.loads(audit.stdout)
+    assert bt.returncode == 0 and audit.returncode == 0, (bt.stderr[-500:], audit.stderr[-500:])
+    assert recomputed["net_pnl"] == summary["net_pnl"] and recomputed["matches_run_summary"] is True
+    assert summary["futures"]["funding_events"] == 1 and recomputed["net_pnl"] != recomputed["gross_pnl"]

@@ -250,3 +250,21 @@ def test_backtest_when_perp_usdm_profile_on_usdm_capture_then_no_gaps_and_fills_
     assert summary["bid_fills"] > 0 and summary["ask_fills"] > 0 and summary["market_data_rejections"] == {}
     assert summary["symbol"] == "BTC/USDT:USDT" and summary["engine_book_synced"] is True and summary["ignored_trades"] == {}
     assert summary["futures"]["kind"] == "linear_perp" and summary["futures"]["settle"] == "USDT" and summary["pnl_ccy"] == "USDT"
+
+
+def test_emulate_and_live_when_perpetual_symbol_then_exit_2_naming_what_is_not_built(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMBOT_")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = []
+    for args in (["emulate", "--config", str(PROFILE), "--duration", "1"],
+                 ["run", "--config", str(PROFILE), "--duration", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "mmbot", *args], env={**env, "MMBOT_DATA__SOURCE": "live"},
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        out.append(proc)
+    emulate, live = out
+    assert emulate.returncode == 2 and "the emulator" in emulate.stderr and "BTC/USDT:USDT" in emulate.stderr
+    assert live.returncode == 2 and "live market data" in live.stderr and "Traceback" not in live.stderr
