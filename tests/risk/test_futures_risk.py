@@ -7,6 +7,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmbot.config.settings import load_settings
 from mmbot.domain.instrument import Instrument
@@ -129,3 +131,41 @@ def test_coinm_backtest_when_collateral_thin_then_margin_watchdog_reduces_and_ha
     first = [(t["new"], t["reasons"]) for t in summary["risk_transitions"][:2]]
     assert first == [("REDUCING", ["MARGIN_RATIO"]), ("HALTED", ["MARGIN_CALL", "MARGIN_RATIO"])]
     assert summary["open_orders"] == 0  # HALTED cancelled every order
+
+
+@given(actions=st.lists(st.tuples(st.sampled_from(["place", "fill", "cancel"]), st.integers(0, 1), st.booleans(),
+                                  st.integers(1, 40)), max_size=60))
+@settings(max_examples=150, deadline=None)
+def test_net_delta_when_random_placements_and_fills_on_two_instruments_then_never_beyond_limit(
+    actions: list[tuple[str, int, bool, int]],
+) -> None:
+    """Every placement passes the shared gate; fills and cancels only move or remove checked
+    quantity; the engine republishes after each (on_delta), so |net delta| <= limit always."""
+    limit = Decimal("0.05")
+    shared = GlobalLimit(None, limit)
+    gates = [gate(SPOT, shared), gate(PERP, shared)]
+    step_lots = [SPOT.step_lots, PERP.step_lots]
+    prices = [6_000_000, 600_000]
+    positions = [0, 0]
+    resting: list[list[tuple[bool, int]]] = [[], []]  # (is_buy, lots) per instrument
+    for n, (kind, i, is_buy, size) in enumerate(actions):
+        g = gates[i]
+        if kind == "place":
+            qty = size * step_lots[i] * 10  # 0.001 .. 0.04 BTC on the perp, 0.0001 .. 0.004 spot
+            same = sum(q for b, q in resting[i] if b == is_buy)
+            order = PlaceOrder(client_order_id=f"c{n}", symbol=g.instrument.symbol, side=Side.BUY if is_buy else Side.SELL,
+                               price_ticks=prices[i], qty_lots=qty, post_only=False)
+            verdict = g.check_place(order, now_ns=n * 10**9, position_lots=positions[i], resting_same_side_lots=same,
+                                    open_orders=len(resting[i]), mid_ticks=float(prices[i]), best_bid=None, best_ask=None,
+                                    own_best_opposite=None)
+            if isinstance(verdict, Allow):
+                resting[i].append((is_buy, qty))
+        elif resting[i]:
+            b, q = resting[i].pop(0)
+            if kind == "fill":
+                positions[i] += q if b else -q
+        buys = sum(q for b, q in resting[i] if b)
+        sells = sum(q for b, q in resting[i] if not b)
+        g.on_delta(positions[i], buys, sells, float(prices[i]), n * 10**9)
+        net = SPOT.delta_base(positions[0], prices[0]) + PERP.delta_base(positions[1], prices[1])
+        assert abs(net) <= Fraction(limit), (n, positions, resting)
