@@ -26,6 +26,7 @@ from mmbot import __version__, strict_yaml
 from mmbot.config.settings import BUILTIN_MODELS, Settings, config_hash
 from mmbot.domain.instrument import Instrument, symbol_kind
 from mmbot.engine.engine import Engine, EngineConfig
+from mmbot.engine.hedging import HedgeLink
 from mmbot.engine.session import Fault, ReplaySession
 from mmbot.errors import ConfigError, DataMismatch
 from mmbot.marketdata.book import L2Book, sync_rule_for
@@ -47,7 +48,7 @@ from mmbot.sim.wallet import Wallet
 from mmbot.strategy import composed as c
 from mmbot.strategy.adverse import AdverseSelectionParams
 from mmbot.strategy.breakeven import breakeven_flags, settings_breakeven_bps
-from mmbot.strategy.hedge import HedgeParams
+from mmbot.strategy.hedge import HedgeOnlyModel, HedgeParams
 from mmbot.strategy.ladder import LadderLevel
 from mmbot.strategy.model import QuoteModel
 
@@ -89,16 +90,28 @@ def capture_paths(settings: Settings, override: list[str] | None = None) -> list
     if settings.data.path:
         return list(settings.data.path)
     kind = _kind_or_spot(settings.symbols[0])
+    if settings.strategy.hedge.enabled and settings.strategy.hedge.instrument not in (None, settings.symbols[0]):
+        # A hedged replay: the quoted spot book's first file and the hedge perpetual's (the same minutes).
+        hedge_kind = _kind_or_spot(settings.strategy.hedge.instrument)
+        names = (BUNDLED_CAPTURE[0], *BUNDLED_FUTURES_CAPTURES.get(hedge_kind, ()))
+        return [str(bundled_data_path(name)) for name in names]
     return [str(bundled_data_path(name)) for name in BUNDLED_FUTURES_CAPTURES.get(kind, BUNDLED_CAPTURE)]
 
 
 def build_instrument(settings: Settings, symbol: str | None = None) -> Instrument:
     """The instrument of ``symbol`` (default: the first configured) with the config's rules."""
     i = settings.instrument
+    symbol = symbol or settings.symbols[0]
+    own = i.symbols.get(symbol)
+
+    def rule(name: str) -> Any:
+        value = getattr(own, name) if own is not None else None
+        return value if value is not None else getattr(i, name)
+
     try:
         return Instrument.from_symbol(
-            symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional,
-            contract_size=i.contract_size,
+            symbol, tick_size=rule("tick_size"), step_size=rule("step_size"), min_notional=rule("min_notional"),
+            contract_size=rule("contract_size"),
         )
     except ValueError as exc:  # rules the domain type refuses: a config error (exit 2), not our bug
         raise ConfigError(f"instrument: {exc}") from exc
@@ -172,6 +185,46 @@ def replay_instrument(settings: Settings, paths: list[str], info: CaptureInfo | 
     return instrument
 
 
+def hedge_symbol(settings: Settings) -> str | None:
+    """The other instrument ``strategy.hedge.instrument`` names (None: no cross-instrument hedge).
+
+    It must be one of ``symbols`` and not the quoted one (``symbols[0]``); else ConfigError.
+    """
+    h = settings.strategy.hedge
+    quoted = settings.symbols[0]
+    if not h.enabled or h.instrument in (None, quoted):
+        return None
+    if h.instrument not in settings.symbols:
+        raise ConfigError(
+            f"strategy.hedge.instrument {h.instrument!r} must be one of symbols ({', '.join(settings.symbols)}): the hedge "
+            "instrument trades in the same account and process as the quoted one"
+        )
+    if len(settings.symbols) != 2:
+        raise ConfigError(f"a hedged replay trades the quoted symbol and its hedge; symbols lists {len(settings.symbols)}")
+    return h.instrument
+
+
+def replay_groups(settings: Settings, paths: list[str]) -> list[tuple[Instrument, list[str]]]:
+    """The quoted and the hedge instrument of a hedged replay, each with the capture files
+    of its kind (scanned one by one: a spot file for ``BTC/USDT``, a USD-M one for
+    ``BTC/USDT:USDT``), each checked as :func:`replay_instrument` checks a single one."""
+    by_kind: dict[str, list[str]] = {}
+    for path in paths:
+        by_kind.setdefault(scan_capture([path]).kind, []).append(path)
+    groups: list[tuple[Instrument, list[str]]] = []
+    for symbol in settings.symbols:
+        kind = KIND_VENUE[build_instrument(settings, symbol).kind]
+        mine = by_kind.pop(kind, [])
+        if not mine:
+            raise DataMismatch(f"no {VENUE_KINDS[kind]} capture for {symbol} among {', '.join(paths)}")
+        one = settings.model_copy(update={"symbols": [symbol]})
+        groups.append((replay_instrument(one, mine), mine))
+    if by_kind:
+        extra = [p for ps in by_kind.values() for p in ps]
+        raise DataMismatch(f"capture {', '.join(extra)} is of no configured symbol's kind ({', '.join(settings.symbols)})")
+    return groups
+
+
 def validation_rules(settings: Settings) -> ValidationRules:
     d = settings.data
     return ValidationRules(
@@ -204,10 +257,13 @@ def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
         floor = max(floor, s.spread_bps)  # spread_bps is the AS/GLFT minimum spread
     v, im, a, h = s.volatility, s.imbalance, s.adverse_selection, s.hedge
     if h.enabled and h.instrument not in (None, instrument.symbol):
-        raise ConfigError(
-            f"strategy.hedge.instrument {h.instrument!r}: only the quoted book ({instrument.symbol}) can be hedged on "
-            "in this build (set it to null: a taker fill at our own book's touch)"
-        )
+        if h.instrument not in settings.symbols:
+            raise ConfigError(
+                f"strategy.hedge.instrument {h.instrument!r}: the hedge instrument must be one of symbols "
+                f"({', '.join(settings.symbols)}), or null (a taker fill at the quoted book's own touch)"
+            )
+    elif h.enabled and h.instrument == instrument.symbol and instrument.symbol != settings.symbols[0]:
+        return HedgeOnlyModel()  # the hedge instrument quotes nothing: it carries the quoted one's hedges
     try:
         params = c.ComposedParams(
             model=s.model,  # type: ignore[arg-type]  # one of BUILTIN_MODELS, checked above
@@ -472,14 +528,18 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
         "extra_fields": {**breakeven_flags(settings), **request.extra_fields},
     }  # fmt: skip
     if request.paths is not None:
-        instrument = replay_instrument(settings, request.paths)
+        hedged = hedge_symbol(settings)
+        groups = replay_groups(settings, request.paths) if hedged is not None else None
+        instrument = groups[0][0] if groups else replay_instrument(settings, request.paths)
         source = ReplaySource(request.paths, instrument, speed=request.speed, loop=request.loop,
-                              max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events)
+                              max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events, groups=groups)
         clock = ReplayClock()
         node = Node(settings, run_id, source=source, venue=simulated_venue(settings, run_id, request.faults, None),
                     clock=clock, **common)
         clock.node = node
-        node.open_lanes({instrument.symbol: instrument})
+        node.open_lanes({inst.symbol: inst for inst, _ in (groups or [(instrument, request.paths)])})
+        if groups:
+            connect_hedge(settings, node, groups[0][0].symbol, groups[1][0].symbol)
         if observers is not None:
             open_observers(node, observers)
         return node
@@ -495,6 +555,27 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
+
+
+def connect_hedge(settings: Settings, node: Node, quoted: str, hedge: str) -> HedgeLink:
+    """Join the quoted lane's engine to the hedge lane's (mmbot.engine.hedging): net-delta
+    inventory, withdrawn side while a hedge is in flight, hedges sent as taker orders."""
+    if settings.strategy.hedge.execution != "taker":
+        raise ConfigError("strategy.hedge.execution: only taker hedges on another instrument are built (maker: not yet)")
+    q_lane, h_lane = node.lanes[quoted], node.lanes[hedge]
+    assert isinstance(h_lane, SimLane)
+    session = h_lane.kernel.session
+    link = HedgeLink(q_lane.engine, h_lane.engine, session.act)
+    q_lane.engine.hedge_link = link
+
+    def add_fields(summary: dict[str, Any]) -> None:
+        mark_q, mark_h = link.quoted.mark_ticks(), link.hedge.mark_ticks()
+        total = link.quoted.ledger.net_pnl_quote(mark_q) + link.hedge.ledger.net_pnl_quote(mark_h)
+        summary["hedge"] = {**link.fields(), "net_pnl_total": f"{total:.8f}",
+                            "max_abs_net_delta_base": format(link.max_abs_net_lots * link.quoted.instrument.qty_unit, "f")}
+
+    node.on_finish.append(add_fields)
+    return link
 
 
 class ReplayClock:

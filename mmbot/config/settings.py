@@ -105,6 +105,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+class SymbolInstrumentSettings(_Model):
+    """Rules of one symbol that differ from the section's (unset = the section's value):
+    a spot book and its perpetual hedge have different ticks and steps."""
+
+    tick_size: Decimal | None = num(None, gt=0, le=Decimal(1_000_000), description="price increment, quote currency")
+    step_size: Decimal | None = num(None, gt=0, le=Decimal(1_000_000), description="quantity increment")
+    min_notional: Decimal | None = num(None, ge=0, le=MAX_QUOTE, description="quote currency")
+    contract_size: Decimal | None = num(None, gt=0, le=Decimal(1_000_000), description="perpetuals; see instrument.contract_size")
+
+
 class InstrumentSettings(_Model):
     """Instrument rules for every configured symbol (``symbols`` names what is traded).
 
@@ -123,6 +133,7 @@ class InstrumentSettings(_Model):
         None, gt=0, le=Decimal(1_000_000),
         description="perpetuals: base units per 1 of quantity (linear) or quote units per contract (inverse); None = 1, inverse 100",
     )
+    symbols: dict[str, SymbolInstrumentSettings] = Field(default_factory=dict, description="per-symbol rule overrides")
 
     @field_validator("symbol")
     @classmethod
@@ -225,7 +236,11 @@ class HedgeSettings(_Model):
     enabled: bool = False
     threshold: float = num(0.0, ge=0, le=MAX_BASE, description="base units; hedge when |inventory| exceeds it")
     target: float = num(0.0, ge=-MAX_BASE, le=MAX_BASE, description="base units")
-    instrument: str | None = Field(default=None, description="None = the quoted symbol's own book (taker at the touch)")
+    instrument: str | None = Field(
+        default=None,
+        description="None = the quoted symbol's own book (taker at the touch); another of `symbols` (e.g. BTC/USDT:USDT): hedge there",
+    )
+    execution: Literal["taker", "maker"] = Field(default="taker", description="hedge orders on another instrument: taker (IOC at the touch)")
     cooldown_ms: float = num(1000.0, ge=0, le=MAX_MS, description="wait for the last hedge's fill before another")
 
 

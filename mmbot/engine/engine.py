@@ -23,6 +23,7 @@ cancel-all while orders remain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -128,6 +129,10 @@ class Engine:
         # Watchdogs on market-data time (risk/watchdog.py); evaluated in on_timer.
         self.book_watchdog = SilenceWatchdog(RiskReason.STALE_BOOK, self.config.stale_book_ms)
         self.feed_watchdog = SilenceWatchdog(RiskReason.FEED_SILENT, self.config.feed_silent_ms)
+        # Cross-instrument hedging (mmbot.engine.hedging.HedgeLink, set by the composition root):
+        # net-delta inventory, the withdrawn side while a hedge is in flight, hedges routed.
+        self.hedge_link: Any = None
+        self.fill_observers: list[Callable[[], None]] = []  # called after each booked fill (the hedge link's net-delta peak)
         # Perpetuals: the margin watchdog's inputs (set by the composition root) and its peaks.
         self.margin_params: MarginParams | None = None
         self.collateral_start = Decimal(0)  # settlement asset at the start (paper.balances / the venue)
@@ -310,13 +315,15 @@ class Engine:
         if touch is None or self.mid_ticks is None:
             return []
         om = self.om
+        link = self.hedge_link
         ctx = MarketContext(
             now_ns=now_ns,
             instrument=self.instrument,
             mid_ticks=self.mid_ticks,
             best_bid=touch[0],
             best_ask=touch[1],
-            inventory_lots=self.ledger.position_lots,
+            # Hedged on another instrument: the model sees the net delta (quoted + hedge).
+            inventory_lots=self.ledger.position_lots + (link.offset_lots() if link is not None else 0),
             resting_bid_lots=om.resting_lots(Side.BUY),
             resting_ask_lots=om.resting_lots(Side.SELL),
             book=self.book,
@@ -333,16 +340,30 @@ class Engine:
         if decision.cancel_all:
             self._last_desired = ()
             return self._cancel_all(now_ns, ",".join(decision.reasons) or "model")
-        self.quotes += len(decision.quotes)
-        self._last_desired = decision.quotes
-        bids = [q.price_ticks for q in decision.quotes if q.side is Side.BUY]
-        asks = [q.price_ticks for q in decision.quotes if q.side is Side.SELL]
+        quotes = decision.quotes
+        if link is not None and (withdraw := link.withdraw_side()) is not None:
+            quotes = tuple(q for q in quotes if q.side is not withdraw)  # a hedge is in flight
+        self.quotes += len(quotes)
+        self._last_desired = quotes
+        bids = [q.price_ticks for q in quotes if q.side is Side.BUY]
+        asks = [q.price_ticks for q in quotes if q.side is Side.SELL]
         self.quoted_bid = max(bids) if bids else None
         self.quoted_ask = min(asks) if asks else None
-        commands = self._apply_desired(decision.quotes, now_ns, touch)
+        commands = self._apply_desired(quotes, now_ns, touch)
         if decision.hedge is not None:
-            commands.extend(self._place([decision.hedge], now_ns, touch))
+            if link is not None:
+                link.send(decision.hedge, now_ns)  # a taker order on the hedge instrument
+            else:
+                commands.extend(self._place([decision.hedge], now_ns, touch))
         return commands
+
+    def place_external(self, quotes: list[Quote], now_ns: int) -> list[Command]:
+        """Orders decided outside this engine's model (a hedge for another instrument's
+        quotes), through the same risk gate and order manager; [] without a valid book."""
+        touch = self.touch()
+        if touch is None or self.gate.state is TradingState.HALTED:
+            return []
+        return self._place(quotes, now_ns, touch)
 
     def _model_decision(self, ctx: MarketContext, now_ns: int) -> Decision:
         """The model's decision, checked (:func:`mmbot.strategy.plugin.check_decision`); a
@@ -462,6 +483,8 @@ class Engine:
                 self._transition(self.gate.on_pnl(net, now_ns))
             self._transition(self.gate.on_position(self.ledger.position_lots, now_ns))
             self._watch_account(now_ns)
+            for observe in self.fill_observers:
+                observe()
             return self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
         if type(report) is OrderAccepted:
             self._outbox.append(OrderAcked(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -51,9 +52,13 @@ class ReplaySource:
     kind = "replay"
 
     def __init__(self, paths: list[str], instrument: Instrument, *, speed: float = 0.0, loop: bool = False,
-                 max_clock_jump_ns: int, max_events: int | None = None) -> None:
+                 max_clock_jump_ns: int, max_events: int | None = None,
+                 groups: list[tuple[Instrument, list[str]]] | None = None) -> None:
         self.paths = list(paths)
         self.instrument = instrument
+        # Several instruments (a quoted book and its hedge, issue 32): each its own capture
+        # files and parser (spot and USD-M share the venue symbol BTCUSDT), merged by receive time.
+        self.groups = groups if groups else [(instrument, list(paths))]
         self.speed = speed
         self.loop = loop
         self.max_clock_jump_ns = max_clock_jump_ns
@@ -64,10 +69,10 @@ class ReplaySource:
         self.warm_up: Callable[[MarketEvent], None] | None = None
 
     async def start(self) -> dict[str, Instrument]:
-        return {self.instrument.symbol: self.instrument}
+        return {inst.symbol: inst for inst, _ in self.groups}
 
     def describe(self) -> list[str]:
-        return list(self.paths)
+        return [p for _, paths in self.groups for p in paths]
 
     def feed_fields(self, symbol: str) -> dict[str, Any]:
         return {}
@@ -80,12 +85,11 @@ class ReplaySource:
 
     def events(self) -> Iterator[MarketEvent | ClockJump | None]:
         """The capture as one stream; with ``loop``, again and again with shifted timestamps."""
-        parser = CaptureParser([self.instrument])
         offset = 0
         first_ts: int | None = None
         last_ts = 0
         while True:
-            for event in read_stream(self.paths, parser, self.stats, _warn, max_clock_jump_ns=self.max_clock_jump_ns):
+            for event in self._stream():
                 if first_ts is None:
                     first_ts = event.ts_local_ns
                 if offset:
@@ -97,6 +101,22 @@ class ReplaySource:
             offset = last_ts + 1_000_000 - first_ts  # the next pass starts 1 ms after this one
             self.loops += 1
             yield SEAM
+
+    def _stream(self) -> Iterator[MarketEvent | ClockJump]:
+        """One pass: the one capture's stream, or the groups' streams merged by receive time
+        (ties: the order of ``groups``, so a replay is deterministic)."""
+        jump = self.max_clock_jump_ns
+        if len(self.groups) == 1:
+            inst, paths = self.groups[0]
+            yield from read_stream(paths, CaptureParser([inst]), self.stats, _warn, max_clock_jump_ns=jump)
+            return
+        ignored: dict[str, int] = {}
+        streams = []
+        for inst, paths in self.groups:
+            parser = CaptureParser([inst])
+            parser.ignored_trades = ignored  # one counter for the summary
+            streams.append(read_stream(paths, parser, self.stats, _warn, max_clock_jump_ns=jump))
+        yield from heapq.merge(*streams, key=lambda ev: ev.ts_local_ns)
 
     def run_sync(self, node: Any) -> str:
         """A backtest: every event at once, no event loop."""
