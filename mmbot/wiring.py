@@ -562,6 +562,11 @@ def connect_hedge(settings: Settings, node: Node, quoted: str, hedge: str) -> He
     inventory, withdrawn side while a hedge is in flight, hedges sent as taker orders."""
     if settings.strategy.hedge.execution != "taker":
         raise ConfigError("strategy.hedge.execution: only taker hedges on another instrument are built (maker: not yet)")
+    if settings.audit.enabled:
+        raise ConfigError(
+            "audit.enabled: a hedged replay (two instruments) keeps no journal in this build (the journal holds one "
+            "instrument); set audit.enabled: false"
+        )
     q_lane, h_lane = node.lanes[quoted], node.lanes[hedge]
     assert isinstance(h_lane, SimLane)
     session = h_lane.kernel.session

@@ -132,12 +132,15 @@ def test_hedge_instrument_when_not_a_configured_symbol_then_config_error() -> No
         build_model(cfg, build_instrument(cfg, "BTC/USDT"))
 
 
-def test_hedge_execution_when_maker_then_refused_naming_what_is_built() -> None:
+def test_hedged_replay_when_maker_hedges_or_a_journal_then_refused_naming_what_is_built() -> None:
     import pytest
 
     from mmbot.errors import ConfigError
     from mmbot.wiring import RunRequest, build_node, capture_paths
 
     cfg = load_settings(str(PROFILE), environ={}, overrides={"strategy": {"hedge": {"execution": "maker"}}})
+    journal = load_settings(str(PROFILE), environ={}, overrides={"audit": {"enabled": True}})
     with pytest.raises(ConfigError, match="only taker hedges"):
         build_node(cfg, "20260101T000000Z-hedge032", RunRequest(paths=capture_paths(cfg)))
+    with pytest.raises(ConfigError, match="keeps no journal"):
+        build_node(journal, "20260101T000000Z-hedge032", RunRequest(paths=capture_paths(journal)))
