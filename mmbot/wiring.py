@@ -25,15 +25,18 @@ from pydantic import SecretStr
 from mmbot import __version__, strict_yaml
 from mmbot.config.settings import BUILTIN_MODELS, Settings, config_hash
 from mmbot.domain.engine_events import FillBooked
-from mmbot.domain.instrument import Instrument
+from mmbot.domain.instrument import Instrument, symbol_kind
 from mmbot.engine.engine import Engine, EngineConfig
+from mmbot.engine.hedging import HedgeLink
 from mmbot.engine.session import Fault, ReplaySession
 from mmbot.errors import ConfigError, DataMismatch
-from mmbot.marketdata.book import L2Book
+from mmbot.marketdata.book import L2Book, sync_rule_for
 from mmbot.marketdata.capture import CaptureInfo, check_instrument_grid, scan_capture
 from mmbot.marketdata.validate import MarketDataValidator, ValidationRules
 from mmbot.observability.logging import register_secret
 from mmbot.plugins import build_plugin
+from mmbot.portfolio.funding import FundingSchedule
+from mmbot.portfolio.margin import MarginParams
 from mmbot.risk.gate import GlobalLimit, RiskConfig, RiskGate
 from mmbot.runtime.fill_log import FillLog
 from mmbot.runtime.node import Node
@@ -48,11 +51,16 @@ from mmbot.sim.wallet import Wallet
 from mmbot.strategy import composed as c
 from mmbot.strategy.adverse import AdverseSelectionParams
 from mmbot.strategy.breakeven import breakeven_flags, settings_breakeven_bps
-from mmbot.strategy.hedge import HedgeParams
+from mmbot.strategy.hedge import HedgeOnlyModel, HedgeParams
 from mmbot.strategy.ladder import LadderLevel
 from mmbot.strategy.model import QuoteModel
 
 BUNDLED_CAPTURE = ("btcusdt_20240808.gz", "btcusdt_20240809.gz")
+# The bundled futures captures (cut copies, mmbot/data/PROVENANCE.md section 3), by instrument kind.
+BUNDLED_FUTURES_CAPTURES = {
+    "linear_perp": ("usdm_btcusdt_20240808_head.gz",),
+    "inverse_perp": ("coinm_btcusd_perp_20240808.gz", "coinm_btcusd_perp_20240809_head.gz"),
+}
 BUNDLED_BARS = "binance_spot_BTC_USDT-1m_2023-04-05_2023-05-05.json.gz"
 
 
@@ -60,45 +68,92 @@ def bundled_data_path(name: str) -> Path:
     return Path(str(resources.files("mmbot.data").joinpath(name)))
 
 
+def refuse_unbuilt_futures(settings: Settings, where: str) -> None:
+    """Perpetuals run in paper replays only in this build (docs/futures.md, "Not yet done"):
+    live futures data, futures sandbox/live trading and the emulator's fapi/dapi are not
+    built, so a perpetual symbol there is a config error (exit 2), never a spot-rule run."""
+    perps = [sym for sym in settings.symbols if _kind_or_spot(sym) != "spot"]
+    if perps:
+        raise ConfigError(
+            f"symbols {', '.join(perps)}: perpetual futures run in paper replays only in this build "
+            f"(mmbot backtest / mmbot run on a capture); {where} is not built for them yet"
+        )
+
+
+def _kind_or_spot(symbol: str) -> str:
+    try:
+        return symbol_kind(symbol)
+    except ValueError:
+        return "spot"  # a bad symbol is reported where the instrument is built
+
+
 def capture_paths(settings: Settings, override: list[str] | None = None) -> list[str]:
     if override:
         return list(override)
     if settings.data.path:
         return list(settings.data.path)
-    return [str(bundled_data_path(name)) for name in BUNDLED_CAPTURE]
+    kind = _kind_or_spot(settings.symbols[0])
+    if settings.strategy.hedge.enabled and settings.strategy.hedge.instrument not in (None, settings.symbols[0]):
+        # A hedged replay: the quoted spot book's first file and the hedge perpetual's (the same minutes).
+        hedge_kind = _kind_or_spot(settings.strategy.hedge.instrument)
+        names = (BUNDLED_CAPTURE[0], *BUNDLED_FUTURES_CAPTURES.get(hedge_kind, ()))
+        return [str(bundled_data_path(name)) for name in names]
+    return [str(bundled_data_path(name)) for name in BUNDLED_FUTURES_CAPTURES.get(kind, BUNDLED_CAPTURE)]
 
 
 def build_instrument(settings: Settings, symbol: str | None = None) -> Instrument:
     """The instrument of ``symbol`` (default: the first configured) with the config's rules."""
     i = settings.instrument
+    symbol = symbol or settings.symbols[0]
+    own = i.symbols.get(symbol)
+
+    def rule(name: str) -> Any:
+        value = getattr(own, name) if own is not None else None
+        return value if value is not None else getattr(i, name)
+
     try:
         return Instrument.from_symbol(
-            symbol or settings.symbols[0], tick_size=i.tick_size, step_size=i.step_size, min_notional=i.min_notional
+            symbol, tick_size=rule("tick_size"), step_size=rule("step_size"), min_notional=rule("min_notional"),
+            contract_size=rule("contract_size"),
         )
     except ValueError as exc:  # rules the domain type refuses: a config error (exit 2), not our bug
         raise ConfigError(f"instrument: {exc}") from exc
 
 
 VENUE_KINDS = {"spot": "spot", "usdm": "Binance USD-M futures", "coinm": "Binance COIN-M futures"}
+# The capture's venue kind each instrument kind replays (its book's sync rule follows the kind).
+KIND_VENUE = {"spot": "spot", "linear_perp": "usdm", "inverse_perp": "coinm"}
 
 
 def replay_instrument(settings: Settings, paths: list[str], info: CaptureInfo | None = None) -> Instrument:
     """The one instrument a replay trades, checked against what the capture holds.
 
-    The capture names its symbols and venue kind (mmbot.marketdata.capture.scan_capture):
-    a futures capture is refused (it must never be replayed with the spot sync rule), and
-    the data's symbols must be exactly the configured ones; else DataMismatch (exit 2)
-    naming both. Rules: the capture's metadata file (``mmbot record``) for that symbol,
-    else the config; the tick and step must fit the data's prices and trade sizes.
+    The capture names its symbols and venue kind (mmbot.marketdata.capture.scan_capture),
+    which must be the configured instrument's: a spot symbol (``BTC/USDT``) replays a spot
+    capture, a linear perpetual (``BTC/USDT:USDT``) a USD-M one, an inverse perpetual
+    (``BTC/USD:BTC``) a COIN-M one. A futures capture is never replayed with the spot
+    sync rule, nor a spot capture with the futures one. The data's symbols must be exactly
+    the configured ones; else DataMismatch (exit 2) naming both. Rules: the capture's
+    metadata file (``mmbot record``) for that symbol, else the config; the tick and step
+    must fit the data's prices and trade sizes.
     """
     info = info if info is not None else scan_capture(paths)
     kind = info.kind
-    if kind != "spot":
-        raise DataMismatch(
-            f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture (its depth diffs chain by `pu`): this build replays spot "
-            "captures only, and a futures capture is never replayed with the spot sync rule"
-        )
-    configured = {sym.replace("/", "").upper(): sym for sym in settings.symbols}
+    wanted = [build_instrument(settings, sym) for sym in settings.symbols]
+    for inst in wanted:
+        expected = KIND_VENUE[inst.kind]
+        if kind != expected:
+            if kind != "spot" and inst.kind == "spot":
+                raise DataMismatch(
+                    f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture (its depth diffs chain by `pu`), but {inst.symbol} is "
+                    f"spot: a futures capture is never replayed with the spot sync rule (configure the perpetual's ccxt symbol, "
+                    f"{'BTC/USDT:USDT' if kind == 'usdm' else 'BTC/USD:BTC'} for BTC)"
+                )
+            raise DataMismatch(
+                f"{paths[0]} is a {VENUE_KINDS.get(kind, kind)} capture, but {inst.symbol} is a {inst.kind} instrument "
+                f"({VENUE_KINDS[expected]} data): the sync rules differ"
+            )
+    configured = {inst.venue_symbol: inst.symbol for inst in wanted}
     held = info.held_symbols()
     if held:
         extra = [h for h in held if h not in configured]
@@ -125,11 +180,52 @@ def replay_instrument(settings: Settings, paths: list[str], info: CaptureInfo | 
                 tick_size=str(meta.get("tick_size", instrument.tick_size)),
                 step_size=str(meta.get("step_size", instrument.step_size)),
                 min_notional=str(meta.get("min_notional", instrument.min_notional)),
+                contract_size=str(meta.get("contract_size", instrument.contract_size)),
             )
         except (ValueError, ArithmeticError) as exc:
             raise DataMismatch(f"capture metadata of {paths[0]}: bad instrument rules for {symbol}: {exc}") from exc
     check_instrument_grid(info, instrument)
     return instrument
+
+
+def hedge_symbol(settings: Settings) -> str | None:
+    """The other instrument ``strategy.hedge.instrument`` names (None: no cross-instrument hedge).
+
+    It must be one of ``symbols`` and not the quoted one (``symbols[0]``); else ConfigError.
+    """
+    h = settings.strategy.hedge
+    quoted = settings.symbols[0]
+    if not h.enabled or h.instrument in (None, quoted):
+        return None
+    if h.instrument not in settings.symbols:
+        raise ConfigError(
+            f"strategy.hedge.instrument {h.instrument!r} must be one of symbols ({', '.join(settings.symbols)}): the hedge "
+            "instrument trades in the same account and process as the quoted one"
+        )
+    if len(settings.symbols) != 2:
+        raise ConfigError(f"a hedged replay trades the quoted symbol and its hedge; symbols lists {len(settings.symbols)}")
+    return h.instrument
+
+
+def replay_groups(settings: Settings, paths: list[str]) -> list[tuple[Instrument, list[str]]]:
+    """The quoted and the hedge instrument of a hedged replay, each with the capture files
+    of its kind (scanned one by one: a spot file for ``BTC/USDT``, a USD-M one for
+    ``BTC/USDT:USDT``), each checked as :func:`replay_instrument` checks a single one."""
+    by_kind: dict[str, list[str]] = {}
+    for path in paths:
+        by_kind.setdefault(scan_capture([path]).kind, []).append(path)
+    groups: list[tuple[Instrument, list[str]]] = []
+    for symbol in settings.symbols:
+        kind = KIND_VENUE[build_instrument(settings, symbol).kind]
+        mine = by_kind.pop(kind, [])
+        if not mine:
+            raise DataMismatch(f"no {VENUE_KINDS[kind]} capture for {symbol} among {', '.join(paths)}")
+        one = settings.model_copy(update={"symbols": [symbol]})
+        groups.append((replay_instrument(one, mine), mine))
+    if by_kind:
+        extra = [p for ps in by_kind.values() for p in ps]
+        raise DataMismatch(f"capture {', '.join(extra)} is of no configured symbol's kind ({', '.join(settings.symbols)})")
+    return groups
 
 
 def validation_rules(settings: Settings) -> ValidationRules:
@@ -164,10 +260,13 @@ def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
         floor = max(floor, s.spread_bps)  # spread_bps is the AS/GLFT minimum spread
     v, im, a, h = s.volatility, s.imbalance, s.adverse_selection, s.hedge
     if h.enabled and h.instrument not in (None, instrument.symbol):
-        raise ConfigError(
-            f"strategy.hedge.instrument {h.instrument!r}: only the quoted book ({instrument.symbol}) can be hedged on "
-            "in this build (set it to null: a taker fill at our own book's touch)"
-        )
+        if h.instrument not in settings.symbols:
+            raise ConfigError(
+                f"strategy.hedge.instrument {h.instrument!r}: the hedge instrument must be one of symbols "
+                f"({', '.join(settings.symbols)}), or null (a taker fill at the quoted book's own touch)"
+            )
+    elif h.enabled and h.instrument == instrument.symbol and instrument.symbol != settings.symbols[0]:
+        return HedgeOnlyModel()  # the hedge instrument quotes nothing: it carries the quoted one's hedges
     try:
         params = c.ComposedParams(
             model=s.model,  # type: ignore[arg-type]  # one of BUILTIN_MODELS, checked above
@@ -208,7 +307,8 @@ def build_model(settings: Settings, instrument: Instrument) -> QuoteModel:
 def build_global_limit(settings: Settings) -> GlobalLimit | None:
     """One object shared by every symbol's gate in the process (None = no global limit)."""
     limit = settings.risk.global_max_inventory_notional
-    return None if limit is None else GlobalLimit(limit)
+    delta = settings.risk.max_net_delta
+    return None if limit is None and delta is None else GlobalLimit(limit, delta)
 
 
 def build_risk_config(settings: Settings, instrument: Instrument) -> RiskConfig:
@@ -228,6 +328,8 @@ def build_risk_config(settings: Settings, instrument: Instrument) -> RiskConfig:
         calm_period_ms=r.calm_period_ms,
         reject_storm_count=r.reject_storm_count,
         reject_storm_window_ms=r.reject_storm_window_ms,
+        margin_ratio_reducing=r.margin_ratio_reducing,
+        margin_ratio_halt=r.margin_ratio_halt,
     )
 
 
@@ -275,7 +377,7 @@ def build_engine(settings: Settings, instrument: Instrument, coid_prefix: str, g
     which is not believed when crossed (it resyncs, mmbot.marketdata.book)."""
     engine = Engine(
         instrument,
-        L2Book(instrument.symbol, on_crossed="resync"),
+        L2Book(instrument.symbol, on_crossed="resync", sync=sync_rule_for(instrument.kind)),
         build_model(settings, instrument),
         build_gate(settings, instrument, global_limit),
         EngineConfig(
@@ -288,12 +390,21 @@ def build_engine(settings: Settings, instrument: Instrument, coid_prefix: str, g
         ),
     )
     engine.record_decisions = settings.audit.enabled and settings.audit.record_decisions
+    if instrument.is_perp:
+        # The margin watchdog: paper collateral from paper.balances (a live account's would come from the venue).
+        engine.margin_params = margin_params(settings)
+        engine.collateral_start = settings.paper.balances.get(instrument.settle, Decimal(0))
     return engine
 
 
 def build_wallet(settings: Settings) -> Wallet:
     """The paper account (``paper.balances``); share one between the venues of one run."""
     return Wallet(settings.paper.balances)
+
+
+def margin_params(settings: Settings) -> MarginParams:
+    f = settings.futures
+    return MarginParams(leverage=f.leverage, margin_mode=f.margin_mode, maintenance_margin_rate=f.maintenance_margin_rate)
 
 
 def wallet_fields(wallet: Wallet | None) -> dict[str, dict[str, str]]:
@@ -319,13 +430,16 @@ def build_replay(
     ``global_limit`` and ``wallet`` are shared by every symbol of one run."""
     instrument = instrument if instrument is not None else build_instrument(settings, symbol)
     # The venue's book is the exchange's true book: stale levels that cross it heal.
-    venue_book = L2Book(instrument.symbol, on_crossed="heal")
+    venue_book = L2Book(instrument.symbol, on_crossed="heal", sync=sync_rule_for(instrument.kind))
     # The engine always keeps its own book: a sequence gap or a crossed book in the data
     # must take the live recovery path (snapshot request).
     engine = build_engine(
         settings, instrument, coid_prefix(settings, run_id, instrument), global_limit
     )
-    venue = SimVenue(instrument, venue_book, venue_config(settings), wallet if wallet is not None else build_wallet(settings))
+    wallet = wallet if wallet is not None else build_wallet(settings)
+    if instrument.is_perp:
+        wallet.open_perp(instrument, margin_params(settings))  # the same wallet: margin of the settlement asset
+    venue = SimVenue(instrument, venue_book, venue_config(settings), wallet)
     session = ReplaySession(
         engine,
         venue,
@@ -334,6 +448,7 @@ def build_replay(
         timer_interval_ms=settings.run.timer_interval_ms,
         faults=faults,
         validator=MarketDataValidator(validation_rules(settings)),
+        funding=FundingSchedule(settings.futures.funding_rate) if instrument.is_perp else None,
     )
     return Kernel(instrument=instrument, engine=engine, venue=venue, session=session, max_clock_jump_ns=max_clock_jump_ns(settings))
 
@@ -418,18 +533,23 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
         "extra_fields": {**breakeven_flags(settings), **request.extra_fields},
     }  # fmt: skip
     if request.paths is not None:
-        instrument = replay_instrument(settings, request.paths)
+        hedged = hedge_symbol(settings)
+        groups = replay_groups(settings, request.paths) if hedged is not None else None
+        instrument = groups[0][0] if groups else replay_instrument(settings, request.paths)
         source = ReplaySource(request.paths, instrument, speed=request.speed, loop=request.loop,
                               max_clock_jump_ns=max_clock_jump_ns(settings), max_events=request.max_events,
-                              decoded=request.decoded, inputs=request.inputs)
+                              decoded=request.decoded, inputs=request.inputs, groups=groups)
         clock = ReplayClock()
         node = Node(settings, run_id, source=source, venue=simulated_venue(settings, run_id, request.faults, None),
                     clock=clock, **common)
         clock.node = node
-        node.open_lanes({instrument.symbol: instrument})
+        node.open_lanes({inst.symbol: inst for inst, _ in (groups or [(instrument, request.paths)])})
+        if groups:
+            connect_hedge(settings, node, groups[0][0].symbol, groups[1][0].symbol)
         if observers is not None:
             open_observers(node, observers)
         return node
+    refuse_unbuilt_futures(settings, "live market data and sandbox/live trading")
     wall = WallClock()
     live = live_source(settings)
     if settings.mode == "paper":
@@ -443,6 +563,32 @@ def build_node(settings: Settings, run_id: str, request: RunRequest, observers: 
     if observers is not None:
         node.open_observers = lambda n: open_observers(n, observers)
     return node
+
+
+def connect_hedge(settings: Settings, node: Node, quoted: str, hedge: str) -> HedgeLink:
+    """Join the quoted lane's engine to the hedge lane's (mmbot.engine.hedging): net-delta
+    inventory, withdrawn side while a hedge is in flight, hedges sent as taker orders."""
+    if settings.strategy.hedge.execution != "taker":
+        raise ConfigError("strategy.hedge.execution: only taker hedges on another instrument are built (maker: not yet)")
+    if settings.audit.enabled:
+        raise ConfigError(
+            "audit.enabled: a hedged replay (two instruments) keeps no journal in this build (the journal holds one "
+            "instrument); set audit.enabled: false"
+        )
+    q_lane, h_lane = node.lanes[quoted], node.lanes[hedge]
+    assert isinstance(h_lane, SimLane)
+    session = h_lane.kernel.session
+    link = HedgeLink(q_lane.engine, h_lane.engine, session.act)
+    q_lane.engine.hedge_link = link
+
+    def add_fields(summary: dict[str, Any]) -> None:
+        mark_q, mark_h = link.quoted.mark_ticks(), link.hedge.mark_ticks()
+        total = link.quoted.ledger.net_pnl_quote(mark_q) + link.hedge.ledger.net_pnl_quote(mark_h)
+        summary["hedge"] = {**link.fields(), "net_pnl_total": f"{total:.8f}",
+                            "max_abs_net_delta_base": format(link.max_abs_net_lots * link.quoted.instrument.qty_unit, "f")}
+
+    node.on_finish.append(add_fields)
+    return link
 
 
 class ReplayClock:

@@ -86,6 +86,10 @@ def instrument_from(payload: dict[str, Any]) -> Instrument:
         step_size=Decimal(payload["step_size"]),
         min_notional=Decimal(payload["min_notional"]),
         qty_unit=Decimal(payload["qty_unit"]),
+        # Perpetuals (issue 32); journals written before them hold spot instruments.
+        kind=payload.get("kind", "spot"),
+        contract_size=Decimal(payload.get("contract_size", "1")),
+        settle=payload.get("settle", ""),
     )
 
 
@@ -98,6 +102,9 @@ def instrument_json(inst: Instrument) -> dict[str, Any]:
         "tick_size": str(inst.tick_size),
         "step_size": str(inst.step_size),
         "min_notional": str(inst.min_notional),
+        "kind": inst.kind,
+        "contract_size": str(inst.contract_size),
+        "settle": inst.settle,
         "qty_unit": str(inst.qty_unit),
     }
 
@@ -198,6 +205,11 @@ class JournalState:
             order.acked = True
             order.queue_ahead_lots = p.get("queue_ahead", 0)
 
+    def _on_funding(self, p: dict[str, Any], rec: dict[str, Any]) -> None:
+        """A perpetual's funding payment (FundingBooked): the ledger books it as the run did."""
+        if self.ledger is not None:
+            self.ledger.book_funding(Decimal(p["payment"]))
+
     def _on_fill(self, p: dict[str, Any], rec: dict[str, Any]) -> None:
         if self.ledger is None:
             return
@@ -292,7 +304,7 @@ class JournalState:
             "volume_quote": _q(ledger.volume_notional),
             "fees_paid": _q(ledger.fees_paid),
             "gross_pnl": _q(gross),
-            "net_pnl": _q(gross - ledger.fees_paid),
+            "net_pnl": _q(ledger.net_pnl(mark)),  # gross - fees - funding (perpetuals)
             "final_inventory": plain(inst.qty(ledger.position_lots)),
             "max_abs_inventory": plain(inst.qty(ledger.max_abs_position_lots)),
             "cash": _q(ledger.cash),
@@ -306,7 +318,8 @@ class JournalState:
             "wash_trades": len(self.self_trades),
             "self_crossing_orders": len(self.crossing_orders),
             "duplicate_fills": len(self.duplicate_fills),
-            "pnl_attribution": self.attribution.result(mark).fields() if self.attribution is not None else None,
+            "pnl_attribution": self.attribution.result(mark).fields()
+            if self.attribution is not None and inst.kind != "inverse_perp" else None,  # as the run summary
         }
 
     def compare_with_run(self) -> list[str]:

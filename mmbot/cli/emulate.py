@@ -84,7 +84,9 @@ def register(app: typer.Typer) -> None:
         configure_logging(settings.log.level, settings.log.format)
         from mmbot.wiring import (
             capture_paths,  # engine stack (numpy): not for every mmbot call
+            refuse_unbuilt_futures,
         )
+        refuse_unbuilt_futures(settings, "the emulator (Binance spot protocol only; fapi/dapi not built)")
         paths = capture_paths(settings, data)
         check_capture_files(paths)
         try:

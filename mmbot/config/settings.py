@@ -105,6 +105,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+class SymbolInstrumentSettings(_Model):
+    """Rules of one symbol that differ from the section's (unset = the section's value):
+    a spot book and its perpetual hedge have different ticks and steps."""
+
+    tick_size: Decimal | None = num(None, gt=0, le=Decimal(1_000_000), description="price increment, quote currency")
+    step_size: Decimal | None = num(None, gt=0, le=Decimal(1_000_000), description="quantity increment")
+    min_notional: Decimal | None = num(None, ge=0, le=MAX_QUOTE, description="quote currency")
+    contract_size: Decimal | None = num(None, gt=0, le=Decimal(1_000_000), description="perpetuals; see instrument.contract_size")
+
+
 class InstrumentSettings(_Model):
     """Instrument rules for every configured symbol (``symbols`` names what is traded).
 
@@ -119,12 +129,17 @@ class InstrumentSettings(_Model):
     tick_size: Decimal = num(Decimal("0.01"), gt=0, le=Decimal(1_000_000), description="price increment, quote currency")
     step_size: Decimal = num(Decimal("0.00001"), gt=0, le=Decimal(1_000_000), description="quantity increment, base units")
     min_notional: Decimal = num(Decimal("5"), ge=0, le=MAX_QUOTE, description="quote currency")
+    contract_size: Decimal | None = num(
+        None, gt=0, le=Decimal(1_000_000),
+        description="perpetuals: base units per 1 of quantity (linear) or quote units per contract (inverse); None = 1, inverse 100",
+    )
+    symbols: dict[str, SymbolInstrumentSettings] = Field(default_factory=dict, description="per-symbol rule overrides")
 
     @field_validator("symbol")
     @classmethod
     def _symbol(cls, v: str) -> str:
         if "/" not in v:
-            raise ValueError(f"must look like BASE/QUOTE, was {v!r}")
+            raise ValueError(f"must look like BASE/QUOTE or BASE/QUOTE:SETTLE, was {v!r}")
         return v
 
     @field_validator("tick_size", "step_size")
@@ -221,7 +236,11 @@ class HedgeSettings(_Model):
     enabled: bool = False
     threshold: float = num(0.0, ge=0, le=MAX_BASE, description="base units; hedge when |inventory| exceeds it")
     target: float = num(0.0, ge=-MAX_BASE, le=MAX_BASE, description="base units")
-    instrument: str | None = Field(default=None, description="None = the quoted symbol's own book (taker at the touch)")
+    instrument: str | None = Field(
+        default=None,
+        description="None = the quoted symbol's own book (taker at the touch); another of `symbols` (e.g. BTC/USDT:USDT): hedge there",
+    )
+    execution: Literal["taker", "maker"] = Field(default="taker", description="hedge orders on another instrument: taker (IOC at the touch)")
     cooldown_ms: float = num(1000.0, ge=0, le=MAX_MS, description="wait for the last hedge's fill before another")
 
 
@@ -295,6 +314,37 @@ class PaperSettings(_Model):
         return v
 
 
+class FuturesSettings(_Model):
+    """Perpetual futures (symbols ``BTC/USDT:USDT`` linear, ``BTC/USD:BTC`` inverse; docs/futures.md).
+
+    The paper wallet trades them on margin of the settlement asset (``paper.balances``):
+    one-way positions, one per contract. Funding is booked at 00:00, 08:00 and 16:00 UTC
+    of the replay clock (the capture's local receive time) at ``funding_rate``: the
+    captures carry no funding-rate or mark-price stream.
+    """
+
+    leverage: int = num(10, ge=1, le=125, description="initial margin = position value / leverage")
+    margin_mode: Literal["cross", "isolated"] = Field(
+        default="cross", description="cross: the whole settlement balance is collateral; isolated: the position's initial margin"
+    )
+    maintenance_margin_rate: Decimal = num(
+        Decimal("0.004"), ge=0, le=Decimal("0.5"), description="fraction of the position value (Binance BTCUSDT tier 1: 0.4 %)"
+    )
+    funding_rate: Decimal = num(
+        Decimal("0.0001"), ge=Decimal("-0.03"), le=Decimal("0.03"),
+        description="per 8 h funding interval, fraction (0.0001 = 0.01 %); > 0: longs pay shorts",
+    )
+
+    @model_validator(mode="after")
+    def _mmr_below_initial(self) -> FuturesSettings:
+        if self.maintenance_margin_rate * self.leverage >= 1:
+            raise ValueError(
+                f"futures.maintenance_margin_rate ({self.maintenance_margin_rate}) must be below 1 / futures.leverage "
+                f"({1 / self.leverage:.4f}): a new position would be liquidated at once"
+            )
+        return self
+
+
 class SymbolRiskSettings(_Model):
     """Per-symbol overrides of the risk limits (unset = the section's value)."""
 
@@ -330,6 +380,21 @@ class RiskSettings(_Model):
         None, gt=0, le=MAX_QUOTE, description="quote currency, worst-case inventory summed over all symbols"
     )
     symbols: dict[str, SymbolRiskSettings] = Field(default_factory=dict, description="per-symbol limit overrides")
+    max_net_delta: Decimal | None = num(
+        None, gt=0, le=Decimal(1_000_000_000), description="base units, |net delta| over every instrument of the account (spot + perpetuals); None = off"
+    )
+    margin_ratio_reducing: Decimal = num(
+        Decimal("0.5"), gt=0, le=1, description="perpetuals: margin ratio (maintenance / margin balance) above it = MARGIN_RATIO (REDUCING)"
+    )
+    margin_ratio_halt: Decimal = num(Decimal("0.8"), gt=0, le=1, description="perpetuals: margin ratio above it = MARGIN_CALL (HALTED)")
+
+    @model_validator(mode="after")
+    def _margin_levels(self) -> RiskSettings:
+        if self.margin_ratio_reducing >= self.margin_ratio_halt:
+            raise ValueError(
+                f"risk.margin_ratio_reducing ({self.margin_ratio_reducing}) must be below risk.margin_ratio_halt ({self.margin_ratio_halt})"
+            )
+        return self
 
     @field_validator("wall_clock_watchdogs", mode="before")
     @classmethod
@@ -436,6 +501,7 @@ class Settings(_Model):
     strategy: StrategySettings = StrategySettings()
     sim: SimSettings = SimSettings()
     paper: PaperSettings = PaperSettings()
+    futures: FuturesSettings = FuturesSettings()
     risk: RiskSettings = RiskSettings()
     exchange: ExchangeSettings = ExchangeSettings()
     audit: AuditSettings = AuditSettings()

@@ -23,6 +23,7 @@ OrderCancelConfirmed          cancelled       the venue confirmed a cancel
 VenueRejected                 reject          the venue refused a placement
 FillBooked                    fill            a fill reached the ledger
 MarkoutResolved               markout         a fill's markout horizon passed
+FundingBooked                 funding         a perpetual's funding payment reached the ledger
 RiskChanged                   risk            the risk gate changed state
 Noted                         (its own kind)  an operator action or a fact decided outside the engine
 ============================  ==============  ===============================================
@@ -169,6 +170,16 @@ class FillBooked(EngineEvent):
 
 
 _FILL_FIELDS = ("fill_index", "client_order_id", "side", "price", "qty", "leaves", "fee", "liquidity", "reason", "queue_ahead", "position")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingBooked(EngineEvent):
+    KIND: ClassVar[str] = "funding"
+    funding_ts_ns: int  # the funding instant (00:00/08:00/16:00 UTC); ts_ns is when it was booked
+    position: int  # lots (contracts for inverse) that paid or received
+    mark: int  # ticks
+    rate: str  # decimal string, per interval
+    payment: str  # settlement asset, decimal string; > 0 paid
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

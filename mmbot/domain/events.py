@@ -27,6 +27,9 @@ class BookDelta(NamedTuple):
     last_update_id: int  # Binance "u"
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
+    # Binance futures "pu": the previous diff's "u" (the futures chain); -1 when the
+    # venue sends none (spot). Spot books ignore it (mmbot.marketdata.book).
+    prev_update_id: int = -1
 
 
 class BookSnapshot(NamedTuple):

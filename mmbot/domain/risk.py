@@ -36,6 +36,9 @@ class RiskReason(Enum):
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     DEAD_MAN = "DEAD_MAN"  # the quoting loop stopped running while the process is alive
     MANUAL = "MANUAL"
+    NET_DELTA = "NET_DELTA"  # |net delta over every instrument of the account| > risk.max_net_delta (base units)
+    MARGIN_RATIO = "MARGIN_RATIO"  # futures margin ratio above risk.margin_ratio_reducing
+    MARGIN_CALL = "MARGIN_CALL"  # futures margin ratio above risk.margin_ratio_halt
 
 
 _STATE_OF: dict[RiskReason, TradingState] = {
@@ -56,6 +59,9 @@ _STATE_OF: dict[RiskReason, TradingState] = {
     RiskReason.INSUFFICIENT_FUNDS: TradingState.REDUCING,
     RiskReason.DEAD_MAN: TradingState.HALTED,
     RiskReason.MANUAL: TradingState.HALTED,
+    RiskReason.NET_DELTA: TradingState.REDUCING,
+    RiskReason.MARGIN_RATIO: TradingState.REDUCING,
+    RiskReason.MARGIN_CALL: TradingState.HALTED,
 }
 
 STICKY_REASONS: frozenset[RiskReason] = frozenset(

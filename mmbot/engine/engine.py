@@ -23,8 +23,10 @@ cancel-all while orders remain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from mmbot.domain.engine_events import (
@@ -32,6 +34,7 @@ from mmbot.domain.engine_events import (
     CancelRequested,
     EngineEvent,
     FillBooked,
+    FundingBooked,
     MarkoutResolved,
     Noted,
     OrderAcked,
@@ -61,6 +64,7 @@ from mmbot.engine.order_manager import OrderManager
 from mmbot.marketdata.book import L2Book
 from mmbot.portfolio.attribution import AttributionTracker
 from mmbot.portfolio.ledger import Ledger, mark_ticks_from_mid
+from mmbot.portfolio.margin import MarginParams, MarginState, margin_state
 from mmbot.portfolio.markout import MarkoutTracker
 from mmbot.risk.gate import Deny, RiskGate, RiskTransition
 from mmbot.risk.watchdog import SilenceWatchdog, apply_rule, check_silence
@@ -125,6 +129,55 @@ class Engine:
         # Watchdogs on market-data time (risk/watchdog.py); evaluated in on_timer.
         self.book_watchdog = SilenceWatchdog(RiskReason.STALE_BOOK, self.config.stale_book_ms)
         self.feed_watchdog = SilenceWatchdog(RiskReason.FEED_SILENT, self.config.feed_silent_ms)
+        # Cross-instrument hedging (mmbot.engine.hedging.HedgeLink, set by the composition root):
+        # net-delta inventory, the withdrawn side while a hedge is in flight, hedges routed.
+        self.hedge_link: Any = None
+        self.fill_observers: list[Callable[[], None]] = []  # called after each booked fill (the hedge link's net-delta peak)
+        # Perpetuals: the margin watchdog's inputs (set by the composition root) and its peaks.
+        self.margin_params: MarginParams | None = None
+        self.collateral_start = Decimal(0)  # settlement asset at the start (paper.balances / the venue)
+        self.max_margin_ratio: Fraction | None = None
+        self.max_margin_used = Fraction(0)
+
+    def margin(self) -> MarginState | None:
+        """The position's margin figures now (perpetuals with margin_params; mmbot.portfolio.margin).
+
+        Collateral = the start balance + realised PnL - fees - funding (the ledger's): what
+        the venue's wallet books, computed from the engine's own ledger in every mode.
+        """
+        if self.margin_params is None or self.mid_ticks is None:
+            return None
+        ledger = self.ledger
+        return margin_state(self.instrument, position_lots=ledger.position_lots, entry_ticks=ledger.avg_entry_ticks,
+                            mark_ticks=self.mark_ticks(), params=self.margin_params,
+                            wallet_balance=Fraction(self.collateral_start) + ledger.realized_pnl())
+
+    def book_funding(self, *, funding_ns: int, payment: Decimal, position_lots: int, mark_ticks: int, rate: Decimal,
+                     now_ns: int) -> None:
+        """A funding payment the venue booked (mmbot.portfolio.funding): into the ledger, and a
+        FundingBooked event for the journal (``mmbot audit summary`` books it again)."""
+        self.ledger.book_funding(payment)
+        self._outbox.append(FundingBooked(ts_ns=now_ns, funding_ts_ns=funding_ns, position=position_lots, mark=mark_ticks,
+                                          rate=str(rate), payment=str(payment)))
+
+    def _watch_account(self, now_ns: int) -> None:
+        """Net delta (shared limit) and the margin watchdog, after fills and on timers."""
+        gate = self.gate
+        om = self.om
+        if gate.global_limit is not None and gate.global_limit.max_net_delta is not None:
+            self._transition(gate.on_delta(
+                self.ledger.position_lots,
+                sum(o.leaves_lots for o in om.orders.values() if o.side is Side.BUY),
+                sum(o.leaves_lots for o in om.orders.values() if o.side is Side.SELL),
+                self.mid_ticks, now_ns,
+            ))
+        state = self.margin()
+        if state is not None:
+            ratio = state.margin_ratio
+            if ratio is not None and (self.max_margin_ratio is None or ratio > self.max_margin_ratio):
+                self.max_margin_ratio = ratio
+            self.max_margin_used = max(self.max_margin_used, state.margin_used)
+            self._transition(gate.on_margin(ratio, now_ns))
 
     # --- helpers ---------------------------------------------------------------------
     def drain_events(self) -> list[EngineEvent]:
@@ -262,13 +315,15 @@ class Engine:
         if touch is None or self.mid_ticks is None:
             return []
         om = self.om
+        link = self.hedge_link
         ctx = MarketContext(
             now_ns=now_ns,
             instrument=self.instrument,
             mid_ticks=self.mid_ticks,
             best_bid=touch[0],
             best_ask=touch[1],
-            inventory_lots=self.ledger.position_lots,
+            # Hedged on another instrument: the model sees the net delta (quoted + hedge).
+            inventory_lots=self.ledger.position_lots + (link.offset_lots() if link is not None else 0),
             resting_bid_lots=om.resting_lots(Side.BUY),
             resting_ask_lots=om.resting_lots(Side.SELL),
             book=self.book,
@@ -285,16 +340,30 @@ class Engine:
         if decision.cancel_all:
             self._last_desired = ()
             return self._cancel_all(now_ns, ",".join(decision.reasons) or "model")
-        self.quotes += len(decision.quotes)
-        self._last_desired = decision.quotes
-        bids = [q.price_ticks for q in decision.quotes if q.side is Side.BUY]
-        asks = [q.price_ticks for q in decision.quotes if q.side is Side.SELL]
+        quotes = decision.quotes
+        if link is not None and (withdraw := link.withdraw_side()) is not None:
+            quotes = tuple(q for q in quotes if q.side is not withdraw)  # a hedge is in flight
+        self.quotes += len(quotes)
+        self._last_desired = quotes
+        bids = [q.price_ticks for q in quotes if q.side is Side.BUY]
+        asks = [q.price_ticks for q in quotes if q.side is Side.SELL]
         self.quoted_bid = max(bids) if bids else None
         self.quoted_ask = min(asks) if asks else None
-        commands = self._apply_desired(decision.quotes, now_ns, touch)
+        commands = self._apply_desired(quotes, now_ns, touch)
         if decision.hedge is not None:
-            commands.extend(self._place([decision.hedge], now_ns, touch))
+            if link is not None:
+                link.send(decision.hedge, now_ns)  # a taker order on the hedge instrument
+            else:
+                commands.extend(self._place([decision.hedge], now_ns, touch))
         return commands
+
+    def place_external(self, quotes: list[Quote], now_ns: int) -> list[Command]:
+        """Orders decided outside this engine's model (a hedge for another instrument's
+        quotes), through the same risk gate and order manager; [] without a valid book."""
+        touch = self.touch()
+        if touch is None or self.gate.state is TradingState.HALTED:
+            return []
+        return self._place(quotes, now_ns, touch)
 
     def _model_decision(self, ctx: MarketContext, now_ns: int) -> Decision:
         """The model's decision, checked (:func:`mmbot.strategy.plugin.check_decision`); a
@@ -412,9 +481,12 @@ class Engine:
                 received_ns=now_ns if report.trade_id else 0,
             ))
             if self.mid_ticks is not None:
-                net = self.ledger.net_pnl(self.mark_ticks())
+                net = self.ledger.net_pnl_quote(self.mark_ticks())  # the limits are in the quote currency
                 self._transition(self.gate.on_pnl(net, now_ns))
             self._transition(self.gate.on_position(self.ledger.position_lots, now_ns))
+            self._watch_account(now_ns)
+            for observe in self.fill_observers:
+                observe()
             return self._halt_cancels(now_ns, "halted:" + ",".join(self.gate.reasons))
         if type(report) is OrderAccepted:
             self._outbox.append(OrderAcked(
@@ -449,7 +521,7 @@ class Engine:
         self._transition(gate.on_position(self.ledger.position_lots, now_ns))
         if self.mid_ticks is not None:
             # Mark-to-market between fills counts toward drawdown and daily loss too.
-            self._transition(gate.on_pnl(self.ledger.net_pnl(self.mark_ticks()), now_ns))
+            self._transition(gate.on_pnl(self.ledger.net_pnl_quote(self.mark_ticks()), now_ns))
             om = self.om
             gate.publish_exposure(
                 self.ledger.position_lots,
@@ -457,6 +529,7 @@ class Engine:
                 sum(o.leaves_lots for o in om.orders.values() if o.side is Side.SELL),
                 self.mid_ticks,
             )
+            self._watch_account(now_ns)
         self._transition(gate.tick(now_ns))
         if gate.state is TradingState.HALTED and self.om.orders:
             return self._cancel_all(now_ns, "halted")

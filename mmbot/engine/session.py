@@ -39,6 +39,8 @@ from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.marketdata.book import ApplyResult, BookState, L2Book
 from mmbot.marketdata.validate import MarketDataValidator, merge_counts
+from mmbot.portfolio.funding import FundingSchedule, funding_payment
+from mmbot.portfolio.ledger import mark_ticks_from_mid
 from mmbot.sim.latency import LatencySampler
 from mmbot.sim.venue import SimVenue
 
@@ -101,8 +103,12 @@ class ReplaySession:
         faults: tuple[Fault, ...] = (),
         on_reports: Callable[[list[ExecReport]], None] | None = None,
         validator: MarketDataValidator | None = None,
+        funding: FundingSchedule | None = None,
     ) -> None:
         self.engine = engine
+        # Perpetuals: funding booked at 00:00/08:00/16:00 UTC of the replay clock (mmbot.portfolio.funding).
+        self.funding = funding
+        self.funding_booked: list[dict[str, object]] = []
         self.validator = validator if validator is not None else MarketDataValidator()
         self.clock_jumps = 0
         self.venue = venue
@@ -213,6 +219,9 @@ class ReplaySession:
                 self._next_timer = t + self.timer_interval_ns
         self._advance_to(t)
         self.now_ns = t
+        if self.funding is not None:
+            for funding_ns in self.funding.due(t):
+                self._book_funding(funding_ns)
         # The venue (exchange) sees the true stream at capture time.
         venue = self.venue
         if kind is BookDelta:
@@ -314,6 +323,29 @@ class ReplaySession:
             self.submit(commands, t)
             self._advance_to(t)
 
+    def _book_funding(self, funding_ns: int) -> None:
+        """One funding instant: the venue's position pays (or receives) at the venue book's
+        mid; the engine's ledger books the same payment (as it books the venue's fees)."""
+        assert self.funding is not None
+        engine = self.engine
+        wallet = self.venue.wallet
+        account = wallet.perps.get(engine.symbol) if wallet is not None else None
+        position = account.ledger.position_lots if account is not None else engine.ledger.position_lots
+        book = self.venue_book
+        bid, ask = book.best_bid(), book.best_ask()
+        mark = mark_ticks_from_mid((bid + ask) / 2) if book.is_synced and bid is not None and ask is not None else engine.mark_ticks()
+        if mark <= 0:
+            return  # no price yet: nothing is open either
+        payment = funding_payment(engine.instrument, position, mark, self.funding.rate)
+        if account is not None and wallet is not None:
+            wallet.book_funding(engine.symbol, payment)
+        engine.book_funding(funding_ns=funding_ns, payment=payment, position_lots=position, mark_ticks=mark,
+                            rate=self.funding.rate, now_ns=self.now_ns)
+        self.funding_booked.append({
+            "funding_ts_ns": funding_ns, "booked_ts_ns": self.now_ns, "position_lots": position, "mark_ticks": mark,
+            "rate": str(self.funding.rate), "payment": str(payment),
+        })
+
     def _venue_resync(self, delta: BookDelta) -> None:
         """A sequence gap in the data itself: the exchange's book never stops.
 
@@ -324,7 +356,9 @@ class ReplaySession:
         self.venue_gaps += 1
         book = self.venue_book
         bids, asks = book.snapshot_levels()
-        book.apply_snapshot(BookSnapshot(delta.symbol, delta.ts_local_ns, delta.first_update_id - 1, bids, asks))
+        # The re-based id is the one this diff chains from: ``U - 1`` (spot), ``pu`` (futures).
+        base_id = delta.prev_update_id if book.sync == "futures" else delta.first_update_id - 1
+        book.apply_snapshot(BookSnapshot(delta.symbol, delta.ts_local_ns, base_id, bids, asks))
 
     def _request_snapshot(self, t: int) -> None:
         if self._snapshot_due is None:

@@ -111,12 +111,14 @@ cdef object _parse(dict fast, object ts, object payload):
     if entry is None:
         return _FALLBACK
     symbol, price_div, qty_div = <tuple>entry
+    if "pu" in <dict>data or "X" in <dict>data:
+        return _FALLBACK  # a Binance futures diff or trade: the Python parser applies the futures rules
     if kind == "depthUpdate":
         bids = levels((<dict>data)["b"], price_div, qty_div)
         asks = levels((<dict>data)["a"], price_div, qty_div)
         if bids is None or asks is None:
             return _FALLBACK
-        return _tuple_new(BookDelta, (symbol, ts, int((<dict>data)["E"]) * 1_000_000, int((<dict>data)["U"]), int((<dict>data)["u"]), bids, asks))
+        return _tuple_new(BookDelta, (symbol, ts, int((<dict>data)["E"]) * 1_000_000, int((<dict>data)["U"]), int((<dict>data)["u"]), bids, asks, -1))
     if kind == "trade":
         if not _grid((<dict>data)["p"], price_div, &a) or not _grid((<dict>data)["q"], qty_div, &b):
             return _FALLBACK

@@ -1,4 +1,4 @@
-"""L2 order book with Binance spot synchronisation rules (pure: no I/O, no clock).
+"""L2 order book with Binance spot and futures synchronisation rules (pure: no I/O, no clock).
 
 Prices are integer ticks, quantities integer lots. The book is built from depth
 diffs and REST snapshots only; best bid/ask messages are kept apart by the caller
@@ -28,6 +28,17 @@ Binance spot sync procedure, as implemented by :meth:`L2Book.apply_delta` and
 
 Diffs whose last id is not newer than the book's are *stale*: dropped and counted
 (``stale_count``) while synced.
+
+Binance futures (USD-M and COIN-M; the book's ``sync="futures"``, chosen from the
+instrument kind by :func:`sync_rule_for`): each diff carries ``pu``, the previous diff's
+``u`` (``BookDelta.prev_update_id``), and ids within a diff are not contiguous, so the
+spot rule 3 would report false gaps. Instead:
+
+2'. On a snapshot with ``lastUpdateId = L``: drop buffered diffs with ``u < L``; the first
+    applied diff must have ``U <= L <= u``, or chain from the snapshot itself
+    (``pu == L``: a snapshot the simulated venue builds from its own book at a diff
+    boundary, or the gap re-base of the venue's true book).
+3'. Afterwards each diff must have ``pu == previous u``; otherwise it is a gap.
 """
 
 from __future__ import annotations
@@ -46,6 +57,12 @@ except ImportError:
 
 COMPILED = _c_apply is not None
 MAX_BUFFERED_DELTAS = 4096
+SYNC_RULES = ("spot", "futures")
+
+
+def sync_rule_for(kind: str) -> str:
+    """The book sync rule of an instrument kind (mmbot.domain.instrument.KINDS)."""
+    return "spot" if kind == "spot" else "futures"
 
 
 class BookState(Enum):
@@ -155,14 +172,18 @@ class L2Book:
         "stale_count",
         "state",
         "symbol",
+        "sync",
         "ts_local_ns",
         "update_count",
     )
 
-    def __init__(self, symbol: str, on_crossed: str = "count") -> None:
+    def __init__(self, symbol: str, on_crossed: str = "count", sync: str = "spot") -> None:
         if on_crossed not in ("count", "resync", "heal"):
             raise ValueError(f"on_crossed must be count, resync or heal, was {on_crossed!r}")
+        if sync not in SYNC_RULES:
+            raise ValueError(f"sync must be one of {SYNC_RULES}, was {sync!r}")
         self.symbol = symbol
+        self.sync = sync
         self.on_crossed = on_crossed
         self.stale_count = 0
         self.healed_levels = 0
@@ -255,15 +276,29 @@ class L2Book:
             self._buffer.append(delta)
             return ApplyResult.BUFFERED
         last = self.last_update_id
-        if delta.last_update_id <= last:
-            self.stale_count += 1
-            return ApplyResult.STALE
-        if self._expect_first:
-            if not (delta.first_update_id <= last + 1 <= delta.last_update_id):
+        if self.sync == "futures":
+            if self._expect_first:
+                if delta.last_update_id < last:
+                    self.stale_count += 1
+                    return ApplyResult.STALE
+                if not (delta.first_update_id <= last <= delta.last_update_id or delta.prev_update_id == last):
+                    return self._gap(delta)
+                self._expect_first = False
+            elif delta.last_update_id <= last:
+                self.stale_count += 1
+                return ApplyResult.STALE
+            elif delta.prev_update_id != last:
                 return self._gap(delta)
-            self._expect_first = False
-        elif delta.first_update_id != last + 1:
-            return self._gap(delta)
+        else:
+            if delta.last_update_id <= last:
+                self.stale_count += 1
+                return ApplyResult.STALE
+            if self._expect_first:
+                if not (delta.first_update_id <= last + 1 <= delta.last_update_id):
+                    return self._gap(delta)
+                self._expect_first = False
+            elif delta.first_update_id != last + 1:
+                return self._gap(delta)
         self._bids.apply(delta.bids)
         self._asks.apply(delta.asks)
         self.last_update_id = delta.last_update_id

@@ -167,6 +167,8 @@ class ReadStats:
     # compressed file being read (its position moves in the gzip reader's 128 KiB reads).
     bytes_done: int = 0
     reading: Any = field(default=None, repr=False, compare=False)
+    # Futures trades that are not market trades (``X`` other than MARKET) -> count: the parser's own counter.
+    ignored_trades: dict[str, int] = field(default_factory=dict)
 
     def reject(self, rule: Rule) -> None:
         self.rejections[rule.value] = self.rejections.get(rule.value, 0) + 1
@@ -234,6 +236,11 @@ class CaptureParser:
         first = instruments[0].venue_symbol
         self._default = default_symbol.replace("/", "").upper() if default_symbol else first
         self._norm_last_id: dict[str, int] = {}  # normalised recordings: the last book id per symbol
+        # Binance futures venue symbols (USD-M, COIN-M): their diffs must carry ``pu``.
+        self._futures = {inst.venue_symbol for inst in instruments if inst.kind != "spot"}
+        # Futures trades whose ``X`` is not MARKET (insurance fund, ADL, ...): not market
+        # trades, so no fill evidence; ignored and counted here (X value -> trades).
+        self.ignored_trades: dict[str, int] = {}
         self.parse: Callable[[int, Any], MarketEvent | None] = (
             partial(_speedups.parse, fast, self.parse_python) if _speedups is not None else self.parse_python
         )
@@ -259,6 +266,15 @@ class CaptureParser:
             venue = data["s"]
             inst = self._inst(venue)[0]
             levels = self._levels[venue]
+            if venue in self._futures:
+                # Futures: the chain field pu is required, and the event time is T (the
+                # matching engine's transaction time; E is when the stream sent it).
+                if "pu" not in data:
+                    raise BadMessage(Rule.MALFORMED, f"a futures diff of {venue} without pu")
+                return BookDelta(
+                    inst.symbol, ts_local_ns, int(data["T"]) * 1_000_000, int(data["U"]), int(data["u"]),
+                    levels(data["b"]), levels(data["a"]), int(data["pu"]),
+                )
             return BookDelta(
                 inst.symbol,
                 ts_local_ns,
@@ -270,6 +286,11 @@ class CaptureParser:
             )
         if kind == "trade":
             inst, pp, qp = self._inst(data["s"])
+            execution = data.get("X")
+            if execution is not None and execution != "MARKET":
+                name = str(execution)[:32]
+                self.ignored_trades[name] = self.ignored_trades.get(name, 0) + 1
+                return None
             return Trade(
                 inst.symbol,
                 ts_local_ns,
@@ -280,7 +301,8 @@ class CaptureParser:
                 bool(data["m"]),
             )
         if kind is None and "lastUpdateId" in data:
-            venue = data.get("s") or (stream.split("@", 1)[0].upper() if stream else self._default)
+            # COIN-M snapshots name their symbol in "symbol"; spot and USD-M ones in none.
+            venue = data.get("s") or data.get("symbol") or (stream.split("@", 1)[0].upper() if stream else self._default)
             inst = self._inst(venue)[0]
             levels = self._levels[venue]
             return BookSnapshot(
@@ -290,7 +312,8 @@ class CaptureParser:
                 levels(data["bids"]),
                 levels(data["asks"]),
             )
-        if kind is None and "b" in data and "a" in data and "u" in data:
+        if (kind is None or kind == "bookTicker") and "b" in data and "a" in data and "u" in data:
+            # Spot book tickers carry no "e"; futures ones say "bookTicker" (and T, E).
             inst, pp, qp = self._inst(data["s"])
             return BestBidAsk(
                 inst.symbol,
@@ -329,7 +352,9 @@ class CaptureParser:
         if suffix == "mmbotBook":
             return BookSnapshot(inst.symbol, ts_local_ns, last, bids, asks)
         first = int(data["U"]) if "U" in data else (previous + 1 if previous is not None else last)
-        return BookDelta(inst.symbol, ts_local_ns, ts_local_ns, first, last, bids, asks)
+        # Chained from the previous book line: pu for a futures book, U - 1 for a spot one.
+        chained = previous if previous is not None else first - 1
+        return BookDelta(inst.symbol, ts_local_ns, ts_local_ns, first, last, bids, asks, chained)
 
 
 def _plain(value: Any) -> str:
@@ -545,6 +570,7 @@ def read_stream(
     warn = warn if isinstance(warn, RateLimitedWarn) else RateLimitedWarn(warn)
     loads = orjson.loads
     parse = parser.parse
+    stats.ignored_trades = parser.ignored_trades  # the same counter: the summary reads it from the stats
     time_filter = TimeFilter(stats, warn, max_clock_jump_ns)
     for ts, body, jump in time_filter(iter_lines(paths, stats, warn)):
         try:

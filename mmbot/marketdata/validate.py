@@ -22,7 +22,8 @@ Values (:meth:`MarketDataValidator.check`, here):
   ``update_ids_reversed`` a diff whose first update id ``U`` is above its last ``u``
   ``update_id_jump``     a diff or snapshot whose ``u`` lies more than ``max_update_id_jump``
                          beyond the last accepted one: a gap, not a new baseline. If the next
-                         diff chains from the rejected one (``U == rejected u + 1``), the jump
+                         diff chains from the rejected one (``U == rejected u + 1``, or on
+                         futures ``pu == rejected u``), the jump
                          was real: that diff is accepted as a new baseline (counted in
                          ``update_id_discontinuities``), and the books resync through their
                          gap rule.
@@ -171,7 +172,8 @@ class MarketDataValidator:
             state = self._symbols[delta.symbol] = _SymbolState()
         last = state.last_u
         if last is not None and delta.last_update_id - last > self.rules.max_update_id_jump:
-            if state.rejected_jump_u is not None and delta.first_update_id == state.rejected_jump_u + 1:
+            rejected = state.rejected_jump_u
+            if rejected is not None and (delta.first_update_id == rejected + 1 or delta.prev_update_id == rejected):
                 # The stream chains from the jump: a real discontinuity, a new baseline.
                 self.update_id_discontinuities += 1
             else:

@@ -37,6 +37,12 @@ suffix ``_base``; prices as floats of ``ticks x tick_size``):
   adverse_selection, inventory_pnl, fees (<= 0), rebates (>= 0); the parts sum to
   ``mmbot_pnl_net_quote`` (exactly in Decimal; floats here), see
   :mod:`mmbot.portfolio.attribution`. Absent before the first mid.
+* Perpetuals (mmbot.portfolio.margin, docs/futures.md): ``mmbot_margin_ratio`` =
+  maintenance margin / margin balance, ``mmbot_margin_used_settle`` = initial margin at
+  the mark, ``mmbot_funding_paid_settle`` = funding paid so far (< 0 received), all in the
+  settlement asset; NaN for spot. ``mmbot_net_delta_base`` = net delta over every
+  instrument of the account (base units; NaN without ``risk.max_net_delta``).
+  ``mmbot_pnl_net_quote`` subtracts the funding too.
 * ``mmbot_risk_state`` = 0 ACTIVE, 1 REDUCING, 2 HALTED;
   ``mmbot_risk_reason_active{reason}`` = 1 while that reason is raised.
 * ``mmbot_venue_balance{asset}`` = free + locked: the paper wallet's in every paper
@@ -263,6 +269,10 @@ class EngineCollector(Collector):
         attribution = gauge(
             "mmbot_pnl_attribution_quote", "Net PnL by source (mmbot.portfolio.attribution), quote currency", ["symbol", "part"]
         )
+        margin_ratio = gauge("mmbot_margin_ratio", "Perpetuals: maintenance margin / margin balance; NaN for spot or flat")
+        margin_used = gauge("mmbot_margin_used_settle", "Perpetuals: initial margin at the mark, settlement asset; NaN for spot")
+        funding = gauge("mmbot_funding_paid_settle", "Perpetuals: funding paid so far (< 0 received), settlement asset; NaN for spot")
+        net_delta = gauge("mmbot_net_delta_base", "Net delta over every instrument of the account, base units; NaN without the limit")
         reconnects = counter("mmbot_websocket_reconnects", "Websocket (market data / user stream) reconnects")
         side_labels = ["symbol", "side"]
         our_quote = gauge("mmbot_quote_price_quote", "Our resting quote (best of ours per side), quote currency; NaN when none", side_labels)
@@ -300,7 +310,7 @@ class EngineCollector(Collector):
             gross_value = ledger.gross_pnl_float(mark_ticks_from_mid(mid_ticks)) if mid_ticks is not None else float(ledger.cash)
             fees_value = float(ledger.fees_paid)
             gross.add_metric(label, gross_value)
-            net.add_metric(label, gross_value - fees_value)
+            net.add_metric(label, gross_value - fees_value - float(ledger.funding_paid))
             unreal.add_metric(label, s.unrealized_pnl(mid_ticks))
             avg_entry.add_metric(label, s.avg_entry_price())
             fees.add_metric(label, fees_value)
@@ -325,6 +335,13 @@ class EngineCollector(Collector):
                 parts = e.attribution.result(mark_ticks_from_mid(mid_ticks))
                 for part in ATTRIBUTION_PARTS:
                     attribution.add_metric([s.symbol, part], float(getattr(parts, part)))
+            state_m = e.margin()
+            perp = e.margin_params is not None
+            margin_ratio.add_metric(label, float(state_m.margin_ratio) if state_m is not None and state_m.margin_ratio is not None else math.nan)
+            margin_used.add_metric(label, float(state_m.margin_used) if state_m is not None else math.nan)
+            funding.add_metric(label, float(ledger.funding_paid) if perp else math.nan)
+            glob = gate.global_limit
+            net_delta.add_metric(label, float(glob.net_delta()) if glob is not None and glob.max_net_delta is not None else math.nan)
             reconnects.add_metric(label, reconnect_counts.get(s.symbol, 0))
             tick = s._tick
             for side, price in (("bid", bid), ("ask", ask)):
@@ -351,8 +368,8 @@ class EngineCollector(Collector):
         yield from (
             events, book_updates, trades, quotes, orders, fills, denials, position, notional, mid, gross, net,
             unreal, avg_entry, fees, spread, open_orders, state, reasons, kill, max_dd, max_inv, staleness, synced,
-            markout_mean, attribution, reconnects, our_quote, market_best, volume_base, volume_quote, realized, quoting,
-            errors, md_rejected, journal,
+            markout_mean, attribution, margin_ratio, margin_used, funding, net_delta, reconnects, our_quote, market_best,
+            volume_base, volume_quote, realized, quoting, errors, md_rejected, journal,
         )  # fmt: skip
         if self.metrics.venue_balances is not None:
             balances = GaugeMetricFamily("mmbot_venue_balance", "Venue balance (free + locked) per asset, from the user stream", labels=["asset"])

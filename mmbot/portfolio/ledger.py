@@ -41,6 +41,21 @@ Then, for any mark M::
 so ``realized_pnl() + unrealized_pnl(M) == net_pnl(M)`` exactly, because
 ``cash + C == R`` after every fill.
 
+Perpetual futures. A linear perpetual (``BTC/USDT:USDT``) books exactly as above: its
+PnL is in the quote currency, which settles it. An inverse perpetual (``BTC/USD:BTC``,
+quantity in contracts of ``cs`` USD) books in the base asset, its settlement asset, with
+values ``v = n / p`` in place of notionals ``p x n`` (``f = cs x qty_unit / tick_size``
+turns ``lots / ticks`` into base units)::
+
+    cash_b     = sum of +v_i over buys - v_i over sells        (lots / ticks)
+    V          = entry value of the open position, signed like q; A = q / V (harmonic mean)
+    reducing c lots at p:  R += V x c / |q| - sign(q) x c / p;  V -= V x c / |q|
+    unrealised = V - q / M;   gross_pnl = (cash_b - q / M) x f = (R + unrealised) x f
+
+which is ``n x cs x (1/entry - 1/exit)`` per closed contract (docs/futures.md has a worked
+example). Funding (``book_funding``, settlement asset, > 0 paid) is subtracted like fees:
+``net_pnl = gross_pnl - fees_paid - funding_paid``.
+
 Mark rule (:func:`mark_ticks_from_mid`, the one place it is written): an L2 run marks at
 the mid rounded to the nearest tick, half a tick to the even tick; a bar backtest marks
 at the bar's close (already on the tick grid).
@@ -71,12 +86,17 @@ def mark_ticks_from_mid(mid_ticks: float) -> int:
 class Ledger:
     __slots__ = (
         "_cash_units",
+        "_cash_value",
+        "_inverse",
         "_open_cost",
         "_unit",
+        "_value_unit",
         "ask_fills",
         "bid_fills",
         "fees_paid",
         "fills",
+        "funding_events",
+        "funding_paid",
         "instrument",
         "max_abs_position_lots",
         "position_lots",
@@ -99,13 +119,41 @@ class Ledger:
         self.volume_lots = 0
         self.volume_notional = Decimal(0)
         self.max_abs_position_lots = 0
+        self._inverse = instrument.kind == "inverse_perp"
+        # Inverse: cash_b in lots/ticks, and the base units of one lot/tick (cs x qty_unit / tick).
+        self._cash_value: Fraction = Fraction(0)
+        self._value_unit = Fraction(instrument.contract_size) * Fraction(instrument.qty_unit) / Fraction(instrument.tick_size)
+        self.funding_paid = Decimal(0)  # settlement asset; > 0 paid, < 0 received
+        self.funding_events = 0
+
+    def book_funding(self, amount: Decimal) -> None:
+        """One funding payment of the open position (settlement asset, > 0 paid)."""
+        self.funding_paid += amount
+        self.funding_events += 1
+
+    def _apply_inverse(self, signed: int, price_ticks: int) -> None:
+        value = Fraction(signed, price_ticks)  # signed n / p
+        pos = self.position_lots
+        new = pos + signed
+        self._cash_value += value
+        if pos == 0 or (pos > 0) == (signed > 0):
+            self._open_cost += value
+        else:
+            closed = min(abs(signed), abs(pos))
+            part = self._open_cost * closed / abs(pos)  # entry value of the closed contracts, signed like pos
+            self.realized_units += part - Fraction(closed if pos > 0 else -closed, price_ticks)
+            self._open_cost -= part
+            if new != 0 and (new > 0) != (pos > 0):
+                self._open_cost = Fraction(new, price_ticks)  # crossed zero: the rest opened here
 
     def apply_fill(self, side: Side, price_ticks: int, qty_lots: int, fee: Decimal) -> None:
         notional_units = price_ticks * qty_lots
         pos = self.position_lots
         signed = qty_lots if side is Side.BUY else -qty_lots
         new = pos + signed
-        if pos == 0 or (pos > 0) == (signed > 0):
+        if self._inverse:
+            self._apply_inverse(signed, price_ticks)
+        elif pos == 0 or (pos > 0) == (signed > 0):
             self._open_cost += notional_units if signed > 0 else -notional_units
         else:
             avg = self._open_cost / pos
@@ -125,7 +173,7 @@ class Ledger:
         self.fees_paid += fee
         self.fills += 1
         self.volume_lots += qty_lots
-        self.volume_notional += Decimal(notional_units) * self._unit
+        self.volume_notional += self.instrument.notional(price_ticks, qty_lots) if self._inverse else Decimal(notional_units) * self._unit
         ap = abs(new)
         if ap > self.max_abs_position_lots:
             self.max_abs_position_lots = ap
@@ -160,25 +208,67 @@ class Ledger:
 
     @property
     def avg_entry_ticks(self) -> Fraction | None:
-        """A: the size-weighted average entry of the open position, ticks; None when flat."""
+        """A: the average entry of the open position, ticks (size-weighted; inverse: the
+        harmonic mean q / V); None when flat."""
         if self.position_lots == 0:
             return None
+        if self._inverse:
+            return self.position_lots / self._open_cost
         return self._open_cost / self.position_lots
 
+    def entry_value(self) -> Fraction:
+        """|C| (inverse: |V|) in the settlement asset: the open position's value at its entry
+        prices, the base of its initial margin (mmbot.portfolio.margin)."""
+        return abs(self._open_cost) * self._pnl_unit()
+
+    def realized_settle(self) -> Fraction:
+        """R in the settlement asset, before fees and funding (exact)."""
+        return self.realized_units * self._pnl_unit()
+
+    @property
+    def pnl_ccy(self) -> str:
+        """The asset every PnL figure of this ledger is in: the settlement asset."""
+        return self.instrument.settle
+
+    def _pnl_unit(self) -> Fraction:
+        return self._value_unit if self._inverse else Fraction(self._unit)
+
     def realized_pnl(self) -> Fraction:
-        """R - fees: realised PnL net of fees, quote currency (exact)."""
-        return self.realized_units * Fraction(self._unit) - Fraction(self.fees_paid)
+        """R - fees - funding: realised PnL net of fees and funding, settlement asset (exact)."""
+        return self.realized_units * self._pnl_unit() - Fraction(self.fees_paid) - Fraction(self.funding_paid)
 
     def unrealized_pnl(self, mark_ticks: int) -> Fraction:
-        """q x M - C = q x (M - A): the open position at the mark, quote currency (exact)."""
+        """q x M - C = q x (M - A) (inverse: V - q / M): the open position at the mark,
+        settlement asset (exact)."""
+        if self._inverse:
+            if not self.position_lots:
+                return Fraction(0)
+            return (self._open_cost - Fraction(self.position_lots, mark_ticks)) * self._value_unit
         return (self.position_lots * mark_ticks - self._open_cost) * Fraction(self._unit)
 
     def gross_pnl(self, mark_ticks: int) -> Decimal:
+        if self._inverse:
+            value = self._cash_value - (Fraction(self.position_lots, mark_ticks) if self.position_lots else 0)
+            return _decimal(value * self._value_unit)
         return Decimal(self._cash_units + self.position_lots * mark_ticks) * self._unit
 
     def net_pnl(self, mark_ticks: int) -> Decimal:
-        return self.gross_pnl(mark_ticks) - self.fees_paid
+        return self.gross_pnl(mark_ticks) - self.fees_paid - self.funding_paid
+
+    def net_pnl_quote(self, mark_ticks: int) -> Decimal:
+        """Net PnL in the quote currency (the risk limits' unit): an inverse ledger's base
+        PnL times the mark; the others are in the quote currency already."""
+        net = self.net_pnl(mark_ticks)
+        return net * self.instrument.price(mark_ticks) if self._inverse else net
 
     def gross_pnl_float(self, mark_ticks: float) -> float:
         """Fast float view for per-event metrics (never stored in the ledger)."""
+        if self._inverse:
+            held = self.position_lots / mark_ticks if self.position_lots and mark_ticks else 0.0
+            return (float(self._cash_value) - held) * float(self._value_unit)
         return float(self._cash_units + self.position_lots * mark_ticks) * float(self._unit)
+
+
+def _decimal(value: Fraction) -> Decimal:
+    """An exact Fraction as a Decimal of 28 significant digits (display and comparisons; the ledger keeps the Fraction)."""
+    return Decimal(value.numerator) / Decimal(value.denominator)

@@ -39,6 +39,21 @@ for ever, which implies ``|p| + same-side resting <= max_inventory``.
 * Global limit (several symbols in one process): a :class:`GlobalLimit` shared by
   the gates bounds ``sum over symbols of max(long, short, 0) * mid`` (quote currency;
   all symbols are assumed to share one quote currency).
+* Net delta (``GlobalLimit.max_net_delta``, base units, every instrument of the account:
+  spot and perpetuals alike). With ``d(x)`` an instrument's base delta of ``x`` lots
+  (``Instrument.delta_base``: lots x contract size; inverse: contracts x contract size /
+  mid), each gate publishes its worst cases ``up = d(p + B)`` and ``down = d(S - p)``;
+  a placement that raises its own is denied (``NET_DELTA``) when ``sum of up > limit``
+  or ``sum of down > limit`` over the instruments, so ``|sum of d(p)| <= limit`` holds
+  whenever each instrument's position came from checked placements. The positions
+  alone, ``|sum of d(p)| > limit`` (an inverse delta moves with the price), raise the
+  reason NET_DELTA (REDUCING) until back within.
+
+Margin watchdog (:meth:`RiskGate.on_margin`, perpetuals; mmbot.portfolio.margin): margin
+ratio = maintenance margin / margin balance. Above ``margin_ratio_reducing``:
+MARGIN_RATIO (REDUCING: only orders that reduce the position); above
+``margin_ratio_halt``: MARGIN_CALL (HALTED). Both clear after the calm period once the
+ratio is back below their level.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from mmbot.domain.instrument import Instrument
 from mmbot.domain.orders import PlaceOrder, Side
@@ -71,8 +87,14 @@ class RiskConfig:
     calm_period_ms: int = 1000
     reject_storm_count: int = 20  # rejects within reject_storm_window_ms
     reject_storm_window_ms: int = 10_000
+    margin_ratio_reducing: Decimal = Decimal("0.5")  # perpetuals: MARGIN_RATIO above it
+    margin_ratio_halt: Decimal = Decimal("0.8")  # perpetuals: MARGIN_CALL above it
 
     def __post_init__(self) -> None:
+        if not Decimal(0) < self.margin_ratio_reducing < self.margin_ratio_halt:
+            raise ValueError(
+                f"margin_ratio_reducing must be > 0 and below margin_ratio_halt, were {self.margin_ratio_reducing} and {self.margin_ratio_halt}"
+            )
         for name in ("max_inventory_lots", "max_open_orders", "max_orders_per_second", "max_orders_per_minute",
                      "reject_storm_count", "reject_storm_window_ms"):
             value = getattr(self, name)
@@ -135,18 +157,30 @@ class GlobalLimit:
     lower it; only checked placements raise it), so the check errs toward denying.
     """
 
-    def __init__(self, max_inventory_notional: Decimal) -> None:
-        if max_inventory_notional <= 0:
+    def __init__(self, max_inventory_notional: Decimal | None, max_net_delta: Decimal | None = None) -> None:
+        if max_inventory_notional is not None and max_inventory_notional <= 0:
             raise ValueError(f"max_inventory_notional must be > 0, was {max_inventory_notional}")
+        if max_net_delta is not None and max_net_delta <= 0:
+            raise ValueError(f"max_net_delta must be > 0, was {max_net_delta}")
         self.max_inventory_notional = max_inventory_notional
+        self.max_net_delta = None if max_net_delta is None else Fraction(max_net_delta)
         self.exposures: dict[str, Decimal] = {}
+        # Net delta (base units): symbol -> worst case up d(p + B), down d(S - p), and d(p).
+        self.deltas_up: dict[str, Fraction] = {}
+        self.deltas_down: dict[str, Fraction] = {}
+        self.positions: dict[str, Fraction] = {}
         self.denials = 0
+        self.delta_denials = 0
 
     def total(self, excluding: str | None = None) -> Decimal:
         return sum((v for k, v in self.exposures.items() if k != excluding), Decimal(0))
 
     def publish(self, symbol: str, notional: Decimal) -> None:
         self.exposures[symbol] = notional
+
+    def net_delta(self) -> Fraction:
+        """Sum of the instruments' position deltas, base units."""
+        return sum(self.positions.values(), Fraction(0))
 
 
 @dataclass
@@ -274,6 +308,59 @@ class RiskGate:
             return self.condition_cleared(RiskReason.MAX_POSITION, now_ns)
         return None
 
+    def on_delta(self, position_lots: int, buy_lots: int, sell_lots: int, mid_ticks: float | None, now_ns: int) -> RiskTransition | None:
+        """Publish this instrument's deltas to the shared net-delta limit; NET_DELTA
+        (REDUCING) while the positions' net delta is beyond it."""
+        glob = self.global_limit
+        if glob is None or glob.max_net_delta is None or mid_ticks is None or mid_ticks <= 0:
+            return None
+        inst = self.instrument
+        sym = inst.symbol
+        glob.positions[sym] = inst.delta_base(position_lots, mid_ticks)
+        glob.deltas_up[sym] = inst.delta_base(position_lots + buy_lots, mid_ticks)
+        glob.deltas_down[sym] = inst.delta_base(sell_lots - position_lots, mid_ticks)
+        net = glob.net_delta()
+        if abs(net) > glob.max_net_delta:
+            return self.raise_reason(RiskReason.NET_DELTA, now_ns, f"|net delta| {float(abs(net)):.8f} > {float(glob.max_net_delta)} {inst.base}")
+        if self.has(RiskReason.NET_DELTA):
+            return self.condition_cleared(RiskReason.NET_DELTA, now_ns)
+        return None
+
+    def on_margin(self, margin_ratio: Fraction | None, now_ns: int) -> RiskTransition | None:
+        """The margin watchdog (module docstring); ``None``: no open position."""
+        cfg = self.config
+        ratio = Fraction(0) if margin_ratio is None else margin_ratio
+        result = None
+        # The lower level first: a jump past both shows REDUCING, then HALTED, in the transitions.
+        for reason, level in ((RiskReason.MARGIN_RATIO, cfg.margin_ratio_reducing), (RiskReason.MARGIN_CALL, cfg.margin_ratio_halt)):
+            if ratio > Fraction(level):
+                result = self.raise_reason(reason, now_ns, f"margin ratio {float(ratio):.6f} > {level}") or result
+            elif self.has(reason):
+                result = self.condition_cleared(reason, now_ns) or result
+        return result
+
+    def _check_delta(self, is_buy: bool, position_lots: int, same_after: int, mid_ticks: float | None,
+                     price_ticks: int) -> Deny | Fraction | None:
+        """NET_DELTA pre-trade check (module docstring): a denial, or this side's worst case
+        after the order (published once the order is allowed), or None without the limit."""
+        glob = self.global_limit
+        if glob is None or glob.max_net_delta is None:
+            return None
+        inst = self.instrument
+        sym = inst.symbol
+        price = mid_ticks if mid_ticks is not None and mid_ticks > 0 else float(price_ticks)
+        book = glob.deltas_up if is_buy else glob.deltas_down
+        mine = inst.delta_base(position_lots + same_after if is_buy else same_after - position_lots, price)
+        others = sum((v for k, v in book.items() if k != sym), Fraction(0))
+        if mine > book.get(sym, Fraction(0)) and others + mine > glob.max_net_delta:
+            glob.delta_denials += 1
+            return self._deny(
+                RiskReason.NET_DELTA.value,
+                f"net delta could reach {float(others + mine):.8f} > {float(glob.max_net_delta)} {inst.base} "
+                f"({'buys' if is_buy else 'sells'} on every instrument filling)",
+            )
+        return mine
+
     def on_reject(self, now_ns: int) -> RiskTransition | None:
         window = self.config.reject_storm_window_ms * NS_PER_MS
         times = self._reject_times
@@ -292,7 +379,7 @@ class RiskGate:
 
     def publish_exposure(self, position_lots: int, buy_lots: int, sell_lots: int, price_ticks: float) -> None:
         """Refresh this symbol's entry in the shared global limit (cancels and fills lower it)."""
-        if self.global_limit is not None:
+        if self.global_limit is not None and self.global_limit.max_inventory_notional is not None:
             notional = self.exposure_notional(position_lots, buy_lots, sell_lots, price_ticks)
             self.global_limit.publish(self.instrument.symbol, notional)
 
@@ -349,8 +436,11 @@ class RiskGate:
                 f"position {position_lots} and {'buys' if is_buy else 'sells'} {resting_same_side_lots} + order {qty} lots "
                 f"could reach {worst_after} > max_inventory {cfg.max_inventory_lots}",
             )
+        delta_after = self._check_delta(is_buy, position_lots, same_after, mid_ticks, order.price_ticks)
+        if isinstance(delta_after, Deny):
+            return delta_after
         exposure_after: Decimal | None = None
-        if self.global_limit is not None:
+        if self.global_limit is not None and self.global_limit.max_inventory_notional is not None:
             price = mid_ticks if mid_ticks is not None else float(order.price_ticks)
             buys = same_after if is_buy else resting_opposite_side_lots
             sells = resting_opposite_side_lots if is_buy else same_after
@@ -361,7 +451,7 @@ class RiskGate:
             glob = self.global_limit
             glob.publish(inst.symbol, before)
             others = glob.total(excluding=inst.symbol)
-            if after > before and others + after > glob.max_inventory_notional:
+            if after > before and others + after > glob.max_inventory_notional:  # type: ignore[operator]  # checked above
                 glob.denials += 1
                 return self._deny(
                     "GLOBAL_LIMIT",
@@ -393,4 +483,7 @@ class RiskGate:
         minutes.append(now_ns)
         if self.global_limit is not None and exposure_after is not None:
             self.global_limit.publish(inst.symbol, exposure_after)
+        if self.global_limit is not None and delta_after is not None:
+            book = self.global_limit.deltas_up if is_buy else self.global_limit.deltas_down
+            book[inst.symbol] = max(delta_after, book.get(inst.symbol, Fraction(0)))
         return ALLOW

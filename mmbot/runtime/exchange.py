@@ -173,7 +173,7 @@ class ExchangeLane:
     def data_fields(self, stats: ReadStats) -> dict[str, Any]:
         book = self.engine.book
         return {
-            "garbage_lines": 0, "backwards_timestamps": 0, "clock_discontinuities": 0, "truncated_files": 0,
+            "garbage_lines": 0, "backwards_timestamps": 0, "clock_discontinuities": 0, "truncated_files": 0, "ignored_trades": {},
             "market_data_rejections": self.market_data_rejections(),
             "book_gaps": book.gap_count,
             "snapshot_requests": self.snapshot_requests,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from mmbot.domain.events import ClockJump, FeedSignal, MarketEvent
@@ -21,6 +22,7 @@ from mmbot.domain.orders import Command
 from mmbot.domain.risk import RiskReason
 from mmbot.engine.engine import Engine
 from mmbot.engine.session import ReplaySession
+from mmbot.engine.summary import futures_fields
 from mmbot.marketdata.book import L2Book
 from mmbot.marketdata.capture import DEFAULT_MAX_CLOCK_JUMP_NS, ReadStats
 from mmbot.marketdata.validate import merge_counts
@@ -147,13 +149,31 @@ class SimLane:
             "backwards_timestamps": stats.backwards_ts,
             "clock_discontinuities": stats.clock_discontinuities,
             "truncated_files": stats.truncated_files,
+            "ignored_trades": dict(sorted(stats.ignored_trades.items())),
             "market_data_rejections": merge_counts(stats.rejections, rejections),
             "book_gaps": book.gap_count,
             "snapshot_requests": session.snapshot_requests,
             "data_sequence_gaps": session.venue_gaps,
             "book_ever_valid": book.update_count > 0 or bool(quality["engine_book_synced"]),
             **quality,
+            **self.futures_fields(),
         }
+
+    def futures_fields(self) -> dict[str, Any]:
+        """A perpetual's ``futures`` summary block (empty for spot)."""
+        kernel = self.kernel
+        wallet = kernel.venue.wallet
+        inst = kernel.instrument
+        account = wallet.perps.get(inst.symbol) if wallet is not None else None
+        if account is None or wallet is None:
+            return {}
+        funding = kernel.session.funding
+        return {"futures": futures_fields(
+            inst, self.engine.ledger, mark_ticks=self.engine.mark_ticks(), wallet_balance=wallet.total(inst.settle),
+            params=account.params, funding_rate=funding.rate if funding is not None else Decimal(0),
+            funding_booked=kernel.session.funding_booked, max_margin_ratio=self.engine.max_margin_ratio,
+            max_margin_used=self.engine.max_margin_used,
+        )}
 
 
 class SimExecution:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import heapq
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -90,18 +91,21 @@ class ReplaySource:
 
     def __init__(self, paths: list[str], instrument: Instrument, *, speed: float = 0.0, loop: bool = False,
                  max_clock_jump_ns: int, max_events: int | None = None, decoded: DecodedCapture | None = None,
-                 inputs: list[RecordedInput] | None = None) -> None:
+                 inputs: list[RecordedInput] | None = None, groups: list[tuple[Instrument, list[str]]] | None = None) -> None:
         self.paths = list(paths)
         self.inputs = sorted(inputs or [], key=lambda i: i.ts_ns)
         self.instrument = instrument
+        # Several instruments (a quoted book and its hedge, issue 32): each its own capture
+        # files and parser (spot and USD-M share the venue symbol BTCUSDT), merged by receive time.
+        self.groups = groups if groups else [(instrument, list(paths))]
         self.speed = speed
         self.loop = loop
         self.max_clock_jump_ns = max_clock_jump_ns
         self.max_events = max_events
         if decoded is not None and list(decoded.paths) != self.paths:
             raise ConfigError(f"decoded capture of {list(decoded.paths)} given for a replay of {self.paths}")
-        if decoded is not None and loop:
-            raise ConfigError("a decoded capture replays once: --loop reads the files")
+        if decoded is not None and (loop or len(self.groups) > 1):
+            raise ConfigError("a decoded capture replays one instrument once: --loop and hedged replays read the files")
         self.decoded = decoded
         self.stats = ReadStats()
         self.loops = 0
@@ -111,7 +115,7 @@ class ReplaySource:
         self._total_bytes: int | None = None
 
     async def start(self) -> dict[str, Instrument]:
-        return {self.instrument.symbol: self.instrument}
+        return {inst.symbol: inst for inst, _ in self.groups}
 
     def progress(self, data_ts_ns: int) -> ReplayProgress:
         """How far through the capture (module status_line: bytes read / total, ETA)."""
@@ -130,7 +134,7 @@ class ReplaySource:
         return ReplayProgress(fraction=fraction, data_ts_ns=data_ts_ns, eta_s=eta, passes=self.loops, looping=self.loop)
 
     def describe(self) -> list[str]:
-        return list(self.paths)
+        return [p for _, paths in self.groups for p in paths]
 
     def feed_fields(self, symbol: str) -> dict[str, Any]:
         return {}
@@ -158,7 +162,6 @@ class ReplaySource:
 
     def _market(self) -> Iterator[MarketEvent | ClockJump | None]:
         """The capture as one stream; with ``loop``, again and again with shifted timestamps."""
-        parser = CaptureParser([self.instrument])
         offset = 0
         first_ts: int | None = None
         last_ts = 0
@@ -168,7 +171,7 @@ class ReplaySource:
                 stream = self.decoded.events
                 self.stats = copy.deepcopy(self.decoded.stats)  # the counters a read of the files gives
             else:
-                stream = read_stream(self.paths, parser, self.stats, _warn, max_clock_jump_ns=self.max_clock_jump_ns)
+                stream = self._stream()
             for event in stream:
                 if first_ts is None:
                     first_ts = event.ts_local_ns
@@ -181,6 +184,22 @@ class ReplaySource:
             offset = last_ts + 1_000_000 - first_ts  # the next pass starts 1 ms after this one
             self.loops += 1
             yield SEAM
+
+    def _stream(self) -> Iterator[MarketEvent | ClockJump]:
+        """One pass: the one capture's stream, or the groups' streams merged by receive time
+        (ties: the order of ``groups``, so a replay is deterministic)."""
+        jump = self.max_clock_jump_ns
+        if len(self.groups) == 1:
+            inst, paths = self.groups[0]
+            yield from read_stream(paths, CaptureParser([inst]), self.stats, _warn, max_clock_jump_ns=jump)
+            return
+        ignored: dict[str, int] = {}
+        streams = []
+        for inst, paths in self.groups:
+            parser = CaptureParser([inst])
+            parser.ignored_trades = ignored  # one counter for the summary
+            streams.append(read_stream(paths, parser, self.stats, _warn, max_clock_jump_ns=jump))
+        yield from heapq.merge(*streams, key=lambda ev: ev.ts_local_ns)
 
     def run_sync(self, node: Any) -> str:
         """A backtest: every event at once, no event loop."""

@@ -101,7 +101,8 @@ Venue rules (Binance spot, codes and messages as Binance sends them)
   reach one of our own resting orders stops there and its remainder expires
   (status ``EXPIRED_IN_MATCH``, reported as cancelled with reason
   ``expired_in_match``).
-* fees: ``fee = price x qty x rate`` in the quote currency, exact Decimal, with
+* fees: ``fee = price x qty x rate`` in the quote currency, exact Decimal (perpetuals: in
+  the settlement asset, ``Instrument.fee``; an inverse fee rounded up to 1e-8 BTC), with
   ``rate = maker_fee_bps / 10_000`` for resting fills and ``taker_fee_bps / 10_000``
   for taking ones; a negative maker fee is a rebate (negative fee).
 * balances (with a :class:`~mmbot.sim.wallet.Wallet`, as in every paper mode): an
@@ -269,7 +270,10 @@ class SimVenue:
                 raise ValueError(
                     f"fee rates must lie within (-10000, 10000) bps with a wallet, were maker {cfg.maker_fee_bps} taker {cfg.taker_fee_bps}"
                 )
-            wallet.add_assets(instrument.base, instrument.quote_ccy)
+            if instrument.is_perp and instrument.symbol not in wallet.perps:
+                raise ValueError(f"{instrument.symbol} is a perpetual: open it in the wallet first (Wallet.open_perp)")
+            wallet.add_assets(*((instrument.settle,) if instrument.is_perp else (instrument.base, instrument.quote_ccy)))
+        self._perp = wallet is not None and instrument.is_perp
 
     # --- order entry ---------------------------------------------------------------
     def submit(self, command: Command, now_ns: int) -> None:
@@ -372,11 +376,13 @@ class SimVenue:
         if wallet is None:
             return None
         inst = self.instrument
-        if side is Side.SELL:
-            return wallet.covers(inst.base, inst.qty(qty)), Decimal(0)
         # Worst case: a post-only order only ever pays the maker fee; any other order
         # may take (crossing on arrival, IOC) and pay the taker fee. Rebates reserve 0.
         rate = max(self._maker_rate, Decimal(0)) if maker_only else max(self._maker_rate, self._taker_rate, Decimal(0))
+        if self._perp:  # either side locks margin of the settlement asset
+            return wallet.perp_covers(inst.symbol, wallet.order_margin(inst.symbol, price, qty, rate)), rate
+        if side is Side.SELL:
+            return wallet.covers(inst.base, inst.qty(qty)), Decimal(0)
         return wallet.covers(inst.quote_ccy, self._buy_lock(price, qty, rate)), rate
 
     def _buy_lock(self, price: int, qty: int, rate: Decimal) -> Decimal:
@@ -387,6 +393,11 @@ class SimVenue:
         wallet = self.wallet
         assert wallet is not None
         inst = self.instrument
+        if self._perp:
+            if not wallet.perp_hold(coid, inst.symbol, wallet.order_margin(inst.symbol, price, qty, rate)):
+                return False
+            self._buy_holds[coid] = (price, rate)  # the limit and rate the margin was locked at (either side)
+            return True
         if side is Side.SELL:
             return wallet.hold(coid, inst.base, inst.qty(qty))
         if not wallet.hold(coid, inst.quote_ccy, self._buy_lock(price, qty, rate)):
@@ -404,6 +415,12 @@ class SimVenue:
         wallet = self.wallet
         assert wallet is not None
         inst = self.instrument
+        if self._perp:
+            limit, rate = self._buy_holds[coid]
+            wallet.perp_fill(coid, inst.symbol, side, price, qty, fee, wallet.order_margin(inst.symbol, limit, qty, rate))
+            if leaves == 0:
+                self._release(coid)
+            return
         with localcontext(EXACT):
             notional = Decimal(price * qty) * self._unit
             spend_or_receive = notional + fee if side is Side.BUY else notional - fee
@@ -523,7 +540,7 @@ class SimVenue:
         queue_at_placement: int,
     ) -> OrderFilled:
         rate = self._maker_rate if liquidity is Liquidity.MAKER else self._taker_rate
-        fee = Decimal(price * qty) * self._unit * rate
+        fee = self.instrument.fee(price, qty, rate)  # settlement asset (quote; inverse: base)
         if self.wallet is not None:
             self._settle(coid, side, price, qty, leaves, fee)
         return OrderFilled(

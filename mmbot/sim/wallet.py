@@ -28,6 +28,27 @@ are never negative. Because every debit comes out of a lock taken from free fund
 no balance (free or locked) can go negative; :class:`Wallet` checks it anyway and
 raises ``ValueError`` on a violation (a bug of ours, never bad input).
 
+Perpetual futures (:meth:`Wallet.open_perp`, the same wallet, no second account model):
+the settlement asset (USDT for ``BTC/USDT:USDT``, BTC for ``BTC/USD:BTC``) is the margin
+balance. Each perpetual has one position (a :class:`~mmbot.portfolio.ledger.Ledger`
+of the wallet's own, so entry price and realised PnL follow the ledger's exact rules).
+
+=========================  ===================================================================
+event                      balances (settlement asset ``S``)
+=========================  ===================================================================
+place an order (either     lock its initial margin ``v / L + v x r`` (``v`` the order's value at
+side)                      its limit, ``L`` leverage, ``r`` the worst fee rate), rounded up to
+                           1e-8; covered when ``free - positions' initial margin >= lock``
+fill ``q`` at ``p``        unlock the filled part's margin, pay the fee, book the realised PnL
+                           of the reduced part (rounded down to 1e-8, never credited too much)
+funding                    pay (or receive) ``position value at the mark x rate``
+                           (mmbot.portfolio.funding)
+=========================  ===================================================================
+
+A perpetual's balance may go below zero (losses beyond the collateral: the account would
+have been liquidated first; liquidation is not simulated, the margin-ratio watchdog of
+the risk gate stops trading long before, docs/futures.md).
+
 Inventory on spot is measured against a target base holding: the starting base
 balance. The engine's position (``Ledger.position_lots``) starts at 0 and is
 "holding minus target", so a short position means holding less than the target,
@@ -38,6 +59,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
+from fractions import Fraction
+
+from mmbot.domain.instrument import Instrument, round_up_8
+from mmbot.domain.orders import Side
+from mmbot.portfolio.ledger import Ledger
+from mmbot.portfolio.margin import MarginParams
 
 ZERO = Decimal(0)
 # Exact arithmetic: enough digits for any bounded balance at the finest fee
@@ -64,6 +91,26 @@ class _Hold:
         self.amount = amount
 
 
+class PerpAccount:
+    """One perpetual's position in the wallet: its ledger, leverage and margin mode."""
+
+    __slots__ = ("funding_paid", "instrument", "ledger", "params")
+
+    def __init__(self, instrument: Instrument, params: MarginParams) -> None:
+        self.instrument = instrument
+        self.params = params
+        self.ledger = Ledger(instrument)
+        self.funding_paid = Decimal(0)
+
+    def initial_margin(self) -> Decimal:
+        """The open position's initial margin at its entry prices (settlement asset, rounded up)."""
+        return round_up_8(self.ledger.entry_value() / self.params.leverage)
+
+
+def _round_down_8(value: Fraction) -> Decimal:
+    return -round_up_8(-value)
+
+
 class Wallet:
     """Free and locked balances per asset, with one hold per open order.
 
@@ -79,6 +126,63 @@ class Wallet:
         self.free: dict[str, Decimal] = dict(balances)
         self.locked: dict[str, Decimal] = {asset: ZERO for asset in balances}
         self._holds: dict[str, _Hold] = {}
+        self.perps: dict[str, PerpAccount] = {}  # symbol -> perpetual position (open_perp)
+
+    # --- perpetual futures --------------------------------------------------------
+    def open_perp(self, instrument: Instrument, params: MarginParams) -> PerpAccount:
+        """Trade ``instrument`` (a perpetual) on margin from this wallet's settlement asset."""
+        if not instrument.is_perp:
+            raise ValueError(f"open_perp needs a perpetual, {instrument.symbol} is spot")
+        self.add_assets(instrument.settle)
+        account = self.perps.get(instrument.symbol)
+        if account is None:
+            account = self.perps[instrument.symbol] = PerpAccount(instrument, params)
+        return account
+
+    def available(self, asset: str) -> Decimal:
+        """Free funds less the initial margin of the open positions settled in ``asset``."""
+        used = sum((p.initial_margin() for p in self.perps.values() if p.instrument.settle == asset), Decimal(0))
+        return self.free.get(asset, ZERO) - used
+
+    def order_margin(self, symbol: str, price_ticks: int, lots: int, fee_rate: Decimal) -> Decimal:
+        """Initial margin an order locks: value / leverage + value x worst fee rate, rounded up to 1e-8."""
+        account = self.perps[symbol]
+        value = account.instrument.settle_value(price_ticks, lots)
+        return round_up_8(value / account.params.leverage + value * Fraction(fee_rate))
+
+    def perp_covers(self, symbol: str, amount: Decimal) -> bool:
+        return amount <= self.available(self.perps[symbol].instrument.settle)
+
+    def perp_hold(self, order_id: str, symbol: str, amount: Decimal) -> bool:
+        """Lock an order's margin; False (nothing changes) when the available funds do not cover it."""
+        if not self.perp_covers(symbol, amount):
+            return False
+        return self.hold(order_id, self.perps[symbol].instrument.settle, amount)
+
+    def perp_fill(self, order_id: str, symbol: str, side: Side, price_ticks: int, lots: int, fee: Decimal, unlock: Decimal) -> None:
+        """A perpetual fill: unlock ``unlock`` of the order's margin, pay ``fee``, book the
+        realised PnL of the part that reduced the position."""
+        account = self.perps[symbol]
+        asset = account.instrument.settle
+        hold = self._holds.get(order_id)
+        if hold is None:
+            raise ValueError(f"order {order_id} holds no funds")
+        unlock = min(unlock, hold.amount)
+        before = account.ledger.realized_settle()
+        account.ledger.apply_fill(side, price_ticks, lots, fee)
+        realised = _round_down_8(account.ledger.realized_settle() - before)
+        with localcontext(EXACT):
+            hold.amount -= unlock
+            self.locked[asset] -= unlock
+            self.free[asset] += unlock - fee + realised
+
+    def book_funding(self, symbol: str, amount: Decimal) -> None:
+        """Pay ``amount`` (< 0: receive) of the settlement asset for the perpetual's funding."""
+        account = self.perps[symbol]
+        account.funding_paid += amount
+        account.ledger.book_funding(amount)
+        with localcontext(EXACT):
+            self.free[account.instrument.settle] -= amount
 
     # --- queries --------------------------------------------------------------------
     def add_assets(self, *assets: str) -> None:
@@ -159,4 +263,4 @@ class Wallet:
         self.free[asset] = after
 
 
-__all__ = ["EXACT", "MSG_INSUFFICIENT", "Wallet"]
+__all__ = ["EXACT", "MSG_INSUFFICIENT", "PerpAccount", "Wallet"]

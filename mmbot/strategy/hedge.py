@@ -31,7 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mmbot.domain.events import Trade
 from mmbot.domain.orders import Quote, Side
+from mmbot.strategy.model import Decision, MarketContext
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,3 +67,19 @@ def hedge_quote(
     if qty > 0:
         return Quote(side=Side.BUY, price_ticks=best_ask, qty_lots=size, reason="hedge", is_taker=True)
     return Quote(side=Side.SELL, price_ticks=best_bid, qty_lots=size, reason="hedge", is_taker=True)
+
+
+class HedgeOnlyModel:
+    """The model of a hedge instrument (``strategy.hedge.instrument`` naming another symbol):
+    it quotes nothing; its engine only carries the hedges the quoted instrument sends
+    (mmbot.engine.hedging)."""
+
+    def on_trade(self, trade: Trade) -> None:
+        return None
+
+    def on_mid(self, now_ns: int, mid_ticks: float) -> None:
+        return None
+
+    def decide(self, ctx: MarketContext) -> Decision:
+        return Decision(reasons=("hedge_only",))
+

@@ -286,3 +286,33 @@ def test_quoting_when_kill_switch_engaged_then_0_while_process_metrics_stay() ->
     assert value(after, "mmbot_quoting", **sym) == 0
     assert math.isnan(value(after, "mmbot_quote_price_quote", side="bid", **sym))
     assert value(after, "mmbot_market_best_price_quote", side="bid", **sym) > 0  # the market is still there
+
+
+def test_metrics_when_inverse_perpetual_crosses_funding_then_margin_and_funding_series_match_the_engine() -> None:
+    from pathlib import Path
+
+    from mmbot.wiring import capture_paths
+
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(str(root / "config" / "profiles" / "perp-coinm.yaml"), environ={},
+                             overrides={"audit": {"enabled": False}, "risk": {"max_net_delta": "0.5"}})
+    built = build_replay(settings, "20260101T000000Z-test0032")
+    metrics = Metrics(version="9.9.9", config_hash="cafe", mode="paper", clock=Clock(), process_metrics=False)
+    view = metrics.add_engine(built.engine, last_event_wall=Clock())
+    engine = built.engine
+    for event in read_events(capture_paths(settings), CaptureParser([built.instrument]), ReadStats(), lambda *_: None):
+        built.session.step(event)
+        batch = engine.drain_events()
+        if batch:
+            view.on_events(batch)
+        if engine.ledger.funding_events and engine.ledger.position_lots:
+            break
+    s = samples(metrics)
+    sym = {"symbol": "BTC/USD:BTC"}
+    state = engine.margin()
+    assert state is not None and state.margin_ratio is not None and engine.ledger.funding_events == 1
+    assert value(s, "mmbot_margin_ratio", **sym) == pytest.approx(float(state.margin_ratio))
+    assert value(s, "mmbot_margin_used_settle", **sym) == pytest.approx(float(state.margin_used))
+    assert value(s, "mmbot_funding_paid_settle", **sym) == float(engine.ledger.funding_paid) != 0
+    assert value(s, "mmbot_net_delta_base", **sym) == pytest.approx(
+        float(engine.ledger.position_lots * 100 / (engine.mid_ticks * 0.1)), rel=1e-3)

@@ -225,7 +225,8 @@ class LiveFeed:
                     asks[p] = q
                 else:
                     asks.pop(p, None)
-            delta = BookDelta(symbol, snap.ts_local_ns, snap.ts_local_ns, last_id + 1, snap.last_update_id, bid_changes, ask_changes)
+            delta = BookDelta(symbol, snap.ts_local_ns, snap.ts_local_ns, last_id + 1, snap.last_update_id, bid_changes, ask_changes,
+                              last_id)  # chained by U == last + 1 (spot rule) and pu == last (futures rule) alike
             last_id = snap.last_update_id
             stats.deltas += 1
             await self._emit(delta)
