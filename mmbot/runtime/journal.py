@@ -28,6 +28,7 @@ dropped.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -64,6 +65,9 @@ def run_start_payload(settings: Settings, run_id: str, *, mode: str, account: st
     }
 
 
+JOURNAL_WRITE_WAIT_S = 30.0  # seal: the longest wait for a write still in flight (a stuck disk)
+
+
 class Journal:
     """The journal of one run: a writer and one recorder per symbol."""
 
@@ -75,6 +79,11 @@ class Journal:
         self.on_failure_cb = on_failure
         self.failure: JournalError | None = None
         self._lock: asyncio.Lock | None = None
+        # One writer thread, so writes land in the order they were taken; the last write in
+        # flight is kept so seal() can wait for it (a write taken but never run would lose
+        # its records: a cancelled flush must not cancel the write it started).
+        self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._inflight: concurrent.futures.Future[None] | None = None
         self._last_flush = self._last_checkpoint = time.monotonic()
 
     # --- records --------------------------------------------------------------------------
@@ -102,8 +111,10 @@ class Journal:
             chunks, seq, digest = writer.take()  # taken under the lock: file order = record order
             if not chunks and not checkpoint:
                 return
+            job = self._io.submit(writer.write, chunks, seq, digest, fsync=fsync, checkpoint=checkpoint)
+            self._inflight = job
             try:
-                await asyncio.to_thread(writer.write, chunks, seq, digest, fsync=fsync, checkpoint=checkpoint)
+                await asyncio.shield(asyncio.wrap_future(job))
             except JournalError as exc:
                 self._failed(exc)
 
@@ -146,12 +157,25 @@ class Journal:
             self._failed(exc)
 
     # --- the end --------------------------------------------------------------------------
+    def _drain_inflight(self) -> None:
+        """Wait for the write in flight (its flush may have been cancelled at shutdown)."""
+        job, self._inflight = self._inflight, None
+        if job is not None:
+            try:
+                job.result(timeout=JOURNAL_WRITE_WAIT_S)
+            except JournalError as exc:
+                self._failed(exc)
+            except concurrent.futures.TimeoutError:
+                self._failed(JournalError(f"audit journal write in {self.writer.directory} did not finish within {JOURNAL_WRITE_WAIT_S:g} s"))
+        self._io.shutdown(wait=False)
+
     def seal(self, summary: dict[str, Any], stop_reason: str, mark_ticks: int | None, ts_ns: int | None) -> JournalError | None:
         """Write run_stop and seal; the journal's error (exit 3) or None."""
         writer = self.writer
         payload: dict[str, Any] = {"summary": summary, "stop_reason": stop_reason}
         if mark_ticks is not None:
             payload["mark_ticks"] = mark_ticks
+        self._drain_inflight()
         error = self.failure
         writer.append("run_stop", payload, ts_ns)
         try:
