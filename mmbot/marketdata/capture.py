@@ -352,7 +352,10 @@ class CaptureParser:
         if suffix == "mmbotBook":
             return BookSnapshot(inst.symbol, ts_local_ns, last, bids, asks)
         first = int(data["U"]) if "U" in data else (previous + 1 if previous is not None else last)
-        # Chained from the previous book line: pu for a futures book, U - 1 for a spot one.
+        # A futures book chains by pu (the previous book line's id); a spot one by U alone,
+        # so its delta carries no pu, as the live feed's deltas do (a replay equals the run).
+        if inst.kind == "spot":
+            return BookDelta(inst.symbol, ts_local_ns, ts_local_ns, first, last, bids, asks)
         chained = previous if previous is not None else first - 1
         return BookDelta(inst.symbol, ts_local_ns, ts_local_ns, first, last, bids, asks, chained)
 
