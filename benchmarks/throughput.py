@@ -80,6 +80,8 @@ def timed(fn: Callable[[], int], rounds: int) -> list[float]:
 def backtest_command() -> int:
     """`mmbot backtest` as shipped, in-process: default config, so the audit journal and the
     run record (series for `mmbot report`) are written too (into a temporary directory)."""
+    import contextlib
+    import io
     import tempfile
 
     from mmbot.cli.backtest import run_backtest_command
@@ -88,8 +90,6 @@ def backtest_command() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {"audit": {"dir": f"{tmp}/journal"}, "record": {"dir": f"{tmp}/runs"}, "log": {"level": "warning"}}
         settings = load_settings(None, environ={}, overrides=overrides)
-        run_backtest_command(
-            settings, data=CAPTURE, bars=None, summary_json=None, out=None, report=False, faults=(),
-            print_summary=lambda _summary, _title: None,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # the summary table, as the command prints it
+            run_backtest_command(settings, data=CAPTURE, bars=None, summary_json=None, out=None, report=False, faults=())
     return 320_015  # the capture's events (same definition as every row)
