@@ -17,7 +17,7 @@ from mmbot.cli.backtest import run_l2_backtest
 from mmbot.config.settings import load_settings
 from mmbot.research.grid import COL, PARAM_NAMES
 from mmbot.research.optimize import GridSpec, load_grid
-from mmbot.studies import L2_DEFAULT_GRID, QUIET, L2Job, merged, run_combo, run_l2_grid
+from mmbot.studies import L2_DEFAULT_GRID, QUIET, L2Job, combo_settings, merged, run_combo, run_l2_grid
 from tests.conftest import MMBOT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,10 +90,24 @@ def test_optimize_data_when_bar_only_flag_then_exit_2_naming_it(flag: list[str],
     assert flag[0] in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_l2_default_grid_file_when_loaded_then_equals_the_built_in_960_combinations() -> None:
+def test_l2_default_grid_file_when_loaded_then_equals_the_built_in_960_valid_combinations() -> None:
     spec = load_grid(ROOT / "config" / "grids" / "l2-default.yaml")
     assert spec.param_space == L2_DEFAULT_GRID.param_space
     assert spec.size == 960 and set(spec.param_space) == set(PARAM_NAMES)
+    job = L2Job(config=None, overrides={}, paths=(FIRST,), environ={})
+    for combo in spec.combinations():  # each one makes valid settings (the shipped grid runs)
+        combo_settings(job, combo)
+
+
+def test_optimize_data_when_a_combination_is_invalid_then_exit_2_naming_it(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    grid = tmp_path / "g.yaml"
+    grid.write_text("param_space:\n  spread_bps: [2.0]\n  max_inventory: [0.05, 0.02]\n  order_size: [0.01, 0.04]\n"
+                    "  skew_factor: [0.0002]\n  update_freq: [1]\n")  # fmt: skip
+    proc = subprocess.run([*MMBOT, "optimize", "--data", FIRST, "--grid", str(grid), "--no-report", "--out", str(tmp_path / "o")],
+                          cwd=tmp_path, env=clean_env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "max_inventory=0.02" in proc.stderr and "order_size=0.04" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_optimize_data_when_plugin_profile_then_the_plugin_runs_every_combination(tmp_path: Path, clean_env: dict[str, str]) -> None:
