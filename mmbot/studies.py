@@ -28,6 +28,7 @@ the bar grid's (mmbot/research).
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import time
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from mmbot import wiring
-from mmbot.config.settings import Settings, load_settings
+from mmbot.config.settings import Settings, load_settings, merge_overrides
 from mmbot.errors import ConfigError
 from mmbot.research.grid import F64, OBJECTIVE_NAMES, PARAM_NAMES, param_matrix
 from mmbot.research.optimize import GridResult, GridSpec, default_workers, pareto_front
@@ -61,17 +62,8 @@ SUMMARY_FIELD = {  # objective -> summary field, where the names differ
 
 
 def merged(*docs: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge of override documents, later ones winning."""
-    out: dict[str, Any] = {}
-    for doc in docs:
-        for key, value in doc.items():
-            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-                out[key] = merged(out[key], value)
-            elif isinstance(value, Mapping):
-                out[key] = merged(value)
-            else:
-                out[key] = value
-    return out
+    """Deep merge of override documents, later ones winning (the config loader's own rule)."""
+    return functools.reduce(merge_overrides, docs, {})
 
 
 @dataclass(frozen=True)

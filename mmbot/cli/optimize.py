@@ -18,16 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mmbot.cli.common import ConfigOpt, err_console, guarded, settings_for, sim_overrides
 from mmbot.cli.common import console as stdout_console
-from mmbot.cli.common import err_console, guarded, settings_for, sim_overrides
 from mmbot.config.settings import Settings, make_run_id
 from mmbot.errors import ConfigError
 from mmbot.extras import OPTIMIZE_MODULES, RESEARCH, require
 from mmbot.marketdata.capture import check_capture_files
-
-ConfigOpt = Annotated[
-    str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
-]
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mmbot.cli.common import console, guarded, settings_for
-
-ConfigOpt = Annotated[
-    str | None, typer.Option("--config", "-c", help="YAML config file (default: the bundled config/default.yaml)")
-]
+from mmbot.cli.common import ConfigOpt, console, guarded, settings_for
 
 
 def register(app: typer.Typer) -> None:

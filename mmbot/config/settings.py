@@ -714,7 +714,7 @@ def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[st
                 raise ConfigError(f"environment variable {key} conflicts with another override")
         last = path[-1]
         if isinstance(value, dict) and isinstance(node.get(last), dict):
-            node[last] = _merge(node[last], value)
+            node[last] = merge_overrides(node[last], value)
         else:
             node[last] = value
         for p in _leaf_paths(value, path):
@@ -726,11 +726,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return env_layer(environ)[0]
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge_overrides(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge of ``over`` into a copy of ``base`` (the later layer wins); inputs untouched."""
     out = dict(base)
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = merge_overrides(out[k], v)
         else:
             out[k] = v
     return out
@@ -852,10 +853,10 @@ def load_settings(
     data, source = load_raw(path)
     env = os.environ if environ is None else environ
     tree, env_origins = env_layer(env)
-    data = _merge(data, tree)
+    data = merge_overrides(data, tree)
     cli_paths: dict[tuple[str, ...], str] = {}
     if overrides:
-        data = _merge(data, overrides)
+        data = merge_overrides(data, overrides)
         names = dict(flags or {})
         # Only the values a flag set: a section it touched keeps its other fields' origins.
         leaves = [p for p in _leaf_paths(overrides, ()) if not isinstance(_get_path(overrides, p), Mapping)]
